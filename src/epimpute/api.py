@@ -1,0 +1,150 @@
+"""The public Python API; each function is one ``epimpute`` subcommand.
+
+>>> from epimpute import api                                    # doctest: +SKIP
+>>> store = api.ingest("samples.tsv", "compendium.zarr")        # doctest: +SKIP
+>>> api.train("compendium.zarr", "models/edice", model="edice")  # doctest: +SKIP
+>>> api.impute("models/edice", "compendium.zarr", "imputed", missing=True)  # doctest: +SKIP
+"""
+
+from __future__ import annotations
+
+import json
+import logging
+import os
+import time
+from pathlib import Path
+from typing import Any, Sequence
+
+from epimpute import __version__
+from epimpute.errors import InputError
+from epimpute.imputation import OutputFormat, impute as impute_store, resolve_targets
+from epimpute.model_dir import CHECKPOINT_FILE, CONFIG_FILE, load_model, save_model
+from epimpute.registry import build_config, model_spec
+from epimpute.store import Store, ingest
+from epimpute.training.loop import RunSettings, resolve_device
+
+__all__ = ["ingest", "train", "impute", "load_model", "read_config_file"]
+
+log = logging.getLogger(__name__)
+RUN_FILE = "run.json"
+
+
+def read_config_file(path: Path | None, model: str) -> tuple[Any, Any]:
+    """Model and training configuration from a JSON file (defaults when ``path`` is None).
+
+    The file holds up to two objects, ``{"model": {...}, "training": {...}}``, whose keys
+    are the fields of the model's configuration dataclasses; unknown keys are rejected.
+    """
+    spec = model_spec(model)
+    values: dict[str, Any] = {}
+    if path is not None:
+        path = Path(path)
+        try:
+            values = json.loads(path.read_text())
+        except FileNotFoundError:
+            raise InputError(f"{path}: config file not found") from None
+        except json.JSONDecodeError as error:
+            raise InputError(f"{path}: not valid JSON ({error})") from None
+        if not isinstance(values, dict):
+            raise InputError(f"{path}: expected a JSON object with 'model' and/or 'training'")
+        unknown = sorted(set(values) - {"model", "training"})
+        if unknown:
+            raise InputError(f"{path}: unknown section(s) {', '.join(unknown)}; "
+                             "allowed: model, training")
+    where = str(path) if path else "defaults"
+    return (build_config(spec.model_config, values.get("model", {}), where=f"{where} [model]"),
+            build_config(spec.training_config, values.get("training", {}),
+                         where=f"{where} [training]"))
+
+
+def train(
+    store: Path | Store,
+    out: Path,
+    *,
+    model: str = "edice",
+    config_file: Path | None = None,
+    exclude: Sequence[str] = (),
+    seed: int = 0,
+    device: str = "auto",
+    max_minutes: float | None = None,
+    resume: bool = False,
+    progress: bool = False,
+) -> Path:
+    """Train ``model`` on ``store`` and save it to ``out``; returns ``out``.
+
+    ``exclude`` hides observed tracks (``CELL:ASSAY``) from training and from the model's
+    inputs so they can be scored later. With ``resume`` an interrupted (or time-limited)
+    run in ``out`` continues from its last checkpoint.
+    """
+    store = store if isinstance(store, Store) else Store.open(store)
+    out = Path(out)
+    model_config, training_config = read_config_file(config_file, model)
+    run = {
+        "model": model,
+        "store": str(store.path),
+        "exclude": sorted(exclude),
+        "seed": seed,
+        "config": _jsonable(model_config),
+        "training_config": _jsonable(training_config),
+    }
+    _prepare_output(out, run, resume=resume)
+    settings = RunSettings(seed=seed, device=device, max_minutes=max_minutes,
+                           progress=progress, resume=resume)
+    started = time.time()
+    imputer, history = model_spec(model).train(
+        store, config=model_config, training=training_config, settings=settings,
+        exclude=list(exclude), checkpoint=out / CHECKPOINT_FILE)
+    provenance = dict(run, device=str(resolve_device(device)), seconds=time.time() - started,
+                      history=history.to_dict(), epimpute_version=__version__)
+    return save_model(out, imputer, training=training_config, provenance=provenance)
+
+
+def impute(
+    model_dir: Path,
+    store: Path | Store,
+    out: Path,
+    *,
+    targets: Sequence[str] = (),
+    missing: bool = False,
+    output_format: OutputFormat = "bigwig",
+    arcsinh_scale: bool = False,
+    device: str = "auto",
+    chunk_bins: int = 100_000,
+    progress: bool = False,
+) -> list[Path]:
+    """Impute ``targets`` (``CELL:ASSAY``) and/or every missing track; returns the files."""
+    imputer = load_model(Path(model_dir))
+    store = store if isinstance(store, Store) else Store.open(store)
+    if store.bin_size != imputer.layout.bin_size:
+        raise InputError(f"{store.path} has {store.bin_size}-bp bins but the model was trained "
+                         f"on {imputer.layout.bin_size}-bp bins")
+    resolved = resolve_targets(imputer, store, targets=targets, missing=missing)
+    return impute_store(imputer, store, resolved, Path(out), output_format=output_format,
+                        arcsinh_scale=arcsinh_scale, chunk_bins=chunk_bins,
+                        device=resolve_device(device), progress=progress)
+
+
+def _jsonable(config: Any) -> dict[str, Any]:
+    from dataclasses import asdict
+
+    return json.loads(json.dumps(asdict(config), default=list))
+
+
+def _prepare_output(out: Path, run: dict[str, Any], *, resume: bool) -> None:
+    """Create ``out`` or check that resuming continues the same run."""
+    run_file = out / RUN_FILE
+    if resume and run_file.exists():
+        previous = json.loads(run_file.read_text())
+        changed = sorted(k for k in run if previous.get(k) != run[k])
+        if changed:
+            raise InputError(f"{out}: cannot resume, the run differs in {', '.join(changed)}")
+        return
+    if out.exists() and any(out.iterdir()):
+        if (out / CONFIG_FILE).exists() or (out / CHECKPOINT_FILE).exists():
+            raise InputError(f"{out} already holds a model; use --resume to continue it "
+                             "or choose another folder")
+        raise InputError(f"{out} exists and is not empty")
+    out.mkdir(parents=True, exist_ok=True)
+    tmp = run_file.with_name(f".{RUN_FILE}.tmp-{os.getpid()}")
+    tmp.write_text(json.dumps(run, indent=2) + "\n")
+    os.replace(tmp, run_file)

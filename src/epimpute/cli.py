@@ -1,0 +1,136 @@
+"""The ``epimpute`` command: parses arguments, calls :mod:`epimpute.api`, prints results."""
+
+from __future__ import annotations
+
+import argparse
+import logging
+import sys
+from pathlib import Path
+from typing import Callable, Sequence
+
+from epimpute import __version__
+from epimpute.errors import EpimputeError
+
+log = logging.getLogger("epimpute")
+
+
+def _ingest(args: argparse.Namespace) -> None:
+    from epimpute.api import ingest
+
+    store = ingest(args.samples, args.out, chrom_sizes=args.chrom_sizes,
+                   chroms=args.chroms.split(",") if args.chroms else None,
+                   bin_size=args.bin_size, transformed=args.transformed, jobs=args.jobs,
+                   overwrite=args.overwrite, progress=not args.quiet)
+    bins = sum(store.n_bins(c) for c in store.contigs)
+    print(f"wrote {store.path}: {len(store.tracks)} tracks, {len(store.biosamples)} cell types, "
+          f"{len(store.assays)} assays, {len(store.contigs)} contigs, {bins:,} bins of "
+          f"{store.bin_size} bp")
+
+
+def _train(args: argparse.Namespace) -> None:
+    from epimpute.api import train
+
+    out = train(args.store, args.out, model=args.model, config_file=args.config,
+                exclude=args.exclude, seed=args.seed, device=args.device,
+                max_minutes=args.max_minutes, resume=args.resume, progress=not args.quiet)
+    print(f"saved {args.model} model to {out}")
+
+
+def _impute(args: argparse.Namespace) -> None:
+    from epimpute.api import impute
+
+    paths = impute(args.model_dir, args.store, args.out, targets=args.target,
+                   missing=args.missing, output_format=args.format,
+                   arcsinh_scale=args.arcsinh, device=args.device, progress=not args.quiet)
+    for path in paths:
+        print(path)
+
+
+def _demo(args: argparse.Namespace) -> None:
+    from epimpute.demo import run_demo
+
+    report = run_demo(args.out, seed=args.seed, max_minutes=args.max_minutes,
+                      progress=not args.quiet)
+    print(report)
+
+
+def build_parser() -> argparse.ArgumentParser:
+    """The argument parser of the ``epimpute`` command."""
+    parser = argparse.ArgumentParser(
+        prog="epimpute",
+        description="Impute unmeasured epigenomic signal tracks from a compendium.")
+    parser.add_argument("--version", action="version", version=f"epimpute {__version__}")
+    parser.add_argument("-q", "--quiet", action="store_true", help="no progress bars or log")
+    commands = parser.add_subparsers(dest="command", required=True, metavar="COMMAND")
+
+    p = commands.add_parser("ingest", help="bin bigWig/bedGraph/array tracks into a store")
+    p.add_argument("samples", type=Path,
+                   help="sample sheet (TSV): cell_type, assay, path[, individual][, chrom]")
+    p.add_argument("--out", type=Path, required=True, help="store to create (e.g. data.zarr)")
+    p.add_argument("--chrom-sizes", type=Path, help="two-column contig sizes file")
+    p.add_argument("--chroms", help="comma-separated contigs to keep")
+    p.add_argument("--bin-size", type=int, default=25, help="bin width in bp (default 25)")
+    p.add_argument("--transformed", action="store_true",
+                   help="values are already arcsinh-transformed")
+    p.add_argument("--jobs", type=int, default=1, help="tracks ingested in parallel")
+    p.add_argument("--overwrite", action="store_true", help="replace an existing store")
+    p.set_defaults(run=_ingest)
+
+    p = commands.add_parser("train", help="train an imputation model on a store")
+    p.add_argument("store", type=Path)
+    p.add_argument("--model", default="edice", help="average, edice (default edice)")
+    p.add_argument("--out", type=Path, required=True, help="model folder to write")
+    p.add_argument("--config", type=Path,
+                   help='JSON {"model": {...}, "training": {...}} of hyperparameters')
+    p.add_argument("--exclude", action="append", default=[], metavar="CELL:ASSAY",
+                   help="hide an observed track from training and inputs (repeatable)")
+    p.add_argument("--seed", type=int, default=0)
+    p.add_argument("--device", default="auto", help="auto, cpu, cuda or cuda:N")
+    p.add_argument("--max-minutes", type=float, help="wall-clock training budget")
+    p.add_argument("--resume", action="store_true", help="continue from the last checkpoint")
+    p.set_defaults(run=_train)
+
+    p = commands.add_parser("impute", help="impute tracks genome-wide with a trained model")
+    p.add_argument("model_dir", type=Path)
+    p.add_argument("store", type=Path)
+    p.add_argument("--target", action="append", default=[], metavar="CELL:ASSAY",
+                   help="track to impute (repeatable); an observed one is left out of the "
+                        "inputs (leave-one-out)")
+    p.add_argument("--missing", action="store_true",
+                   help="impute every cell type x assay the store lacks")
+    p.add_argument("--out", type=Path, required=True, help="output folder")
+    p.add_argument("--format", choices=["bigwig", "npz"], default="bigwig")
+    p.add_argument("--arcsinh", action="store_true",
+                   help="bigWig values on the arcsinh scale instead of -log10 p")
+    p.add_argument("--device", default="auto")
+    p.set_defaults(run=_impute)
+
+    p = commands.add_parser("demo", help="run ingest, train, impute and scoring on an example")
+    p.add_argument("--out", type=Path, default=Path("epimpute-demo"),
+                   help="folder for the demo's files (default ./epimpute-demo)")
+    p.add_argument("--seed", type=int, default=0)
+    p.add_argument("--max-minutes", type=float, default=1.0, help="eDICE training budget")
+    p.set_defaults(run=_demo)
+    return parser
+
+
+def main(argv: Sequence[str] | None = None) -> int:
+    """Run the command line; returns the exit status."""
+    parser = build_parser()
+    args = parser.parse_args(argv)
+    logging.basicConfig(level=logging.WARNING if args.quiet else logging.INFO,
+                        format="%(levelname)s: %(message)s")
+    run: Callable[[argparse.Namespace], None] = args.run
+    try:
+        run(args)
+    except EpimputeError as error:
+        print(f"epimpute {args.command}: error: {error}", file=sys.stderr)
+        return 2
+    except KeyboardInterrupt:
+        print("interrupted", file=sys.stderr)
+        return 130
+    return 0
+
+
+if __name__ == "__main__":  # pragma: no cover
+    sys.exit(main())

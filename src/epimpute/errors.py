@@ -1,0 +1,13 @@
+"""Exceptions raised on bad user input.
+
+The command line turns an :class:`EpimputeError` into a one-line message and a
+non-zero exit status; library code raises it and never exits the process.
+"""
+
+
+class EpimputeError(Exception):
+    """Base class of every error epimpute reports to the user."""
+
+
+class InputError(EpimputeError, ValueError):
+    """A user file or argument is missing, malformed or inconsistent."""

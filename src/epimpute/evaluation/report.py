@@ -1,0 +1,249 @@
+"""Write the evaluation report folder: tables, JSON, PNG figures and one HTML page.
+
+Files written into the report folder:
+
+- ``metrics.tsv``: one row per score, columns ``model, cell_type, assay, metric, value,
+  stratum`` (``cell_type`` holds the biosample, ``cell_type@individual`` when the truth has
+  individuals; ``stratum`` is ``all`` for genome-wide scores, else a specificity stratum,
+  see :mod:`epimpute.evaluation.strata`). Undefined scores are empty (NaN).
+- ``metrics.json``: the same rows under ``"metrics"`` (NaN as null), with ``format``,
+  ``format_version`` and the run's settings under ``"info"``.
+- ``strata.tsv``: bins per stratum of each scored track (``cell_type, assay, stratum, n_bins``).
+- ``group_tests.tsv``, ``paired_tests.tsv``: Welch and paired t-tests
+  (:mod:`epimpute.evaluation.stats`).
+- ``bootstrap.tsv``, ``bootstrap_differences.tsv``: block-bootstrap confidence intervals of
+  each model's scores and of the differences between models.
+- ``plots/``: ``box_{metric}.png`` (per assay and model), ``specificity_{metric}.png``
+  (metric vs number of cell types with a peak), ``locus_{n}.png`` (example loci).
+- ``report.html``: a self-contained page (figures embedded) putting it together.
+"""
+
+from __future__ import annotations
+
+import base64
+import html
+import json
+import math
+from collections.abc import Sequence
+from dataclasses import dataclass, field
+from pathlib import Path
+from typing import Any
+
+import pandas as pd
+
+from epimpute import __version__
+from epimpute.evaluation.catalog import METRICS
+from epimpute.evaluation.plots import Locus, locus_plot, metric_boxplot, save_png, specificity_curves
+from epimpute.evaluation.strata import ALL
+
+__all__ = ["Evaluation", "write_report", "METRICS_COLUMNS", "FORMAT", "FORMAT_VERSION"]
+
+FORMAT = "epimpute-evaluation"
+FORMAT_VERSION = 1
+METRICS_COLUMNS = ["model", "cell_type", "assay", "metric", "value", "stratum"]
+
+
+@dataclass
+class Evaluation:
+    """Everything the report shows.
+
+    Attributes
+    ----------
+    metrics
+        Long table with :data:`METRICS_COLUMNS`.
+    strata
+        Bins per stratum: ``cell_type, assay, stratum, n_bins``.
+    group_tests, paired_tests
+        From :func:`epimpute.evaluation.stats.group_tests` / ``paired_model_tests``.
+    intervals, differences
+        From :func:`epimpute.evaluation.stats.bootstrap_intervals`, with ``cell_type`` and
+        ``assay`` columns added.
+    loci
+        Example windows to plot.
+    info
+        Settings of the run (JSON-serialisable), shown in the report.
+    """
+
+    metrics: pd.DataFrame
+    strata: pd.DataFrame = field(default_factory=pd.DataFrame)
+    group_tests: pd.DataFrame = field(default_factory=pd.DataFrame)
+    paired_tests: pd.DataFrame = field(default_factory=pd.DataFrame)
+    intervals: pd.DataFrame = field(default_factory=pd.DataFrame)
+    differences: pd.DataFrame = field(default_factory=pd.DataFrame)
+    loci: Sequence[Locus] = ()
+    info: dict[str, Any] = field(default_factory=dict)
+
+
+def _records(frame: pd.DataFrame) -> list[dict[str, Any]]:
+    def clean(value: Any) -> Any:
+        if isinstance(value, float) and math.isnan(value):
+            return None
+        return value.item() if hasattr(value, "item") else value
+
+    return [{k: clean(v) for k, v in row.items()} for row in frame.to_dict("records")]
+
+
+def _present_metrics(metrics: pd.DataFrame) -> list[str]:
+    present = set(metrics["metric"])
+    return [m for m in METRICS if m in present] + sorted(present - set(METRICS))
+
+
+def write_report(out: str | Path, evaluation: Evaluation, *, plots: bool = True, dpi: int = 90) -> None:
+    """Write the report files into the folder ``out`` (created if needed).
+
+    Parameters
+    ----------
+    out
+        Report folder.
+    evaluation
+        Tables, loci and settings to write.
+    plots
+        Draw the PNG figures (and embed them in the HTML page).
+    dpi
+        Resolution of the figures.
+    """
+    out = Path(out)
+    out.mkdir(parents=True, exist_ok=True)
+    metrics = evaluation.metrics[METRICS_COLUMNS]
+    metrics.to_csv(out / "metrics.tsv", sep="\t", index=False, na_rep="")
+    payload = {
+        "format": FORMAT,
+        "format_version": FORMAT_VERSION,
+        "epimpute_version": __version__,
+        "info": evaluation.info,
+        "columns": METRICS_COLUMNS,
+        "metrics": _records(metrics),
+    }
+    (out / "metrics.json").write_text(json.dumps(payload, indent=1, allow_nan=False) + "\n", encoding="utf-8")
+    tables = {
+        "strata.tsv": evaluation.strata,
+        "group_tests.tsv": evaluation.group_tests,
+        "paired_tests.tsv": evaluation.paired_tests,
+        "bootstrap.tsv": evaluation.intervals,
+        "bootstrap_differences.tsv": evaluation.differences,
+    }
+    for name, table in tables.items():
+        table.to_csv(out / name, sep="\t", index=False, na_rep="")
+
+    figures: dict[str, list[tuple[str, Path]]] = {"specificity": [], "box": [], "locus": []}
+    if plots and not metrics.empty:
+        folder = out / "plots"
+        folder.mkdir(exist_ok=True)
+        has_strata = metrics["stratum"].str.startswith("count=").any()
+        for metric in _present_metrics(metrics):
+            path = folder / f"box_{metric}.png"
+            save_png(metric_boxplot(metrics, metric), path, dpi=dpi)
+            figures["box"].append((metric, path))
+            if has_strata:
+                path = folder / f"specificity_{metric}.png"
+                save_png(specificity_curves(metrics, metric), path, dpi=dpi)
+                figures["specificity"].append((metric, path))
+        for number, locus in enumerate(evaluation.loci, start=1):
+            path = folder / f"locus_{number}.png"
+            save_png(locus_plot(locus), path, dpi=dpi)
+            figures["locus"].append((locus.key, path))
+    (out / "report.html").write_text(_html(evaluation, metrics, figures), encoding="utf-8")
+
+
+_STYLE = """
+body{font-family:system-ui,sans-serif;margin:2em auto;max-width:1200px;color:#222;padding:0 1em}
+h1{font-size:1.6em}h2{border-bottom:1px solid #ccc;padding-bottom:.2em;margin-top:2em}
+table{border-collapse:collapse;font-size:.85em;margin:.5em 0}
+td,th{border:1px solid #ddd;padding:.25em .5em;text-align:right}th{background:#f4f4f4}
+td:first-child,th:first-child{text-align:left}.best{font-weight:bold;background:#e8f4e8}
+img{max-width:100%;margin:.5em 0}details{margin:.5em 0}.note{color:#555;font-size:.9em}
+"""
+
+
+def _image(path: Path, alt: str) -> str:
+    data = base64.b64encode(path.read_bytes()).decode("ascii")
+    return f'<img alt="{html.escape(alt)}" src="data:image/png;base64,{data}">'
+
+
+def _summary_table(metrics: pd.DataFrame) -> str:
+    """Mean over tracks per metric and model (stratum ``all``), best model highlighted."""
+    overall = metrics[metrics["stratum"] == ALL]
+    if overall.empty:
+        return "<p>No scores.</p>"
+    models = list(dict.fromkeys(metrics["model"]))
+    means = overall.pivot_table(index="metric", columns="model", values="value", aggfunc="mean")
+    counts = overall.dropna(subset=["value"]).groupby("model")[["cell_type", "assay"]].apply(len)
+    head = "".join(f"<th>{html.escape(m)}<br><span class='note'>{int(counts.get(m, 0))} scores</span></th>" for m in models)
+    rows = []
+    for metric in _present_metrics(overall):
+        info = METRICS.get(metric)
+        values = [means.at[metric, m] if metric in means.index and m in means.columns else float("nan") for m in models]
+        finite = [v for v in values if not math.isnan(v)]
+        best = (max(finite) if info is None or info.higher_is_better else min(finite)) if finite else None
+        cells = "".join(
+            f"<td class='best'>{v:.4g}</td>" if best is not None and v == best and len(models) > 1
+            else f"<td>{'' if math.isnan(v) else f'{v:.4g}'}</td>"
+            for v in values
+        )
+        arrow = "" if info is None else (" &uarr;" if info.higher_is_better else " &darr;")
+        rows.append(f"<tr><td>{html.escape(metric)}{arrow}</td>{cells}</tr>")
+    return f"<table><tr><th>metric</th>{head}</tr>{''.join(rows)}</table>"
+
+
+def _table(frame: pd.DataFrame, *, limit: int = 200) -> str:
+    if frame is None or frame.empty:
+        return "<p class='note'>None.</p>"
+    shown = frame.head(limit)
+    note = f"<p class='note'>First {limit} of {len(frame)} rows; all are in the TSV file.</p>" if len(frame) > limit else ""
+    return shown.to_html(index=False, float_format=lambda v: f"{v:.4g}", na_rep="", border=0) + note
+
+
+def _html(evaluation: Evaluation, metrics: pd.DataFrame, figures: dict[str, list[tuple[str, Path]]]) -> str:
+    info = evaluation.info
+    models = list(dict.fromkeys(metrics["model"]))
+    n_tracks = metrics[["cell_type", "assay"]].drop_duplicates().shape[0]
+    parts = [
+        "<!DOCTYPE html><html><head><meta charset='utf-8'><title>epimpute evaluation</title>",
+        f"<style>{_STYLE}</style></head><body>",
+        "<h1>epimpute evaluation</h1>",
+        f"<p>{n_tracks} observed track(s) scored for {len(models)} model(s): "
+        f"{html.escape(', '.join(models))}. Signal is compared on the arcsinh scale of -log10 p.</p>",
+    ]
+    if info:
+        settings = "".join(f"<tr><td>{html.escape(str(k))}</td><td>{html.escape(str(v))}</td></tr>" for k, v in info.items())
+        parts.append(f"<details><summary>Settings</summary><table>{settings}</table></details>")
+    parts += ["<h2>Summary</h2>",
+              "<p class='note'>Mean over scored tracks, all bins; best model per metric highlighted.</p>",
+              _summary_table(metrics)]
+    if figures["specificity"]:
+        parts += [
+            "<h2>Performance by cell-type specificity</h2>",
+            "<p class='note'>Each bin is grouped by the number of cell types of its assay with an observed "
+            "peak over it: 0 = no peak anywhere, 1 = a peak specific to one cell type, n = a peak shared by "
+            "all. Points are means over the assay's cell types (error bars: one standard error).</p>",
+        ]
+        parts += [_image(path, metric) for metric, path in figures["specificity"]]
+    if figures["box"]:
+        parts.append("<h2>Per-assay scores</h2>")
+        parts += [_image(path, metric) for metric, path in figures["box"]]
+    if figures["locus"]:
+        parts.append("<h2>Example loci</h2><p class='note'>Windows centred on a cell-type-specific observed peak.</p>")
+        parts += [_image(path, key) for key, path in figures["locus"]]
+    paired = evaluation.paired_tests
+    if paired is not None and not paired.empty:
+        parts += ["<h2>Model comparisons</h2>",
+                  "<p class='note'>Paired t-tests over tracks, all bins (all strata are in paired_tests.tsv).</p>",
+                  _table(paired[paired["stratum"] == ALL])]
+    if evaluation.differences is not None and not evaluation.differences.empty:
+        parts += ["<details><summary>Block-bootstrap intervals of model differences</summary>",
+                  _table(evaluation.differences), "</details>"]
+    groups = evaluation.group_tests
+    if groups is not None and not groups.empty:
+        parts += ["<h2>Group tests</h2>",
+                  "<p class='note'>Welch t-tests between groups of tracks (assay vs other assays, narrow vs "
+                  "broad, activating vs repressive marks), all bins.</p>",
+                  _table(groups[(groups["stratum"] == ALL) & (groups["grouping"] != "assay")])]
+    rows = "".join(
+        f"<tr><td>{m.name}</td><td>{m.family}</td><td>{'higher' if m.higher_is_better else 'lower'}</td>"
+        f"<td>{html.escape(m.description)}</td></tr>"
+        for m in METRICS.values()
+    )
+    parts += ["<h2>Metric definitions</h2>",
+              f"<table><tr><th>metric</th><th>set</th><th>better</th><th>definition</th></tr>{rows}</table>",
+              f"<p class='note'>epimpute {html.escape(__version__)}</p></body></html>"]
+    return "\n".join(parts)

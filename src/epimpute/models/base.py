@@ -1,0 +1,77 @@
+"""The interface every trained model offers to imputation, saving and loading."""
+
+from __future__ import annotations
+
+from abc import ABC, abstractmethod
+from typing import Any, ClassVar, Sequence
+
+import numpy as np
+import torch
+
+from epimpute.models.layout import Layout
+
+
+class Imputer(ABC):
+    """A trained model that imputes any (biosample, assay) pair over a genomic region.
+
+    Subclasses hold their network and :class:`Layout`; they never touch files.
+    """
+
+    name: ClassVar[str]
+
+    def __init__(self, layout: Layout) -> None:
+        self.layout = layout
+
+    @property
+    def context_bins(self) -> int:
+        """Bins of input signal needed on each side of an imputed region."""
+        return 0
+
+    @abstractmethod
+    def impute_region(
+        self,
+        signal: np.ndarray,
+        available: np.ndarray,
+        targets: Sequence[tuple[int, int]],
+        *,
+        contig: str,
+        start: int,
+    ) -> np.ndarray:
+        """Impute ``targets`` over one region.
+
+        Parameters
+        ----------
+        signal
+            ``(T, L + 2 * context_bins)`` arcsinh signal of the layout's input tracks, with
+            ``context_bins`` of context on each side (zeros beyond the contig).
+        available
+            ``(T,)`` bool: which input tracks may be read.
+        targets
+            ``(biosample_index, assay_index)`` pairs to impute.
+        contig, start
+            Where the region's first imputed bin lies (used by position-aware models).
+
+        Returns
+        -------
+        np.ndarray
+            ``(len(targets), L)`` float32 imputed arcsinh signal.
+        """
+
+    @abstractmethod
+    def config_dict(self) -> dict[str, Any]:
+        """Hyperparameters as plain JSON-able values."""
+
+    @abstractmethod
+    def state_dict(self) -> dict[str, torch.Tensor]:
+        """Learnt parameters (a torch state_dict)."""
+
+    @classmethod
+    @abstractmethod
+    def from_state(
+        cls, layout: Layout, config: dict[str, Any], state: dict[str, torch.Tensor]
+    ) -> "Imputer":
+        """Rebuild a model from :meth:`config_dict` and :meth:`state_dict` output."""
+
+    def to(self, device: torch.device) -> "Imputer":
+        """Move the network to ``device`` (no-op for models without one)."""
+        return self

@@ -1,0 +1,230 @@
+"""eDICE: attention over cell types and over assays, decoded per (cell type, assay) pair.
+
+Shape contract
+--------------
+Inputs at a batch of ``N`` bins: ``features`` ``(N, T, F)`` for the ``T`` input tracks of a
+:class:`~epimpute.models.layout.Layout` (``F`` multi-scale window means per track, see
+:mod:`epimpute.models.features`), ``available`` ``(N, T)`` bool saying which tracks are
+inputs at each bin, and ``targets`` ``(N, K, 2)`` long ``(biosample, assay)`` pairs to
+decode. Output: ``(N, K)`` predicted signal (arcsinh scale).
+
+At each bin a biosample's token is its vector of available assay features (absent ones 0),
+passed through a linear layer whose output is divided by the number of available assays,
+a ReLU, plus the biosample's learned embedding; assays get tokens the same way across
+biosamples. Attention blocks run over the biosample tokens and, separately, over the assay
+tokens. A biosample (or assay) with nothing available at a bin is never a key in attention,
+so it cannot change any other token; it still reads the others as a query, which is how a
+biosample with no data at all gets a representation to decode from.
+"""
+
+from __future__ import annotations
+
+from dataclasses import asdict, dataclass
+from typing import Any, Sequence
+
+import numpy as np
+import torch
+from torch import nn
+from torch.nn import functional as F
+
+from epimpute.models.base import Imputer
+from epimpute.models.features import context_margin, window_means
+from epimpute.models.layout import Layout
+
+
+@dataclass
+class EdiceConfig:
+    """Hyperparameters of :class:`Edice`.
+
+    The defaults are sized for compendia from a dozen to a few thousand tracks on a CPU:
+    the published sizes (``d_model=256``, decoder ``(2048, 2048)``, dropout 0.3) were chosen
+    for ~1,000 tracks and over-fit small compendia; see ``docs/models.md``.
+    """
+
+    d_model: int = 64
+    n_heads: int = 4
+    n_layers: int = 2
+    feedforward: int = 128
+    decoder_hidden: tuple[int, ...] = (256, 256)
+    dropout: float = 0.1
+    """Dropout in the decoder MLP."""
+    attention_dropout: float = 0.0
+    """Dropout inside the attention blocks (costly on CPU; the masking already regularises)."""
+    windows: tuple[int, ...] = (1, 3, 9, 27, 81, 243)
+    """Odd widths (bins) of the centred window means used as each track's input features;
+    ``(1,)`` is the published single-bin model."""
+
+    def __post_init__(self) -> None:
+        self.windows = tuple(int(w) for w in self.windows)
+        self.decoder_hidden = tuple(int(h) for h in self.decoder_hidden)
+        if self.d_model % self.n_heads:
+            raise ValueError("d_model must be a multiple of n_heads")
+        if any(w < 1 or w % 2 == 0 for w in self.windows):
+            raise ValueError("windows must be odd positive widths")
+
+
+class SetAttentionBlock(nn.Module):
+    """Pre-norm multi-head self-attention + feed-forward over a set of tokens.
+
+    ``tokens`` ``(N, S, d)``, ``keys_present`` ``(N, S)`` bool; returns ``(N, S, d)``.
+    Tokens with ``keys_present`` False are queries only.
+    """
+
+    def __init__(self, d_model: int, n_heads: int, feedforward: int, dropout: float) -> None:
+        super().__init__()
+        self.n_heads = n_heads
+        self.norm_attention = nn.LayerNorm(d_model)
+        self.qkv = nn.Linear(d_model, 3 * d_model)
+        self.project = nn.Linear(d_model, d_model)
+        self.norm_feedforward = nn.LayerNorm(d_model)
+        self.feedforward = nn.Sequential(
+            nn.Linear(d_model, feedforward), nn.ReLU(), nn.Dropout(dropout),
+            nn.Linear(feedforward, d_model),
+        )
+        self.dropout = nn.Dropout(dropout)
+
+    def forward(self, tokens: torch.Tensor, keys_present: torch.Tensor) -> torch.Tensor:
+        n, s, d = tokens.shape
+        q, k, v = self.qkv(self.norm_attention(tokens)).chunk(3, dim=-1)
+        shape = (n, s, self.n_heads, d // self.n_heads)
+        q, k, v = (t.reshape(shape).transpose(1, 2) for t in (q, k, v))
+        scores = (q @ k.transpose(-1, -2)) * (q.shape[-1] ** -0.5)
+        scores = scores.masked_fill(~keys_present[:, None, None, :], float("-inf"))
+        attended = scores.softmax(dim=-1) @ v
+        attended = attended.transpose(1, 2).reshape(n, s, d)
+        tokens = tokens + self.dropout(self.project(attended))
+        return tokens + self.dropout(self.feedforward(self.norm_feedforward(tokens)))
+
+
+class _AxisEncoder(nn.Module):
+    """Tokens for one axis (biosamples or assays) from the features along the other."""
+
+    def __init__(self, n_items: int, n_other: int, n_features: int, config: EdiceConfig) -> None:
+        super().__init__()
+        self.encode = nn.Linear(n_other * n_features, config.d_model)
+        self.embedding = nn.Embedding(n_items, config.d_model)
+        self.blocks = nn.ModuleList(
+            SetAttentionBlock(
+                config.d_model, config.n_heads, config.feedforward, config.attention_dropout
+            )
+            for _ in range(config.n_layers)
+        )
+        self.norm = nn.LayerNorm(config.d_model)
+
+    def forward(self, grid: torch.Tensor, counts: torch.Tensor) -> torch.Tensor:
+        """``grid`` ``(N, items, other, F)``, ``counts`` ``(N, items)`` available per item."""
+        n, items = counts.shape
+        encoded = self.encode(grid.reshape(n, items, -1))
+        encoded = encoded / counts.clamp(min=1).unsqueeze(-1).to(encoded.dtype)
+        tokens = F.relu(encoded) + self.embedding.weight
+        present = counts > 0
+        for block in self.blocks:
+            tokens = block(tokens, present)
+        return self.norm(tokens)
+
+
+class Edice(nn.Module):
+    """eDICE network for one :class:`Layout` (see the module docstring for shapes)."""
+
+    def __init__(self, layout: Layout, config: EdiceConfig) -> None:
+        super().__init__()
+        self.layout = layout
+        self.config = config
+        n_features = len(config.windows)
+        self.biosample_encoder = _AxisEncoder(layout.n_biosamples, layout.n_assays, n_features, config)
+        self.assay_encoder = _AxisEncoder(layout.n_assays, layout.n_biosamples, n_features, config)
+        layers: list[nn.Module] = []
+        width = 2 * config.d_model
+        for hidden in config.decoder_hidden:
+            layers += [nn.Linear(width, hidden), nn.ReLU(), nn.Dropout(config.dropout)]
+            width = hidden
+        layers.append(nn.Linear(width, 1))
+        self.decoder = nn.Sequential(*layers)
+        tracks = torch.tensor(layout.tracks, dtype=torch.long).reshape(-1, 2)
+        self.register_buffer("track_biosample", tracks[:, 0].clone(), persistent=False)
+        self.register_buffer("track_assay", tracks[:, 1].clone(), persistent=False)
+
+    def forward(
+        self, features: torch.Tensor, available: torch.Tensor, targets: torch.Tensor
+    ) -> torch.Tensor:
+        n, _, n_features = features.shape
+        n_bios, n_assays = self.layout.n_biosamples, self.layout.n_assays
+        cell = self.track_biosample * n_assays + self.track_assay
+        grid = features.new_zeros(n, n_bios * n_assays, n_features)
+        grid[:, cell] = features * available.unsqueeze(-1).to(features.dtype)
+        grid = grid.reshape(n, n_bios, n_assays, n_features)
+        present = available.new_zeros(n, n_bios * n_assays)
+        present[:, cell] = available
+        present = present.reshape(n, n_bios, n_assays)
+        biosample_tokens = self.biosample_encoder(grid, present.sum(2))
+        assay_tokens = self.assay_encoder(grid.transpose(1, 2), present.sum(1))
+        d = biosample_tokens.shape[-1]
+        picked_bios = torch.gather(biosample_tokens, 1, targets[..., 0:1].expand(-1, -1, d))
+        picked_assay = torch.gather(assay_tokens, 1, targets[..., 1:2].expand(-1, -1, d))
+        return self.decoder(torch.cat([picked_bios, picked_assay], dim=-1)).squeeze(-1)
+
+
+class EdiceImputer(Imputer):
+    """Imputes regions with a trained :class:`Edice` network."""
+
+    name = "edice"
+
+    def __init__(self, network: Edice, *, batch_bins: int = 8192) -> None:
+        super().__init__(network.layout)
+        self.network = network
+        self.batch_bins = batch_bins
+
+    @property
+    def context_bins(self) -> int:
+        return context_margin(self.network.config.windows)
+
+    def impute_region(
+        self,
+        signal: np.ndarray,
+        available: np.ndarray,
+        targets: Sequence[tuple[int, int]],
+        *,
+        contig: str,
+        start: int,
+    ) -> np.ndarray:
+        features = torch.from_numpy(
+            window_means(signal, self.network.config.windows, margin=self.context_bins)
+        )
+        device = next(self.network.parameters()).device
+        n_bins = features.shape[0]
+        target_pairs = torch.as_tensor(np.asarray(targets, dtype=np.int64).reshape(-1, 2),
+                                       device=device)
+        mask = torch.as_tensor(np.asarray(available, dtype=bool), device=device)
+        out = np.empty((len(targets), n_bins), dtype=np.float32)
+        was_training = self.network.training
+        self.network.eval()
+        try:
+            with torch.inference_mode():
+                for lo in range(0, n_bins, self.batch_bins):
+                    chunk = features[lo:lo + self.batch_bins].to(device)
+                    n = chunk.shape[0]
+                    predicted = self.network(
+                        chunk, mask.expand(n, -1), target_pairs.expand(n, -1, -1)
+                    )
+                    out[:, lo:lo + n] = predicted.float().T.cpu().numpy()
+        finally:
+            self.network.train(was_training)
+        return out
+
+    def config_dict(self) -> dict[str, Any]:
+        return asdict(self.network.config)
+
+    def state_dict(self) -> dict[str, torch.Tensor]:
+        return {k: v.detach().cpu() for k, v in self.network.state_dict().items()}
+
+    @classmethod
+    def from_state(
+        cls, layout: Layout, config: dict[str, Any], state: dict[str, torch.Tensor]
+    ) -> "EdiceImputer":
+        network = Edice(layout, EdiceConfig(**config))
+        network.load_state_dict(state)
+        return cls(network)
+
+    def to(self, device: torch.device) -> "EdiceImputer":
+        self.network.to(device)
+        return self

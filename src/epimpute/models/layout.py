@@ -1,0 +1,104 @@
+"""The compendium as a model sees it: biosamples, assays and which tracks are inputs."""
+
+from __future__ import annotations
+
+from dataclasses import dataclass, field
+from typing import Any, Sequence
+
+from epimpute.errors import InputError
+
+
+def split_key(key: str) -> tuple[str, str]:
+    """Split a ``BIOSAMPLE:ASSAY`` track key into its two parts."""
+    biosample, sep, assay = key.rpartition(":")
+    if not sep or not biosample or not assay:
+        raise InputError(f"'{key}' is not a track key of the form CELL:ASSAY")
+    return biosample, assay
+
+
+@dataclass(frozen=True)
+class Layout:
+    """Biosamples ("cell types"), assays and the tracks a model takes as input.
+
+    Attributes
+    ----------
+    biosamples, assays
+        Names in the order of the model's embedding rows.
+    tracks
+        ``(biosample_index, assay_index)`` of every input track, in input-row order.
+    bin_size
+        Bin width in bp of the signal the model was trained on.
+    excluded
+        Keys of tracks that were observed but hidden from training and from inputs.
+    """
+
+    biosamples: tuple[str, ...]
+    assays: tuple[str, ...]
+    tracks: tuple[tuple[int, int], ...]
+    bin_size: int = 25
+    excluded: tuple[str, ...] = field(default_factory=tuple)
+
+    @classmethod
+    def from_keys(
+        cls,
+        keys: Sequence[str],
+        *,
+        bin_size: int,
+        excluded: Sequence[str] = (),
+        biosamples: Sequence[str] | None = None,
+        assays: Sequence[str] | None = None,
+    ) -> "Layout":
+        """Build a layout from track keys; names are sorted unless given."""
+        pairs = [split_key(k) for k in keys]
+        bios = tuple(biosamples) if biosamples is not None else tuple(sorted({b for b, _ in pairs}))
+        ass = tuple(assays) if assays is not None else tuple(sorted({a for _, a in pairs}))
+        b_index = {b: i for i, b in enumerate(bios)}
+        a_index = {a: i for i, a in enumerate(ass)}
+        tracks = tuple((b_index[b], a_index[a]) for b, a in pairs)
+        return cls(bios, ass, tracks, bin_size, tuple(excluded))
+
+    @property
+    def n_biosamples(self) -> int:
+        return len(self.biosamples)
+
+    @property
+    def n_assays(self) -> int:
+        return len(self.assays)
+
+    @property
+    def keys(self) -> list[str]:
+        """Track keys in input-row order."""
+        return [self.key(b, a) for b, a in self.tracks]
+
+    def key(self, biosample: int, assay: int) -> str:
+        return f"{self.biosamples[biosample]}:{self.assays[assay]}"
+
+    def index_of(self, key: str) -> tuple[int, int]:
+        """``(biosample_index, assay_index)`` of a key; InputError if unknown."""
+        biosample, assay = split_key(key)
+        if biosample not in self.biosamples:
+            raise InputError(f"cell type '{biosample}' is not known to the model "
+                             f"(known: {', '.join(self.biosamples)})")
+        if assay not in self.assays:
+            raise InputError(f"assay '{assay}' is not known to the model "
+                             f"(known: {', '.join(self.assays)})")
+        return self.biosamples.index(biosample), self.assays.index(assay)
+
+    def to_dict(self) -> dict[str, Any]:
+        return {
+            "biosamples": list(self.biosamples),
+            "assays": list(self.assays),
+            "tracks": [list(t) for t in self.tracks],
+            "bin_size": self.bin_size,
+            "excluded": list(self.excluded),
+        }
+
+    @classmethod
+    def from_dict(cls, data: dict[str, Any]) -> "Layout":
+        return cls(
+            tuple(data["biosamples"]),
+            tuple(data["assays"]),
+            tuple((int(b), int(a)) for b, a in data["tracks"]),
+            int(data["bin_size"]),
+            tuple(data.get("excluded", ())),
+        )

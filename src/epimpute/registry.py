@@ -1,0 +1,53 @@
+"""The models epimpute knows: name -> configuration classes, trainer and imputer."""
+
+from __future__ import annotations
+
+import dataclasses
+from dataclasses import dataclass
+from typing import Any, Callable
+
+from epimpute.errors import InputError
+from epimpute.models.average import AverageConfig, AverageImputer
+from epimpute.models.base import Imputer
+from epimpute.models.edice import EdiceConfig, EdiceImputer
+from epimpute.training.average import AverageTrainingConfig, train_average
+from epimpute.training.edice import EdiceTrainingConfig, train_edice
+
+
+@dataclass(frozen=True)
+class ModelSpec:
+    """Everything needed to train, save and load one kind of model."""
+
+    name: str
+    model_config: type
+    training_config: type
+    train: Callable[..., Any]
+    imputer: type[Imputer]
+
+
+MODELS: dict[str, ModelSpec] = {
+    "average": ModelSpec("average", AverageConfig, AverageTrainingConfig, train_average,
+                         AverageImputer),
+    "edice": ModelSpec("edice", EdiceConfig, EdiceTrainingConfig, train_edice, EdiceImputer),
+}
+
+
+def model_spec(name: str) -> ModelSpec:
+    """Look a model up by name; InputError listing the known names otherwise."""
+    try:
+        return MODELS[name]
+    except KeyError:
+        raise InputError(f"unknown model '{name}' (known: {', '.join(MODELS)})") from None
+
+
+def build_config(cls: type, values: dict[str, Any], *, where: str) -> Any:
+    """Instantiate dataclass ``cls`` from ``values``, rejecting unknown keys."""
+    names = {f.name for f in dataclasses.fields(cls)}
+    unknown = sorted(set(values) - names)
+    if unknown:
+        raise InputError(f"{where}: unknown key(s) {', '.join(unknown)}; "
+                         f"allowed: {', '.join(sorted(names))}")
+    try:
+        return cls(**values)
+    except (TypeError, ValueError) as error:
+        raise InputError(f"{where}: {error}") from None

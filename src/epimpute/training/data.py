@@ -1,0 +1,117 @@
+"""Training data drawn from a store: genomic blocks, split into training and validation."""
+
+from __future__ import annotations
+
+from dataclasses import dataclass
+from typing import Callable, Sequence
+
+import numpy as np
+
+from epimpute.errors import InputError
+from epimpute.models.layout import Layout
+from epimpute.store import Store
+
+Block = tuple[str, int, int]
+"""``(contig, start_bin, end_bin)``."""
+
+
+def genome_blocks(contig_bins: dict[str, int], *, block_bins: int) -> list[Block]:
+    """Tile every contig into consecutive blocks of at most ``block_bins`` bins."""
+    return [
+        (contig, lo, min(lo + block_bins, n))
+        for contig, n in contig_bins.items()
+        for lo in range(0, n, block_bins)
+    ]
+
+
+def split_blocks(
+    blocks: Sequence[Block],
+    *,
+    max_bins: int,
+    validation_fraction: float,
+    rng: np.random.Generator,
+) -> tuple[list[Block], list[Block]]:
+    """Choose training and validation blocks.
+
+    Blocks are drawn at random until ``max_bins`` is reached (all of them when the genome
+    is smaller); a ``validation_fraction`` of the drawn blocks (at least one) is held out
+    whole, so the context windows of validation bins do not overlap training targets
+    except at block edges. Both lists come back in genome order.
+    """
+    order = rng.permutation(len(blocks))
+    chosen, total = [], 0
+    for i in order:
+        if total >= max_bins:
+            break
+        chosen.append(int(i))
+        total += blocks[i][2] - blocks[i][1]
+    n_validation = max(1, int(round(validation_fraction * len(chosen)))) if len(chosen) > 1 else 0
+    validation = sorted(chosen[:n_validation])
+    training = sorted(chosen[n_validation:])
+    return [blocks[i] for i in training], [blocks[i] for i in validation]
+
+
+@dataclass
+class BinTable:
+    """Per-bin inputs of a set of blocks, concatenated.
+
+    Attributes
+    ----------
+    features
+        ``(n_bins, T, F)`` float32 model inputs of every input track.
+    values
+        ``(n_bins, T)`` float32 signal of every input track (the reconstruction targets).
+    """
+
+    features: np.ndarray
+    values: np.ndarray
+
+    def __len__(self) -> int:
+        return self.values.shape[0]
+
+
+def load_bins(
+    store: Store,
+    rows: Sequence[int],
+    blocks: Sequence[Block],
+    *,
+    margin: int,
+    featurize: Callable[[np.ndarray], np.ndarray],
+) -> BinTable:
+    """Read ``blocks`` of store ``rows`` with ``margin`` context and featurize them.
+
+    ``featurize`` maps ``(T, L + 2 * margin)`` signal to ``(L, T, F)`` features.
+    """
+    n_total = sum(end - start for _, start, end in blocks)
+    features: np.ndarray | None = None
+    values = np.empty((n_total, len(rows)), dtype=np.float32)
+    at = 0
+    for contig, start, end in blocks:
+        signal = store.read(contig, start - margin, end + margin, tracks=list(rows))
+        block_features = featurize(signal)
+        if features is None:
+            features = np.empty((n_total,) + block_features.shape[1:], dtype=np.float32)
+        n = end - start
+        features[at:at + n] = block_features
+        values[at:at + n] = signal[:, margin:margin + n].T
+        at += n
+    if features is None:
+        features = np.empty((0, len(rows), 0), dtype=np.float32)
+    return BinTable(features, values)
+
+
+def input_rows(store: Store, exclude: tuple[str, ...] | list[str]) -> list[int]:
+    """Store rows that are model inputs: every track not excluded."""
+    excluded = set(exclude)
+    return [i for i, track in enumerate(store.tracks) if track.key not in excluded]
+
+
+def store_layout(store: Store, *, exclude: tuple[str, ...] | list[str] = ()) -> Layout:
+    """The layout of a store: all its biosamples and assays, non-excluded tracks as inputs."""
+    unknown = set(exclude) - {t.key for t in store.tracks}
+    if unknown:
+        raise InputError(f"--exclude names tracks that are not in {store.path}: "
+                         f"{', '.join(sorted(unknown))}")
+    keys = [store.tracks[i].key for i in input_rows(store, exclude)]
+    return Layout.from_keys(keys, bin_size=store.bin_size, excluded=tuple(exclude),
+                            biosamples=store.biosamples, assays=store.assays)

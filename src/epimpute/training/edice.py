@@ -1,0 +1,190 @@
+"""Training eDICE by hiding observed tracks and reconstructing them."""
+
+from __future__ import annotations
+
+import logging
+from dataclasses import dataclass
+from pathlib import Path
+from typing import Iterator
+
+import numpy as np
+import torch
+
+from epimpute.models.edice import Edice, EdiceConfig, EdiceImputer
+from epimpute.models.features import context_margin, window_means
+from epimpute.store import Store
+from epimpute.training.data import (
+    BinTable, genome_blocks, input_rows, load_bins, split_blocks, store_layout,
+)
+from epimpute.training.loop import History, LoopSpec, RunSettings, fit, resolve_device
+from epimpute.training.masking import sample_masks
+
+log = logging.getLogger(__name__)
+
+
+@dataclass
+class EdiceTrainingConfig:
+    """How eDICE is trained.
+
+    Attributes
+    ----------
+    batch_size
+        Bins per optimiser step.
+    learning_rate, weight_decay
+        Adam(W) settings.
+    max_epochs, patience
+        Stop after ``max_epochs`` or ``patience`` epochs without a better validation loss.
+    max_masked_fraction
+        At each bin between 1 and this fraction of the observed tracks are hidden.
+    mask_biosample_probability
+        Probability that a bin hides every track of one biosample instead.
+    max_train_bins
+        Bins drawn (as whole blocks) for training and validation; the whole genome when it
+        is smaller. Inputs of these bins are held in memory.
+    epoch_bins
+        Bins per epoch (``None``: every training bin once).
+    validation_fraction, validation_max_bins
+        Share of the drawn blocks held out for validation, and how many of their bins
+        (evenly spaced) are scored each epoch.
+    block_bins
+        Size of the genomic blocks training data is drawn in.
+    """
+
+    batch_size: int = 2048
+    learning_rate: float = 1e-3
+    weight_decay: float = 0.0
+    max_epochs: int = 60
+    patience: int = 4
+    max_masked_fraction: float = 0.25
+    mask_biosample_probability: float = 0.0
+    max_train_bins: int = 2_000_000
+    epoch_bins: int | None = 500_000
+    validation_fraction: float = 0.05
+    validation_max_bins: int = 50_000
+    block_bins: int = 10_000
+
+
+class _EdiceBatches:
+    """Random batches of bins with random masks, reproducible from one generator."""
+
+    def __init__(self, table: BinTable, network: Edice, config: EdiceTrainingConfig,
+                 generator: torch.Generator, device: torch.device) -> None:
+        self.features = torch.from_numpy(table.features)
+        self.values = torch.from_numpy(table.values)
+        self.network = network
+        self.config = config
+        self.generator = generator
+        self.device = device
+        n_tracks = self.values.shape[1]
+        self.max_masked = max(1, int(round(config.max_masked_fraction * n_tracks)))
+
+    def __call__(self, epoch: int) -> Iterator[tuple[tuple[torch.Tensor, ...], int]]:
+        n = len(self.values)
+        per_epoch = n if self.config.epoch_bins is None else min(n, self.config.epoch_bins)
+        order = torch.randperm(n, generator=self.generator)[:per_epoch]
+        size = self.config.batch_size
+        for lo in range(0, per_epoch - size + 1 if per_epoch >= size else 1, size):
+            index = order[lo:lo + size]
+            masks = sample_masks(
+                len(index), self.values.shape[1], max_masked=self.max_masked,
+                generator=self.generator,
+                track_biosample=self.network.track_biosample.cpu(),
+                biosample_probability=self.config.mask_biosample_probability,
+            )
+            batch = (self.features[index], self.values[index]) + tuple(masks)
+            yield tuple(t.to(self.device, non_blocking=True) for t in batch), len(index)
+
+
+def masked_loss(network: Edice, batch: tuple[torch.Tensor, ...]) -> torch.Tensor:
+    """Mean squared error over the hidden tracks of a batch."""
+    features, values, available, targets, valid = batch
+    pairs = torch.stack([network.track_biosample[targets], network.track_assay[targets]], dim=-1)
+    predicted = network(features, available, pairs).float()
+    truth = torch.gather(values, 1, targets)
+    squared = (predicted - truth) ** 2
+    return (squared * valid).sum() / valid.sum().clamp(min=1)
+
+
+def train_edice(
+    store: Store,
+    *,
+    config: EdiceConfig,
+    training: EdiceTrainingConfig,
+    settings: RunSettings,
+    exclude: tuple[str, ...] | list[str] = (),
+    checkpoint: Path | None = None,
+) -> tuple[EdiceImputer, History]:
+    """Train eDICE on the observed (non-excluded) tracks of ``store``.
+
+    Returns the imputer holding the best weights by validation loss, and the history.
+    """
+    layout = store_layout(store, exclude=exclude)
+    rows = input_rows(store, exclude)
+    rng = np.random.default_rng(settings.seed)
+    contig_bins = {c: store.n_bins(c) for c in store.contigs}
+    blocks = genome_blocks(contig_bins, block_bins=training.block_bins)
+    n_features = len(config.windows)
+    memory_cap = int(4e9 // max(1, 4 * len(rows) * (n_features + 1)))
+    max_bins = min(training.max_train_bins, memory_cap)
+    train_blocks, validation_blocks = split_blocks(
+        blocks, max_bins=max_bins, validation_fraction=training.validation_fraction, rng=rng)
+    margin = context_margin(config.windows)
+
+    def featurize(signal: np.ndarray) -> np.ndarray:
+        return window_means(signal, config.windows, margin=margin)
+
+    log.info("loading %d training and %d validation blocks", len(train_blocks),
+             len(validation_blocks))
+    train_table = load_bins(store, rows, train_blocks, margin=margin, featurize=featurize)
+    validation_table = load_bins(store, rows, validation_blocks, margin=margin,
+                                 featurize=featurize)
+    step = max(1, len(validation_table) // training.validation_max_bins)
+    validation_table = BinTable(validation_table.features[::step],
+                                validation_table.values[::step])
+
+    device = resolve_device(settings.device)
+    with torch.random.fork_rng(devices=[]):
+        torch.manual_seed(settings.seed)
+        network = Edice(layout, config).to(device)
+        optimizer = torch.optim.AdamW(network.parameters(), lr=training.learning_rate,
+                                      weight_decay=training.weight_decay)
+        generator = torch.Generator().manual_seed(settings.seed + 1)
+        batches = _EdiceBatches(train_table, network, training, generator, device)
+        validation_batches = _validation_batches(validation_table, network, training,
+                                                 settings.seed, device)
+
+        def validate() -> float:
+            total, count = 0.0, 0
+            for batch in validation_batches:
+                valid = batch[-1]
+                total += float(masked_loss(network, batch)) * float(valid.sum())
+                count += int(valid.sum())
+            return total / max(count, 1)
+
+        spec = LoopSpec(
+            batches=batches,
+            loss=lambda batch: masked_loss(network, batch),
+            validate=validate,
+            random_state=(generator.get_state, generator.set_state),
+        )
+        history = fit(network, optimizer, spec, max_epochs=training.max_epochs,
+                      patience=training.patience, settings=settings, checkpoint=checkpoint,
+                      amp=device.type == "cuda", description="edice")
+    return EdiceImputer(network.cpu()), history
+
+
+def _validation_batches(table: BinTable, network: Edice, config: EdiceTrainingConfig,
+                        seed: int, device: torch.device) -> list[tuple[torch.Tensor, ...]]:
+    """Fixed validation batches: the same hidden tracks every epoch."""
+    generator = torch.Generator().manual_seed(seed + 2)
+    features = torch.from_numpy(table.features)
+    values = torch.from_numpy(table.values)
+    n_tracks = values.shape[1]
+    max_masked = max(1, int(round(config.max_masked_fraction * n_tracks)))
+    out = []
+    for lo in range(0, len(values), 8192):
+        hi = min(lo + 8192, len(values))
+        masks = sample_masks(hi - lo, n_tracks, max_masked=max_masked, generator=generator)
+        batch = (features[lo:hi], values[lo:hi]) + tuple(masks)
+        out.append(tuple(t.to(device) for t in batch))
+    return out

@@ -1,0 +1,220 @@
+"""A model-agnostic training loop: epochs, validation, early stopping, budget, resume.
+
+Every model's trainer hands this loop three callables (the batches of an epoch, the loss
+of a batch, the validation score) and gets back the best weights by validation.
+"""
+
+from __future__ import annotations
+
+import copy
+import logging
+import math
+import time
+from dataclasses import dataclass, field
+from pathlib import Path
+from typing import Any, Callable, Iterable
+
+import torch
+from torch import nn
+from tqdm.auto import tqdm
+
+from epimpute.training.checkpoint import load_checkpoint, save_checkpoint
+
+log = logging.getLogger(__name__)
+
+
+@dataclass
+class RunSettings:
+    """How a training run is carried out (not what is learnt).
+
+    Attributes
+    ----------
+    seed
+        Seeds every random choice (sampling, masking, initialisation, dropout).
+    device
+        ``"auto"`` (CUDA when present), ``"cpu"``, ``"cuda"`` or ``"cuda:N"``.
+    max_minutes
+        Wall-clock budget of this invocation; training stops at the first batch past it,
+        validates, checkpoints and keeps the best weights.
+    progress
+        Show progress bars.
+    resume
+        Continue from the checkpoint in the output folder when one is there.
+    """
+
+    seed: int = 0
+    device: str = "auto"
+    max_minutes: float | None = None
+    progress: bool = False
+    resume: bool = False
+
+
+@dataclass
+class History:
+    """What happened in a run: one entry per finished epoch."""
+
+    epochs: list[dict[str, float]] = field(default_factory=list)
+    best_epoch: int = -1
+    best_validation: float = math.inf
+    stopped_because: str = ""
+    seconds: float = 0.0
+    bins_seen: int = 0
+
+    def to_dict(self) -> dict[str, Any]:
+        return {
+            "epochs": self.epochs,
+            "best_epoch": self.best_epoch,
+            "best_validation": self.best_validation,
+            "stopped_because": self.stopped_because,
+            "seconds": self.seconds,
+            "bins_seen": self.bins_seen,
+        }
+
+
+def resolve_device(name: str) -> torch.device:
+    """Turn ``"auto"`` into CUDA when available, else CPU; validate explicit names."""
+    if name == "auto":
+        return torch.device("cuda" if torch.cuda.is_available() else "cpu")
+    device = torch.device(name)
+    if device.type == "cuda" and not torch.cuda.is_available():
+        raise ValueError("--device cuda was asked for but no CUDA device is available")
+    return device
+
+
+class Budget:
+    """A wall-clock budget in minutes (``None``: unlimited)."""
+
+    def __init__(self, minutes: float | None) -> None:
+        self.start = time.monotonic()
+        self.seconds = None if minutes is None else 60.0 * minutes
+
+    @property
+    def elapsed(self) -> float:
+        return time.monotonic() - self.start
+
+    def expired(self) -> bool:
+        return self.seconds is not None and self.elapsed >= self.seconds
+
+
+@dataclass
+class LoopSpec:
+    """What a trainer hands to :func:`fit`.
+
+    Attributes
+    ----------
+    batches
+        ``epoch -> iterable`` of ``(batch, n_bins)`` pairs for one epoch; it must draw its
+        randomness from generators listed in ``random_state`` so resuming is exact.
+    loss
+        ``batch -> scalar loss tensor`` (the forward pass, in training mode).
+    validate
+        ``() -> float``, lower is better (called in eval mode, no gradients).
+    random_state
+        ``(get, set)`` of the trainer's own random generators' state, saved in checkpoints.
+    """
+
+    batches: Callable[[int], Iterable[tuple[Any, int]]]
+    loss: Callable[[Any], torch.Tensor]
+    validate: Callable[[], float]
+    random_state: tuple[Callable[[], Any], Callable[[Any], None]] | None = None
+
+
+def fit(
+    model: nn.Module,
+    optimizer: torch.optim.Optimizer,
+    spec: LoopSpec,
+    *,
+    max_epochs: int,
+    patience: int,
+    settings: RunSettings,
+    checkpoint: Path | None = None,
+    amp: bool = False,
+    description: str = "training",
+) -> History:
+    """Train until ``patience`` epochs without improvement, ``max_epochs`` or the budget.
+
+    On return ``model`` holds the weights of the best validation epoch. A checkpoint is
+    written after every epoch (model, optimiser, history, random state) and read back when
+    ``settings.resume`` is set, so an interrupted run continues where it stopped.
+    """
+    history = History()
+    best_state = copy.deepcopy(model.state_dict())
+    start_epoch = 0
+    if settings.resume and checkpoint is not None and checkpoint.exists():
+        state = load_checkpoint(checkpoint)
+        model.load_state_dict(state["model"])
+        optimizer.load_state_dict(state["optimizer"])
+        best_state = state["best_model"]
+        history = History(**state["history"])
+        start_epoch = len(history.epochs)
+        torch.set_rng_state(state["torch_rng"])
+        if spec.random_state is not None:
+            spec.random_state[1](state["trainer_rng"])
+        log.info("resumed from %s after %d epochs", checkpoint, start_epoch)
+        if history.stopped_because in ("early stopping", "max epochs"):
+            model.load_state_dict(best_state)
+            return history
+
+    budget = Budget(settings.max_minutes)
+    device_type = next(model.parameters()).device.type
+    autocast = torch.autocast(device_type=device_type, dtype=torch.bfloat16, enabled=amp)
+    previous_seconds = history.seconds
+    stopped = ""
+    for epoch in range(start_epoch, max_epochs):
+        model.train()
+        running, batches_done, bins = 0.0, 0, 0
+        bar = tqdm(desc=f"{description} epoch {epoch + 1}", unit="bin", unit_scale=True,
+                   disable=not settings.progress, leave=False)
+        for batch, n_bins in spec.batches(epoch):
+            with autocast:
+                loss = spec.loss(batch)
+            optimizer.zero_grad(set_to_none=True)
+            loss.backward()
+            optimizer.step()
+            running += float(loss.detach())
+            batches_done += 1
+            bins += n_bins
+            bar.update(n_bins)
+            if batches_done % 20 == 0:
+                bar.set_postfix(loss=f"{running / batches_done:.4f}")
+            if budget.expired():
+                stopped = "time budget"
+                break
+        bar.close()
+        model.eval()
+        with torch.no_grad(), autocast:
+            validation = float(spec.validate())
+        history.bins_seen += bins
+        history.seconds = previous_seconds + budget.elapsed
+        history.epochs.append({
+            "epoch": epoch + 1,
+            "train_loss": running / max(batches_done, 1),
+            "validation": validation,
+            "seconds": history.seconds,
+            "bins": bins,
+        })
+        if validation < history.best_validation:
+            history.best_validation = validation
+            history.best_epoch = epoch + 1
+            best_state = copy.deepcopy(model.state_dict())
+        log.info("%s epoch %d: train loss %.4f, validation %.4f (best %.4f at epoch %d)",
+                 description, epoch + 1, history.epochs[-1]["train_loss"], validation,
+                 history.best_validation, history.best_epoch)
+        if not stopped and epoch + 1 - history.best_epoch >= patience:
+            stopped = "early stopping"
+        if not stopped and epoch + 1 == max_epochs:
+            stopped = "max epochs"
+        history.stopped_because = stopped
+        if checkpoint is not None:
+            save_checkpoint(checkpoint, {
+                "model": model.state_dict(),
+                "optimizer": optimizer.state_dict(),
+                "best_model": best_state,
+                "history": history.to_dict(),
+                "torch_rng": torch.get_rng_state(),
+                "trainer_rng": spec.random_state[0]() if spec.random_state else None,
+            })
+        if stopped:
+            break
+    model.load_state_dict(best_state)
+    return history
