@@ -20,12 +20,35 @@ Modules, one concern each:
 
 from epimpute.evaluation.catalog import METRICS
 from epimpute.evaluation.correlation import gwcorr, gwspear
-from epimpute.evaluation.error import mse, mseenh, msegene, mseprom, msevar, weighted_mse
-from epimpute.evaluation.peakmetrics import auprc, corr_bg, corr_fg, mse_bg, mse_fg, peak_precision, peak_recall
+from epimpute.evaluation.error import (
+    mse,
+    mseenh,
+    msegene,
+    mseprom,
+    msevar,
+    weighted_mse,
+)
+from epimpute.evaluation.peakmetrics import (
+    auprc,
+    corr_bg,
+    corr_fg,
+    mse_bg,
+    mse_fg,
+    peak_precision,
+    peak_recall,
+)
 from epimpute.evaluation.peaks import PeakParams, Peaks, call_peaks
 from epimpute.evaluation.run import evaluate
 from epimpute.evaluation.scoring import TrackScorer, TrackScores
-from epimpute.evaluation.topbins import aucimp1, aucobs1, catch1imp, catch1obs, match1, mse1imp, mse1obs
+from epimpute.evaluation.topbins import (
+    aucimp1,
+    aucobs1,
+    catch1imp,
+    catch1obs,
+    match1,
+    mse1imp,
+    mse1obs,
+)
 
 __all__ = [
     "METRICS",

@@ -29,7 +29,9 @@ def as_signal(values: ArrayLike, *, name: str) -> NDArray[np.floating]:
     return array
 
 
-def as_mask(mask: ArrayLike | None, shape: tuple[int, ...], *, name: str = "mask") -> NDArray[np.bool_] | None:
+def as_mask(
+    mask: ArrayLike | None, shape: tuple[int, ...], *, name: str = "mask"
+) -> NDArray[np.bool_] | None:
     """Return ``mask`` as a boolean array of ``shape``, or None."""
     if mask is None:
         return None

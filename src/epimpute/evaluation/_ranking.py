@@ -20,17 +20,14 @@ class Ranked:
     """
 
     def __init__(self, values: NDArray[np.floating]) -> None:
-        self.values = values
-        self.order = np.argsort(values)
-        self.sorted = values[self.order]
         n = values.shape[0]
-        if n:
-            breaks = np.flatnonzero(self.sorted[1:] != self.sorted[:-1]) + 1
-            self.group_starts = np.concatenate(([0], breaks))
-            self.group_ends = np.concatenate((breaks, [n]))
-        else:
-            self.group_starts = np.zeros(0, dtype=np.int64)
-            self.group_ends = np.zeros(0, dtype=np.int64)
+        index = np.int32 if n < np.iinfo(np.int32).max else np.int64  # halves the scratch memory
+        self.values = values
+        self.order = np.argsort(values).astype(index, copy=False)
+        self.sorted = values[self.order]
+        breaks = (np.flatnonzero(self.sorted[1:] != self.sorted[:-1]) + 1).astype(index)
+        self.group_starts = np.concatenate((np.zeros(min(n, 1), dtype=index), breaks))
+        self.group_ends = np.concatenate((breaks, np.full(min(n, 1), n, dtype=index)))
         self._ranks: NDArray[np.float64] | None = None
 
     @property
@@ -41,7 +38,7 @@ class Ranked:
     def ranks(self) -> NDArray[np.float64]:
         """1-based ranks, ties given the mean of the ranks they span (shape ``(n,)``)."""
         if self._ranks is None:
-            mean_rank = (self.group_starts + self.group_ends + 1) / 2.0
+            mean_rank = (self.group_starts.astype(np.float64) + self.group_ends + 1) / 2.0
             ranks = np.empty(self.size, dtype=np.float64)
             ranks[self.order] = np.repeat(mean_rank, self.group_ends - self.group_starts)
             self._ranks = ranks

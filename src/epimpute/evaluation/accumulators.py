@@ -17,10 +17,10 @@ from dataclasses import dataclass
 import numpy as np
 from numpy.typing import ArrayLike, NDArray
 
-from epimpute.evaluation._arrays import as_mask, as_signal, as_weights
 from epimpute.errors import InputError
+from epimpute.evaluation._arrays import as_mask, as_signal, as_weights
 
-__all__ = ["PairMoments", "StreamingPairMetrics", "StreamingWeightedMSE", "RunningVariance"]
+__all__ = ["PairMoments", "RunningVariance", "StreamingPairMetrics", "StreamingWeightedMSE"]
 
 _FIELDS = ("n", "mean_true", "mean_pred", "m2_true", "m2_pred", "comoment", "sse")
 
@@ -55,8 +55,12 @@ class PairMoments:
 
     @classmethod
     def from_groups(
-        cls, y_true: NDArray[np.floating], y_pred: NDArray[np.floating], groups: NDArray[np.integer], n_groups: int
-    ) -> "PairMoments":
+        cls,
+        y_true: NDArray[np.floating],
+        y_pred: NDArray[np.floating],
+        groups: NDArray[np.integer],
+        n_groups: int,
+    ) -> PairMoments:
         """Moments of each group, computed in two passes (means, then centred sums).
 
         Parameters
@@ -88,26 +92,26 @@ class PairMoments:
         )
 
     @classmethod
-    def of(cls, y_true: NDArray[np.floating], y_pred: NDArray[np.floating]) -> "PairMoments":
+    def of(cls, y_true: NDArray[np.floating], y_pred: NDArray[np.floating]) -> PairMoments:
         """Moments of one group: all the bins given (shape ``()`` attributes)."""
         moments = cls.from_groups(y_true, y_pred, np.zeros(y_true.shape[0], dtype=np.intp), 1)
         return moments.pool()
 
     @classmethod
-    def concatenate(cls, parts: "list[PairMoments]", *, axis: int = -1) -> "PairMoments":
+    def concatenate(cls, parts: list[PairMoments], *, axis: int = -1) -> PairMoments:
         """Join the group arrays of several :class:`PairMoments` along ``axis``."""
         return cls(*(np.concatenate([getattr(p, name) for p in parts], axis=axis) for name in _FIELDS))
 
     @classmethod
-    def zeros(cls, shape: tuple[int, ...] = ()) -> "PairMoments":
+    def zeros(cls, shape: tuple[int, ...] = ()) -> PairMoments:
         """Moments of empty groups."""
         return cls(*(np.zeros(shape) for _ in _FIELDS))
 
-    def map(self, func) -> "PairMoments":  # type: ignore[no-untyped-def]
+    def map(self, func) -> PairMoments:  # type: ignore[no-untyped-def]
         """Apply ``func`` to every attribute array (for slicing, reshaping, concatenating)."""
         return PairMoments(*(func(getattr(self, name)) for name in _FIELDS))
 
-    def pool(self, axis: int | tuple[int, ...] | None = None) -> "PairMoments":
+    def pool(self, axis: int | tuple[int, ...] | None = None) -> PairMoments:
         """Moments of the union of the groups along ``axis`` (all groups when None)."""
         n = self.n.sum(axis=axis)
         safe = np.maximum(n, 1.0)
@@ -125,12 +129,12 @@ class PairMoments:
             self.sse.sum(axis=axis),
         )
 
-    def merge(self, other: "PairMoments") -> "PairMoments":
+    def merge(self, other: PairMoments) -> PairMoments:
         """Moments of the union of two sets of groups, group by group."""
         both = PairMoments(*(np.stack((getattr(self, f), getattr(other, f))) for f in _FIELDS))
         return both.pool(axis=0)
 
-    def resample(self, counts: NDArray[np.floating]) -> "PairMoments":
+    def resample(self, counts: NDArray[np.floating]) -> PairMoments:
         """Pool the groups (last axis) with integer multiplicities, as a bootstrap does.
 
         Parameters
@@ -172,7 +176,9 @@ class PairMoments:
             return np.where((self.n >= 2) & (denominator > 0), self.comoment / denominator, np.nan)
 
 
-def _expand(pooled: NDArray[np.float64], axis: int | tuple[int, ...] | None, ndim: int) -> NDArray[np.float64]:
+def _expand(
+    pooled: NDArray[np.float64], axis: int | tuple[int, ...] | None, ndim: int
+) -> NDArray[np.float64]:
     if axis is None:
         return pooled
     axes = (axis,) if isinstance(axis, int) else axis
@@ -239,7 +245,9 @@ class StreamingWeightedMSE:
         self._weight = 0.0
         self._weighted_sse = 0.0
 
-    def update(self, y_true: ArrayLike, y_pred: ArrayLike, mask: ArrayLike | None = None, *, weights: ArrayLike) -> None:
+    def update(
+        self, y_true: ArrayLike, y_pred: ArrayLike, mask: ArrayLike | None = None, *, weights: ArrayLike
+    ) -> None:
         """Add a chunk of bins.
 
         Parameters

@@ -10,7 +10,7 @@ from __future__ import annotations
 from dataclasses import dataclass
 from typing import Literal
 
-__all__ = ["MetricInfo", "METRICS", "metric_names"]
+__all__ = ["METRICS", "MetricInfo", "metric_names"]
 
 
 @dataclass(frozen=True)
@@ -68,20 +68,75 @@ METRICS: dict[str, MetricInfo] = {
         _m("mseprom", "challenge", False, False, "genes", True, "MSE over the 2 kb upstream of gene starts"),
         _m("msegene", "challenge", False, False, "genes", True, "MSE over gene bodies"),
         _m("mseenh", "challenge", False, False, "enhancers", True, "MSE over enhancers"),
-        _m("msevar", "challenge", False, False, "variance", True,
-           "squared error weighted by the assay's cross-cell-type variance"),
-        _m("match1", "challenge", True, True, "", False, "bins in both the top 1% observed and top 1% imputed"),
+        _m(
+            "msevar",
+            "challenge",
+            False,
+            False,
+            "variance",
+            True,
+            "squared error weighted by the assay's cross-cell-type variance",
+        ),
+        _m(
+            "match1",
+            "challenge",
+            True,
+            True,
+            "",
+            False,
+            "bins in both the top 1% observed and top 1% imputed",
+        ),
         _m("catch1obs", "challenge", True, True, "", False, "top 1% observed bins within the top 5% imputed"),
         _m("catch1imp", "challenge", True, True, "", False, "top 1% imputed bins within the top 5% observed"),
-        _m("aucobs1", "challenge", True, True, "", False, "ROC-AUC of the imputed signal for the top 1% observed bins"),
-        _m("aucimp1", "challenge", True, True, "", False, "ROC-AUC of the observed signal for the top 1% imputed bins"),
+        _m(
+            "aucobs1",
+            "challenge",
+            True,
+            True,
+            "",
+            False,
+            "ROC-AUC of the imputed signal for the top 1% observed bins",
+        ),
+        _m(
+            "aucimp1",
+            "challenge",
+            True,
+            True,
+            "",
+            False,
+            "ROC-AUC of the observed signal for the top 1% imputed bins",
+        ),
         _m("mse_fg", "edice", False, False, "", True, "MSE over bins in observed peaks"),
         _m("mse_bg", "edice", False, False, "", True, "MSE over bins outside observed peaks"),
         _m("corr_fg", "edice", True, False, "", True, "Pearson correlation over bins in observed peaks"),
         _m("corr_bg", "edice", True, False, "", True, "Pearson correlation over bins outside observed peaks"),
-        _m("auprc", "edice", True, True, "", False, "average precision of the imputed signal for observed-peak bins"),
-        _m("peak_precision", "edice", True, False, "", False, "fraction of imputed peaks overlapping an observed peak"),
-        _m("peak_recall", "edice", True, False, "", False, "fraction of observed peaks overlapping an imputed peak"),
+        _m(
+            "auprc",
+            "edice",
+            True,
+            True,
+            "",
+            False,
+            "average precision of the imputed signal for observed-peak bins",
+        ),
+        _m(
+            "peak_precision",
+            "edice",
+            True,
+            False,
+            "",
+            False,
+            "fraction of imputed peaks overlapping an observed peak",
+        ),
+        _m(
+            "peak_recall",
+            "edice",
+            True,
+            False,
+            "",
+            False,
+            "fraction of observed peaks overlapping an imputed peak",
+        ),
     )
 }
 """All metrics, in report order."""

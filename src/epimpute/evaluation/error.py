@@ -16,11 +16,15 @@ from numpy.typing import ArrayLike, NDArray
 
 from epimpute.evaluation._arrays import as_weights, per_track, select
 
-__all__ = ["mse", "weighted_mse", "msevar", "mseprom", "msegene", "mseenh"]
+__all__ = ["mse", "mseenh", "msegene", "mseprom", "msevar", "weighted_mse"]
 
 
 def _weighted(
-    y_true: NDArray[np.floating], y_pred: NDArray[np.floating], mask: ArrayLike | None, weights: ArrayLike, name: str
+    y_true: NDArray[np.floating],
+    y_pred: NDArray[np.floating],
+    mask: ArrayLike | None,
+    weights: ArrayLike,
+    name: str,
 ) -> float:
     w = as_weights(weights, y_true.shape, name=name)
     yt, yp, checked = select(y_true, y_pred, mask)
@@ -57,7 +61,9 @@ def mse(y_true: ArrayLike, y_pred: ArrayLike, mask: ArrayLike | None = None) -> 
 
 
 @per_track
-def weighted_mse(y_true: ArrayLike, y_pred: ArrayLike, mask: ArrayLike | None = None, *, weights: ArrayLike) -> float:
+def weighted_mse(
+    y_true: ArrayLike, y_pred: ArrayLike, mask: ArrayLike | None = None, *, weights: ArrayLike
+) -> float:
     """Weighted mean squared error ``sum(w (y - yhat)^2) / sum(w)``.
 
     Parameters
@@ -78,7 +84,9 @@ def weighted_mse(y_true: ArrayLike, y_pred: ArrayLike, mask: ArrayLike | None = 
 
 
 @per_track
-def msevar(y_true: ArrayLike, y_pred: ArrayLike, mask: ArrayLike | None = None, *, variance: ArrayLike) -> float:
+def msevar(
+    y_true: ArrayLike, y_pred: ArrayLike, mask: ArrayLike | None = None, *, variance: ArrayLike
+) -> float:
     """Squared error weighted by the cross-cell-type variance of the assay (challenge ``msevar``).
 
     ``sum(v (y - yhat)^2) / sum(v)``: the per-bin variance, normalised to sum to one over the
@@ -104,7 +112,9 @@ def msevar(y_true: ArrayLike, y_pred: ArrayLike, mask: ArrayLike | None = None, 
 
 
 @per_track
-def mseprom(y_true: ArrayLike, y_pred: ArrayLike, mask: ArrayLike | None = None, *, coverage: ArrayLike) -> float:
+def mseprom(
+    y_true: ArrayLike, y_pred: ArrayLike, mask: ArrayLike | None = None, *, coverage: ArrayLike
+) -> float:
     """Mean squared error over promoters: the 2 kb upstream of each gene start (``mseprom``).
 
     Parameters
@@ -126,7 +136,9 @@ def mseprom(y_true: ArrayLike, y_pred: ArrayLike, mask: ArrayLike | None = None,
 
 
 @per_track
-def msegene(y_true: ArrayLike, y_pred: ArrayLike, mask: ArrayLike | None = None, *, coverage: ArrayLike) -> float:
+def msegene(
+    y_true: ArrayLike, y_pred: ArrayLike, mask: ArrayLike | None = None, *, coverage: ArrayLike
+) -> float:
     """Mean squared error over gene bodies (challenge ``msegene``).
 
     Parameters
@@ -148,7 +160,9 @@ def msegene(y_true: ArrayLike, y_pred: ArrayLike, mask: ArrayLike | None = None,
 
 
 @per_track
-def mseenh(y_true: ArrayLike, y_pred: ArrayLike, mask: ArrayLike | None = None, *, coverage: ArrayLike) -> float:
+def mseenh(
+    y_true: ArrayLike, y_pred: ArrayLike, mask: ArrayLike | None = None, *, coverage: ArrayLike
+) -> float:
     """Mean squared error over enhancers (challenge ``mseenh``).
 
     Parameters

@@ -10,13 +10,23 @@ from __future__ import annotations
 
 import re
 
-__all__ = ["mark_of", "mark_shape", "mark_role", "GROUPINGS"]
+__all__ = ["GROUPINGS", "mark_of", "mark_role", "mark_shape"]
 
 _NARROW = ("H2AFZ", "H2A.Z", "H3K27AC", "H3K4ME2", "H3K4ME3", "H3K9AC", "DNASE", "ATAC")
 _BROAD = ("H3F3A", "H3K27ME3", "H3K36ME3", "H3K4ME1", "H3K79ME2", "H3K9ME1", "H3K9ME2", "H3K9ME3", "H4K20ME1")
 _ACTIVATING = (
-    "H2AFZ", "H2A.Z", "H3K27AC", "H3K4ME1", "H3K4ME2", "H3K4ME3", "H3K9AC", "H3K36ME3", "H3K79ME2",
-    "H4K20ME1", "DNASE", "ATAC",
+    "H2AFZ",
+    "H2A.Z",
+    "H3K27AC",
+    "H3K4ME1",
+    "H3K4ME2",
+    "H3K4ME3",
+    "H3K9AC",
+    "H3K36ME3",
+    "H3K79ME2",
+    "H4K20ME1",
+    "DNASE",
+    "ATAC",
 )
 _REPRESSIVE = ("H3K27ME3", "H3K9ME3", "H3K9ME2")
 

@@ -23,21 +23,28 @@ from dataclasses import dataclass
 import numpy as np
 from numpy.typing import ArrayLike, NDArray
 
+from epimpute.errors import InputError
 from epimpute.evaluation._arrays import as_mask, per_track, select
 from epimpute.evaluation._ranking import Ranked, average_precision, pearson
-from epimpute.evaluation.peaks import PeakParams, Peaks, call_peaks, overlaps_mask, peak_mask
-from epimpute.errors import InputError
+from epimpute.evaluation.peaks import (
+    DEFAULT_PEAK_PARAMS,
+    PeakParams,
+    Peaks,
+    call_peaks,
+    overlaps_mask,
+    peak_mask,
+)
 
 __all__ = [
-    "mse_fg",
-    "mse_bg",
-    "corr_fg",
-    "corr_bg",
+    "PeakOverlap",
     "auprc",
+    "corr_bg",
+    "corr_fg",
+    "mse_bg",
+    "mse_fg",
+    "peak_overlap",
     "peak_precision",
     "peak_recall",
-    "PeakOverlap",
-    "peak_overlap",
 ]
 
 
@@ -83,7 +90,7 @@ def mse_fg(
     *,
     foreground: ArrayLike | None = None,
     bin_size: int = 25,
-    params: PeakParams = PeakParams(),
+    params: PeakParams = DEFAULT_PEAK_PARAMS,
 ) -> float:
     """MSE over bins inside observed peaks.
 
@@ -114,7 +121,7 @@ def mse_bg(
     *,
     foreground: ArrayLike | None = None,
     bin_size: int = 25,
-    params: PeakParams = PeakParams(),
+    params: PeakParams = DEFAULT_PEAK_PARAMS,
 ) -> float:
     """MSE over bins outside observed peaks (parameters as :func:`mse_fg`)."""
     return _mse(*_part(y_true, y_pred, mask, foreground, bin_size, params, inside=False))  # type: ignore[arg-type]
@@ -128,7 +135,7 @@ def corr_fg(
     *,
     foreground: ArrayLike | None = None,
     bin_size: int = 25,
-    params: PeakParams = PeakParams(),
+    params: PeakParams = DEFAULT_PEAK_PARAMS,
 ) -> float:
     """Pearson correlation over bins inside observed peaks (parameters as :func:`mse_fg`)."""
     return pearson(*_part(y_true, y_pred, mask, foreground, bin_size, params, inside=True))  # type: ignore[arg-type]
@@ -142,7 +149,7 @@ def corr_bg(
     *,
     foreground: ArrayLike | None = None,
     bin_size: int = 25,
-    params: PeakParams = PeakParams(),
+    params: PeakParams = DEFAULT_PEAK_PARAMS,
 ) -> float:
     """Pearson correlation over bins outside observed peaks (parameters as :func:`mse_fg`)."""
     return pearson(*_part(y_true, y_pred, mask, foreground, bin_size, params, inside=False))  # type: ignore[arg-type]
@@ -156,7 +163,7 @@ def auprc(
     *,
     foreground: ArrayLike | None = None,
     bin_size: int = 25,
-    params: PeakParams = PeakParams(),
+    params: PeakParams = DEFAULT_PEAK_PARAMS,
 ) -> float:
     """Average precision of the imputed signal for the observed-peak bins.
 
@@ -164,7 +171,7 @@ def auprc(
     in a peak.
     """
     fg = _foreground(y_true, foreground, bin_size, params)  # type: ignore[arg-type]
-    yt, yp, checked = select(y_true, y_pred, mask)  # type: ignore[arg-type]
+    _, yp, checked = select(y_true, y_pred, mask)  # type: ignore[arg-type]
     labels = fg if checked is None else fg[checked]
     return average_precision(labels, Ranked(yp))
 
@@ -228,7 +235,11 @@ def peak_overlap(
 
 
 def _overlap(
-    y_true: NDArray[np.floating], y_pred: NDArray[np.floating], mask: ArrayLike | None, bin_size: int, params: PeakParams
+    y_true: NDArray[np.floating],
+    y_pred: NDArray[np.floating],
+    mask: ArrayLike | None,
+    bin_size: int,
+    params: PeakParams,
 ) -> PeakOverlap:
     if y_true.shape != y_pred.shape:
         raise InputError(f"y_true has shape {y_true.shape} but y_pred has shape {y_pred.shape}")
@@ -244,7 +255,7 @@ def peak_precision(
     mask: ArrayLike | None = None,
     *,
     bin_size: int = 25,
-    params: PeakParams = PeakParams(),
+    params: PeakParams = DEFAULT_PEAK_PARAMS,
 ) -> float:
     """Fraction of imputed peaks that overlap an observed peak.
 
@@ -272,7 +283,7 @@ def peak_recall(
     mask: ArrayLike | None = None,
     *,
     bin_size: int = 25,
-    params: PeakParams = PeakParams(),
+    params: PeakParams = DEFAULT_PEAK_PARAMS,
 ) -> float:
     """Fraction of observed peaks that overlap an imputed peak (parameters as :func:`peak_precision`).
 

@@ -31,14 +31,15 @@ from numpy.typing import ArrayLike, NDArray
 from epimpute.errors import InputError
 
 __all__ = [
+    "DEFAULT_PEAK_PARAMS",
     "PeakParams",
     "Peaks",
     "call_peaks",
     "call_peaks_intervals",
-    "peak_mask",
     "overlaps_mask",
-    "write_narrowpeak",
+    "peak_mask",
     "write_bed",
+    "write_narrowpeak",
 ]
 
 
@@ -62,7 +63,13 @@ class PeakParams:
 
     def __post_init__(self) -> None:
         if self.min_length < 0 or self.max_gap < 0:
-            raise InputError(f"peak min_length and max_gap must be >= 0, got {self.min_length} and {self.max_gap}")
+            raise InputError(
+                f"peak min_length and max_gap must be >= 0, got {self.min_length} and {self.max_gap}"
+            )
+
+
+DEFAULT_PEAK_PARAMS = PeakParams()
+"""``bdgpeakcall``'s rules at ``-log10 p >= 2``: the thresholds used unless told otherwise."""
 
 
 @dataclass(frozen=True)
@@ -91,7 +98,7 @@ class Peaks:
         return int(self.start.shape[0])
 
     @classmethod
-    def empty(cls, contig: str = "") -> "Peaks":
+    def empty(cls, contig: str = "") -> Peaks:
         """A contig without peaks."""
         none = np.zeros(0, dtype=np.int64)
         return cls(contig, none, none.copy(), none.copy(), np.zeros(0, dtype=np.float32))
@@ -109,7 +116,7 @@ def call_peaks_intervals(
     values: ArrayLike,
     *,
     contig: str = "",
-    params: PeakParams = PeakParams(),
+    params: PeakParams = DEFAULT_PEAK_PARAMS,
 ) -> Peaks:
     """Call peaks on a step function given as contiguous intervals (MACS3 ``bdgpeakcall``).
 
@@ -132,7 +139,9 @@ def call_peaks_intervals(
     e = np.asarray(ends, dtype=np.int64)
     v = np.asarray(values, dtype=np.float32)
     if not (s.shape == e.shape == v.shape) or s.ndim != 1:
-        raise InputError(f"starts, ends and values must be 1-D of one length, got {s.shape}, {e.shape}, {v.shape}")
+        raise InputError(
+            f"starts, ends and values must be 1-D of one length, got {s.shape}, {e.shape}, {v.shape}"
+        )
     if s.size == 0:
         return Peaks.empty(contig)
     if np.any(s[1:] != e[:-1]) or np.any(e <= s):
@@ -176,7 +185,7 @@ def call_peaks(
     bin_size: int,
     length: int | None = None,
     contig: str = "",
-    params: PeakParams = PeakParams(),
+    params: PeakParams = DEFAULT_PEAK_PARAMS,
     scale: Literal["arcsinh", "log10p"] = "arcsinh",
 ) -> Peaks:
     """Call peaks on one binned contig.
@@ -297,5 +306,9 @@ def write_bed(path: str | os.PathLike[str], peaks: Iterable[Peaks]) -> None:
     """
     _write(
         path,
-        (f"{p.contig}\t{start}\t{end}\n" for p in peaks for start, end in zip(p.start.tolist(), p.end.tolist())),
+        (
+            f"{p.contig}\t{start}\t{end}\n"
+            for p in peaks
+            for start, end in zip(p.start.tolist(), p.end.tolist())
+        ),
     )

@@ -16,7 +16,7 @@ from numpy.typing import NDArray
 from epimpute.evaluation.catalog import METRICS
 from epimpute.evaluation.strata import ALL
 
-__all__ = ["Locus", "metric_boxplot", "specificity_curves", "locus_plot", "save_png"]
+__all__ = ["Locus", "locus_plot", "metric_boxplot", "save_png", "specificity_curves"]
 
 
 def _figure(width: float, height: float):  # type: ignore[no-untyped-def]
@@ -38,6 +38,23 @@ def _label(metric: str) -> str:
         return metric
     arrow = "higher is better" if info.higher_is_better else "lower is better"
     return f"{metric} ({arrow})"
+
+
+def _box(ax, position: float, values: NDArray[np.floating], *, width: float, color: object) -> None:  # type: ignore[no-untyped-def]
+    """Draw one box (quartiles, median, whiskers at the last points within 1.5 IQR)."""
+    from matplotlib.patches import Rectangle
+
+    q1, median, q3 = np.percentile(values, [25, 50, 75])
+    reach = 1.5 * (q3 - q1)
+    low = values[values >= q1 - reach].min()
+    high = values[values <= q3 + reach].max()
+    left = position - width / 2
+    ax.add_patch(
+        Rectangle((left, q1), width, q3 - q1, facecolor=color, alpha=0.45, edgecolor="black", lw=0.8)
+    )
+    ax.hlines(median, left, left + width, color="black", lw=1.2)
+    ax.vlines([position, position], [low, q3], [q1, high], color="black", lw=0.8)
+    ax.hlines([low, high], position - width / 4, position + width / 4, color="black", lw=0.8)
 
 
 def metric_boxplot(metrics: pd.DataFrame, metric: str, *, stratum: str = ALL):  # type: ignore[no-untyped-def]
@@ -66,17 +83,11 @@ def metric_boxplot(metrics: pd.DataFrame, metric: str, *, stratum: str = ALL):  
     for m, (model, color) in enumerate(zip(models, _colors(len(models)))):
         data = [sub[(sub["model"] == model) & (sub["assay"] == a)]["value"].to_numpy() for a in assays]
         positions = np.arange(len(assays)) - 0.4 + width * (m + 0.5)
-        filled = [(p, d) for p, d in zip(positions, data) if d.size]
-        if filled:
-            boxes = ax.boxplot(
-                [d for _, d in filled], positions=[p for p, _ in filled], widths=width * 0.85,
-                patch_artist=True, showfliers=False, manage_ticks=False, medianprops={"color": "black"},
-            )
-            for patch in boxes["boxes"]:
-                patch.set_facecolor(color)
-                patch.set_alpha(0.45)
-            for p, d in filled:
-                ax.scatter(p + rng.uniform(-width / 4, width / 4, d.size), d, s=9, color=color, zorder=3)
+        for position, values in zip(positions, data):
+            if values.size:
+                _box(ax, position, values, width=width * 0.85, color=color)
+                jitter = rng.uniform(-width / 4, width / 4, values.size)
+                ax.scatter(position + jitter, values, s=9, color=color, zorder=3)
         ax.plot([], [], color=color, lw=6, alpha=0.6, label=model)
     ax.set_xticks(np.arange(len(assays)), assays, rotation=30 if len(assays) > 6 else 0)
     ax.set_ylabel(_label(metric))
@@ -105,7 +116,9 @@ def specificity_curves(metrics: pd.DataFrame, metric: str):  # type: ignore[no-u
     -------
     matplotlib.figure.Figure
     """
-    sub = metrics[(metrics["metric"] == metric) & metrics["stratum"].str.startswith("count=")].dropna(subset=["value"])
+    sub = metrics[(metrics["metric"] == metric) & metrics["stratum"].str.startswith("count=")].dropna(
+        subset=["value"]
+    )
     sub = sub.assign(count=sub["stratum"].str.slice(len("count=")).astype(int))
     models = list(dict.fromkeys(metrics["model"]))
     assays = sorted(sub["assay"].unique()) or ["(none)"]
@@ -121,15 +134,23 @@ def specificity_curves(metrics: pd.DataFrame, metric: str):  # type: ignore[no-u
                 continue
             grouped = rows_.groupby("count")["value"]
             mean, sem = grouped.mean(), grouped.sem().fillna(0.0)
-            ax.errorbar(mean.index, mean.to_numpy(), yerr=sem.to_numpy(), color=color, marker="o", ms=3,
-                        capsize=2, label=model)
+            ax.errorbar(
+                mean.index,
+                mean.to_numpy(),
+                yerr=sem.to_numpy(),
+                color=color,
+                marker="o",
+                ms=3,
+                capsize=2,
+                label=model,
+            )
         ax.set_title(assay, fontsize="medium")
         ax.set_xlabel("cell types with a peak")
         ax.grid(alpha=0.3)
     for index in range(len(assays), rows * columns):
         axes[index // columns][index % columns].set_visible(False)
     axes[0][0].set_ylabel(_label(metric))
-    if models:
+    if axes[0][0].get_legend_handles_labels()[0]:
         axes[0][0].legend(frameon=False, fontsize="small")
     fig.suptitle(f"{metric} by cell-type specificity of the bin")
     return fig
@@ -190,11 +211,16 @@ def locus_plot(locus: Locus):  # type: ignore[no-untyped-def]
     axes = fig.subplots(n_panels, 1, sharex=True, squeeze=False)[:, 0]
     positions = (locus.start_bin + np.arange(locus.truth.size)) * locus.bin_size / 1e3
     colors = ["black", *_colors(len(locus.predictions))]
-    top = max([float(np.max(locus.truth, initial=0))] + [float(np.max(p, initial=0)) for p in locus.predictions.values()])
+    top = max(
+        [float(np.max(locus.truth, initial=0))]
+        + [float(np.max(p, initial=0)) for p in locus.predictions.values()]
+    )
     series = [("observed", locus.truth), *locus.predictions.items()]
     for ax, (name, values), color in zip(axes, series, colors):
         for first, end in _spans(locus.peaks):
-            ax.axvspan(positions[first], positions[min(end, positions.size - 1)], color="gold", alpha=0.25, lw=0)
+            ax.axvspan(
+                positions[first], positions[min(end, positions.size - 1)], color="gold", alpha=0.25, lw=0
+            )
         ax.fill_between(positions, values, step="mid", color=color, alpha=0.7, lw=0)
         ax.set_ylim(0, top * 1.05 if top > 0 else 1)
         ax.set_ylabel(name, rotation=0, ha="right", va="center", fontsize="small")
@@ -210,4 +236,3 @@ def save_png(fig, path: str | os.PathLike[str], *, dpi: int = 100) -> None:  # t
 
     FigureCanvasAgg(fig)
     fig.savefig(path, dpi=dpi, format="png")
-

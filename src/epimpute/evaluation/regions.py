@@ -29,11 +29,11 @@ from epimpute.errors import InputError
 __all__ = [
     "PROMOTER_UPSTREAM",
     "RegionSet",
-    "read_genes",
-    "read_enhancers",
-    "promoter_coverage",
-    "gene_coverage",
     "enhancer_coverage",
+    "gene_coverage",
+    "promoter_coverage",
+    "read_enhancers",
+    "read_genes",
 ]
 
 PROMOTER_UPSTREAM = 2000

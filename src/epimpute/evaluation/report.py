@@ -33,10 +33,16 @@ import pandas as pd
 
 from epimpute import __version__
 from epimpute.evaluation.catalog import METRICS
-from epimpute.evaluation.plots import Locus, locus_plot, metric_boxplot, save_png, specificity_curves
+from epimpute.evaluation.plots import (
+    Locus,
+    locus_plot,
+    metric_boxplot,
+    save_png,
+    specificity_curves,
+)
 from epimpute.evaluation.strata import ALL
 
-__all__ = ["Evaluation", "write_report", "METRICS_COLUMNS", "FORMAT", "FORMAT_VERSION"]
+__all__ = ["FORMAT", "FORMAT_VERSION", "METRICS_COLUMNS", "Evaluation", "write_report"]
 
 FORMAT = "epimpute-evaluation"
 FORMAT_VERSION = 1
@@ -168,15 +174,22 @@ def _summary_table(metrics: pd.DataFrame) -> str:
     models = list(dict.fromkeys(metrics["model"]))
     means = overall.pivot_table(index="metric", columns="model", values="value", aggfunc="mean")
     counts = overall.dropna(subset=["value"]).groupby("model")[["cell_type", "assay"]].apply(len)
-    head = "".join(f"<th>{html.escape(m)}<br><span class='note'>{int(counts.get(m, 0))} scores</span></th>" for m in models)
+    head = "".join(
+        f"<th>{html.escape(m)}<br><span class='note'>{int(counts.get(m, 0))} scores</span></th>"
+        for m in models
+    )
     rows = []
     for metric in _present_metrics(overall):
         info = METRICS.get(metric)
-        values = [means.at[metric, m] if metric in means.index and m in means.columns else float("nan") for m in models]
+        values = [
+            means.at[metric, m] if metric in means.index and m in means.columns else float("nan")
+            for m in models
+        ]
         finite = [v for v in values if not math.isnan(v)]
         best = (max(finite) if info is None or info.higher_is_better else min(finite)) if finite else None
         cells = "".join(
-            f"<td class='best'>{v:.4g}</td>" if best is not None and v == best and len(models) > 1
+            f"<td class='best'>{v:.4g}</td>"
+            if best is not None and v == best and len(models) > 1
             else f"<td>{'' if math.isnan(v) else f'{v:.4g}'}</td>"
             for v in values
         )
@@ -189,7 +202,11 @@ def _table(frame: pd.DataFrame, *, limit: int = 200) -> str:
     if frame is None or frame.empty:
         return "<p class='note'>None.</p>"
     shown = frame.head(limit)
-    note = f"<p class='note'>First {limit} of {len(frame)} rows; all are in the TSV file.</p>" if len(frame) > limit else ""
+    note = (
+        f"<p class='note'>First {limit} of {len(frame)} rows; all are in the TSV file.</p>"
+        if len(frame) > limit
+        else ""
+    )
     return shown.to_html(index=False, float_format=lambda v: f"{v:.4g}", na_rep="", border=0) + note
 
 
@@ -201,49 +218,70 @@ def _html(evaluation: Evaluation, metrics: pd.DataFrame, figures: dict[str, list
         "<!DOCTYPE html><html><head><meta charset='utf-8'><title>epimpute evaluation</title>",
         f"<style>{_STYLE}</style></head><body>",
         "<h1>epimpute evaluation</h1>",
-        f"<p>{n_tracks} observed track(s) scored for {len(models)} model(s): "
-        f"{html.escape(', '.join(models))}. Signal is compared on the arcsinh scale of -log10 p.</p>",
+        (
+            f"<p>{n_tracks} observed track(s) scored for {len(models)} model(s): "
+            f"{html.escape(', '.join(models))}. Signal is compared on the arcsinh scale of -log10 p.</p>"
+        ),
     ]
     if info:
-        settings = "".join(f"<tr><td>{html.escape(str(k))}</td><td>{html.escape(str(v))}</td></tr>" for k, v in info.items())
+        settings = "".join(
+            f"<tr><td>{html.escape(str(k))}</td><td>{html.escape(str(v))}</td></tr>" for k, v in info.items()
+        )
         parts.append(f"<details><summary>Settings</summary><table>{settings}</table></details>")
-    parts += ["<h2>Summary</h2>",
-              "<p class='note'>Mean over scored tracks, all bins; best model per metric highlighted.</p>",
-              _summary_table(metrics)]
+    parts += [
+        "<h2>Summary</h2>",
+        "<p class='note'>Mean over scored tracks, all bins; best model per metric highlighted.</p>",
+        _summary_table(metrics),
+    ]
     if figures["specificity"]:
         parts += [
             "<h2>Performance by cell-type specificity</h2>",
-            "<p class='note'>Each bin is grouped by the number of cell types of its assay with an observed "
-            "peak over it: 0 = no peak anywhere, 1 = a peak specific to one cell type, n = a peak shared by "
-            "all. Points are means over the assay's cell types (error bars: one standard error).</p>",
+            (
+                "<p class='note'>Each bin is grouped by the number of cell types of its assay with an observed "
+                "peak over it: 0 = no peak anywhere, 1 = a peak specific to one cell type, n = a peak shared by "
+                "all. Points are means over the assay's cell types (error bars: one standard error).</p>"
+            ),
         ]
         parts += [_image(path, metric) for metric, path in figures["specificity"]]
     if figures["box"]:
         parts.append("<h2>Per-assay scores</h2>")
         parts += [_image(path, metric) for metric, path in figures["box"]]
     if figures["locus"]:
-        parts.append("<h2>Example loci</h2><p class='note'>Windows centred on a cell-type-specific observed peak.</p>")
+        parts.append(
+            "<h2>Example loci</h2><p class='note'>Windows centred on a cell-type-specific observed peak.</p>"
+        )
         parts += [_image(path, key) for key, path in figures["locus"]]
     paired = evaluation.paired_tests
     if paired is not None and not paired.empty:
-        parts += ["<h2>Model comparisons</h2>",
-                  "<p class='note'>Paired t-tests over tracks, all bins (all strata are in paired_tests.tsv).</p>",
-                  _table(paired[paired["stratum"] == ALL])]
+        parts += [
+            "<h2>Model comparisons</h2>",
+            "<p class='note'>Paired t-tests over tracks, all bins (all strata are in paired_tests.tsv).</p>",
+            _table(paired[paired["stratum"] == ALL]),
+        ]
     if evaluation.differences is not None and not evaluation.differences.empty:
-        parts += ["<details><summary>Block-bootstrap intervals of model differences</summary>",
-                  _table(evaluation.differences), "</details>"]
+        parts += [
+            "<details><summary>Block-bootstrap intervals of model differences</summary>",
+            _table(evaluation.differences),
+            "</details>",
+        ]
     groups = evaluation.group_tests
     if groups is not None and not groups.empty:
-        parts += ["<h2>Group tests</h2>",
-                  "<p class='note'>Welch t-tests between groups of tracks (assay vs other assays, narrow vs "
-                  "broad, activating vs repressive marks), all bins.</p>",
-                  _table(groups[(groups["stratum"] == ALL) & (groups["grouping"] != "assay")])]
+        parts += [
+            "<h2>Group tests</h2>",
+            (
+                "<p class='note'>Welch t-tests between groups of tracks (assay vs other assays, narrow vs "
+                "broad, activating vs repressive marks), all bins.</p>"
+            ),
+            _table(groups[(groups["stratum"] == ALL) & (groups["grouping"] != "assay")]),
+        ]
     rows = "".join(
         f"<tr><td>{m.name}</td><td>{m.family}</td><td>{'higher' if m.higher_is_better else 'lower'}</td>"
         f"<td>{html.escape(m.description)}</td></tr>"
         for m in METRICS.values()
     )
-    parts += ["<h2>Metric definitions</h2>",
-              f"<table><tr><th>metric</th><th>set</th><th>better</th><th>definition</th></tr>{rows}</table>",
-              f"<p class='note'>epimpute {html.escape(__version__)}</p></body></html>"]
+    parts += [
+        "<h2>Metric definitions</h2>",
+        f"<table><tr><th>metric</th><th>set</th><th>better</th><th>definition</th></tr>{rows}</table>",
+        f"<p class='note'>epimpute {html.escape(__version__)}</p></body></html>",
+    ]
     return "\n".join(parts)

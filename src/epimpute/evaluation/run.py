@@ -30,8 +30,14 @@ import numpy as np
 import pandas as pd
 from numpy.typing import NDArray
 
+from epimpute.errors import InputError
 from epimpute.evaluation.accumulators import RunningVariance
-from epimpute.evaluation.peaks import PeakParams, call_peaks, peak_mask
+from epimpute.evaluation.peaks import (
+    DEFAULT_PEAK_PARAMS,
+    PeakParams,
+    call_peaks,
+    peak_mask,
+)
 from epimpute.evaluation.plots import Locus
 from epimpute.evaluation.regions import (
     RegionSet,
@@ -43,9 +49,17 @@ from epimpute.evaluation.regions import (
 )
 from epimpute.evaluation.report import METRICS_COLUMNS, Evaluation, write_report
 from epimpute.evaluation.scoring import TrackScorer, TrackScores
-from epimpute.evaluation.sources import PredictionDir, TruthSource, open_truth, read_truth
-from epimpute.evaluation.stats import bootstrap_intervals, group_tests, paired_model_tests
-from epimpute.errors import InputError
+from epimpute.evaluation.sources import (
+    PredictionDir,
+    TruthSource,
+    open_truth,
+    read_truth,
+)
+from epimpute.evaluation.stats import (
+    bootstrap_intervals,
+    group_tests,
+    paired_model_tests,
+)
 
 __all__ = ["evaluate"]
 
@@ -75,7 +89,7 @@ def evaluate(
     enhancers: str | os.PathLike[str] | None = None,
     targets: Sequence[str] | None = None,
     progress: bool = False,
-    peak_params: PeakParams = PeakParams(),
+    peak_params: PeakParams = DEFAULT_PEAK_PARAMS,
     block_size: int = 1_000_000,
     n_boot: int = 1000,
     seed: int = 0,
@@ -151,9 +165,15 @@ def evaluate(
         work = scratch / "work"
         work.mkdir()
         assay_rows = _assay_rows(store, {t.assay for t in plan})
-        _write_context(store, plan, assay_rows, work, peak_params=peak_params, genes=gene_set, enhancers=enhancer_set)
+        _write_context(
+            store, plan, assay_rows, work, peak_params=peak_params, genes=gene_set, enhancers=enhancer_set
+        )
         evaluation = _score(
-            store, sources, plan, assay_rows, work,
+            store,
+            sources,
+            plan,
+            assay_rows,
+            work,
             options=_Options(peak_params, max(1, block_size // bin_size), n_boot, seed, full_pass),
             progress=progress,
         )
@@ -194,17 +214,23 @@ def _check_out(out: Path, *, overwrite: bool) -> None:
         raise InputError(f"{out} already exists; choose another report folder or allow overwriting")
 
 
-def _plan(store: TruthSource, sources: Mapping[str, PredictionDir], targets: Sequence[str] | None) -> list[_Target]:
+def _plan(
+    store: TruthSource, sources: Mapping[str, PredictionDir], targets: Sequence[str] | None
+) -> list[_Target]:
     tracks = list(store.tracks)
     row_of = {t.key: i for i, t in enumerate(tracks)}
     if targets is not None:
         keys = list(dict.fromkeys(targets))
         for key in keys:
             if key not in row_of:
-                raise InputError(f"target {key!r}: the truth has no observed track with this key (BIOSAMPLE:ASSAY)")
+                raise InputError(
+                    f"target {key!r}: the truth has no observed track with this key (BIOSAMPLE:ASSAY)"
+                )
             for source in sources.values():
                 if source.file_for(key) is None:
-                    raise InputError(f"{source.path}: no prediction for target {key!r} (model {source.name!r})")
+                    raise InputError(
+                        f"{source.path}: no prediction for target {key!r} (model {source.name!r})"
+                    )
     else:
         found = {name: set(source.keys(row_of)) for name, source in sources.items()}
         keys = [t.key for t in tracks if any(t.key in f for f in found.values())]
@@ -225,8 +251,13 @@ def _plan(store: TruthSource, sources: Mapping[str, PredictionDir], targets: Seq
         for name, have in per_model.items():
             missing = [c for c in store_contigs if c not in have]
             if missing:
-                log.warning("%s: track %s lacks %d contig(s) (e.g. %s); scoring the contigs all models share",
-                            sources[name].path, key, len(missing), missing[0])
+                log.warning(
+                    "%s: track %s lacks %d contig(s) (e.g. %s); scoring the contigs all models share",
+                    sources[name].path,
+                    key,
+                    len(missing),
+                    missing[0],
+                )
         track = tracks[row_of[key]]
         plan.append(_Target(key, row_of[key], track.biosample, track.assay, models, tuple(common)))
     return plan
@@ -264,10 +295,18 @@ def _write_context(
     for contig in [c for c in lengths if any(c in u for u in used.values())]:
         n = store.n_bins(contig)
         if genes is not None:
-            np.save(_context_path(work, "prom", contig), promoter_coverage(genes, contig, n_bins=n, bin_size=bin_size))
-            np.save(_context_path(work, "gene", contig), gene_coverage(genes, contig, n_bins=n, bin_size=bin_size))
+            np.save(
+                _context_path(work, "prom", contig),
+                promoter_coverage(genes, contig, n_bins=n, bin_size=bin_size),
+            )
+            np.save(
+                _context_path(work, "gene", contig), gene_coverage(genes, contig, n_bins=n, bin_size=bin_size)
+            )
         if enhancers is not None:
-            np.save(_context_path(work, "enh", contig), enhancer_coverage(enhancers, contig, n_bins=n, bin_size=bin_size))
+            np.save(
+                _context_path(work, "enh", contig),
+                enhancer_coverage(enhancers, contig, n_bins=n, bin_size=bin_size),
+            )
         for assay, rows in assay_rows.items():
             if contig not in used[assay]:
                 continue
@@ -276,7 +315,9 @@ def _write_context(
             for row in rows:
                 values = read_truth(store, contig, row)
                 variance.update(values)
-                peaks = call_peaks(values, bin_size=bin_size, length=lengths[contig], contig=contig, params=peak_params)
+                peaks = call_peaks(
+                    values, bin_size=bin_size, length=lengths[contig], contig=contig, params=peak_params
+                )
                 counts += peak_mask(peaks, n_bins=n, bin_size=bin_size)
             np.save(_context_path(work, "count", contig, assay), counts)
             np.save(_context_path(work, "var", contig, assay), variance.variance().astype(np.float32))
@@ -322,8 +363,11 @@ def _score(
         scores: dict[str, TrackScores] = {}
         for model in target.models:
             scorer = TrackScorer(
-                n_cell_types=len(assay_rows[target.assay]), bin_size=bin_size, params=options.peak_params,
-                block_bins=options.block_bins, full_pass=options.full_pass,
+                n_cell_types=len(assay_rows[target.assay]),
+                bin_size=bin_size,
+                params=options.peak_params,
+                block_bins=options.block_bins,
+                full_pass=options.full_pass,
             )
             for contig in target.contigs:
                 scorer.update(
@@ -339,7 +383,9 @@ def _score(
                 )
             scores[model] = result = scorer.result()
             for stratum, values in result.values.items():
-                metric_rows += [(model, target.biosample, target.assay, m, v, stratum) for m, v in values.items()]
+                metric_rows += [
+                    (model, target.biosample, target.assay, m, v, stratum) for m, v in values.items()
+                ]
             bar.update()
         first = next(iter(scores.values()))
         strata_rows += [(target.biosample, target.assay, s, n) for s, n in first.sizes.items()]
@@ -393,12 +439,18 @@ def _pick_locus(
             continue
         counts = _load(_context_path(work, "count", contig, target.assay))
         summit_bins = peaks.summit // bin_size
-        specificity = np.asarray(counts[summit_bins]) if counts is not None else np.ones(len(peaks), dtype=np.uint16)
+        specificity = (
+            np.asarray(counts[summit_bins]) if counts is not None else np.ones(len(peaks), dtype=np.uint16)
+        )
         candidates = np.flatnonzero(specificity == specificity.min())
         best = candidates[np.argmax(peaks.score[candidates])]
         centre = int(summit_bins[best])
         n_cells = len(_assay_cells(store, target.assay))
-        note = f"centre peak observed in {int(specificity[best])} of {n_cells} cell types" if counts is not None else ""
+        note = (
+            f"centre peak observed in {int(specificity[best])} of {n_cells} cell types"
+            if counts is not None
+            else ""
+        )
         first, last = max(0, centre - half), min(truth.size, centre + half)
         return Locus(
             key=target.key,
@@ -409,7 +461,9 @@ def _pick_locus(
             peaks=peak_mask(peaks, n_bins=truth.size, bin_size=bin_size)[first:last],
             specificity=None if counts is None else np.asarray(counts[first:last]).copy(),
             predictions={
-                model: sources[model].read(target.key, contig, length=lengths[contig], bin_size=bin_size)[first:last]
+                model: sources[model].read(target.key, contig, length=lengths[contig], bin_size=bin_size)[
+                    first:last
+                ]
                 for model in target.models
             },
             note=note,

@@ -10,9 +10,10 @@
   track's observed and imputed values (float32), its foreground flag and specificity count.
 
 Memory is therefore constant for the streaming metrics, and about 10 bytes per bin of the
-*one* track being scored for the full-pass ones (plus sorting scratch of about 24 bytes per
-bin at :meth:`TrackScorer.result`); pass ``full_pass=False`` to skip them. At 25 bp, hg38 is
-about 124 M bins.
+*one* track being scored for the full-pass ones, plus sorting scratch at
+:meth:`TrackScorer.result` of at most about 50 bytes per bin (less when values tie); pass
+``full_pass=False`` to skip them. At 25 bp, hg38 is about 124 M bins, so a genome-wide track
+peaks at about 7 GB in :meth:`TrackScorer.result`.
 """
 
 from __future__ import annotations
@@ -22,16 +23,22 @@ from dataclasses import dataclass, field
 import numpy as np
 from numpy.typing import ArrayLike, NDArray
 
+from epimpute.errors import InputError
 from epimpute.evaluation._ranking import Ranked, average_precision
 from epimpute.evaluation.accumulators import PairMoments
 from epimpute.evaluation.catalog import METRICS
 from epimpute.evaluation.correlation import spearman_from_ranked
-from epimpute.evaluation.peaks import PeakParams, call_peaks, overlaps_mask, peak_mask
+from epimpute.evaluation.peaks import (
+    DEFAULT_PEAK_PARAMS,
+    PeakParams,
+    call_peaks,
+    overlaps_mask,
+    peak_mask,
+)
 from epimpute.evaluation.strata import ALL, Strata
 from epimpute.evaluation.topbins import TOP_FRACTION, top_metrics_from_ranked
-from epimpute.errors import InputError
 
-__all__ = ["TrackScorer", "TrackScores", "DEFAULT_BLOCK_BINS"]
+__all__ = ["DEFAULT_BLOCK_BINS", "TrackScorer", "TrackScores"]
 
 DEFAULT_BLOCK_BINS = 40_000
 """Bins per bootstrap block: 1 Mb at 25 bp."""
@@ -119,7 +126,7 @@ class TrackScorer:
         *,
         n_cell_types: int = 0,
         bin_size: int = 25,
-        params: PeakParams = PeakParams(),
+        params: PeakParams = DEFAULT_PEAK_PARAMS,
         fraction: float = TOP_FRACTION,
         block_bins: int = DEFAULT_BLOCK_BINS,
         full_pass: bool = True,
@@ -139,7 +146,9 @@ class TrackScorer:
         }
         self._has_weights = dict.fromkeys(_WEIGHTED, False)
         self._peak_counts = np.zeros((4, k), dtype=np.int64)
-        self._kept: list[tuple[NDArray[np.floating], NDArray[np.floating], NDArray[np.bool_], NDArray[np.uint16]]] = []
+        self._kept: list[
+            tuple[NDArray[np.floating], NDArray[np.floating], NDArray[np.bool_], NDArray[np.uint16]]
+        ] = []
 
     def update(
         self,
@@ -175,7 +184,9 @@ class TrackScorer:
         yt = np.asarray(y_true)
         yp = np.asarray(y_pred)
         if yt.ndim != 1 or yt.shape != yp.shape:
-            raise InputError(f"contig {contig!r}: y_true and y_pred must be 1-D of one length, got {yt.shape} and {yp.shape}")
+            raise InputError(
+                f"contig {contig!r}: y_true and y_pred must be 1-D of one length, got {yt.shape} and {yp.shape}"
+            )
         if not (np.isfinite(yt).all() and np.isfinite(yp).all()):
             raise InputError(f"contig {contig!r}: the signal has NaN or infinite values")
         n = yt.shape[0]
@@ -199,7 +210,9 @@ class TrackScorer:
         groups = (counts.astype(np.intp) * 2 + fg) * n_blocks + np.arange(n, dtype=np.intp) // self.block_bins
         n_groups = k_max * 2 * n_blocks
         shape = (k_max, 2, n_blocks)
-        self._moments.append(PairMoments.from_groups(yt, yp, groups, n_groups).map(lambda a: a.reshape(shape)))
+        self._moments.append(
+            PairMoments.from_groups(yt, yp, groups, n_groups).map(lambda a: a.reshape(shape))
+        )
 
         error = yt.astype(np.float64) - yp
         error *= error
@@ -214,7 +227,10 @@ class TrackScorer:
                 raise InputError(f"contig {contig!r}: {name} weights have shape {w.shape}, expected ({n},)")
             self._has_weights[name] = True
             self._weight_parts[name].append(
-                (np.bincount(groups, w, n_groups).reshape(shape), np.bincount(groups, w * error, n_groups).reshape(shape))
+                (
+                    np.bincount(groups, w, n_groups).reshape(shape),
+                    np.bincount(groups, w * error, n_groups).reshape(shape),
+                )
             )
 
         predicted_bins = peak_mask(predicted, n_bins=n, bin_size=self.bin_size)
@@ -235,7 +251,10 @@ class TrackScorer:
         else:
             moments = PairMoments.zeros((k_max, 2, 0))
         weighted = {
-            name: (np.concatenate([p[0] for p in parts], axis=-1), np.concatenate([p[1] for p in parts], axis=-1))
+            name: (
+                np.concatenate([p[0] for p in parts], axis=-1),
+                np.concatenate([p[1] for p in parts], axis=-1),
+            )
             for name, parts in self._weight_parts.items()
             if self._has_weights[name] and parts
         }
@@ -245,7 +264,9 @@ class TrackScorer:
         for stratum, ks in members.items():
             picked = moments.map(lambda a, ks=ks: a[list(ks)])
             sizes[stratum] = int(picked.n.sum())
-            values[stratum] = self._streaming(picked, {n: (w[list(ks)], s[list(ks)]) for n, (w, s) in weighted.items()}, ks)
+            values[stratum] = self._streaming(
+                picked, {n: (w[list(ks)], s[list(ks)]) for n, (w, s) in weighted.items()}, ks
+            )
         if self.full_pass:
             for stratum, extra in self._full_pass(members).items():
                 values[stratum].update(extra)
@@ -269,7 +290,10 @@ class TrackScorer:
             total = w.sum()
             out[name] = float(wse.sum() / total) if total > 0 else float("nan")
         out.update(
-            mse_fg=float(fg.mse()), mse_bg=float(bg.mse()), corr_fg=float(fg.pearson()), corr_bg=float(bg.pearson())
+            mse_fg=float(fg.mse()),
+            mse_bg=float(bg.mse()),
+            corr_fg=float(fg.pearson()),
+            corr_bg=float(bg.pearson()),
         )
         counts = self._peak_counts[:, list(ks)].sum(axis=1)
         out["peak_precision"] = counts[1] / counts[0] if counts[0] else float("nan")
@@ -286,27 +310,19 @@ class TrackScorer:
             yt = yp = np.zeros(0, dtype=np.float32)
             fg = np.zeros(0, dtype=bool)
             counts = np.zeros(0, dtype=np.uint16)
-        by_count = np.argsort(counts, kind="stable")
-        sorted_counts = counts[by_count]
         out = {}
         for stratum, ks in members.items():
             if stratum == ALL:
-                index: slice | NDArray[np.intp] = slice(None)
-            elif not ks:
-                index = by_count[:0]
-            else:
-                lo = np.searchsorted(sorted_counts, min(ks), side="left")
-                hi = np.searchsorted(sorted_counts, max(ks), side="right")
-                index = by_count[lo:hi]
-            out[stratum] = self._ranked_metrics(yt[index], yp[index], fg[index])
+                out[stratum] = self._ranked_metrics(Ranked(yt), Ranked(yp), fg)
+                continue
+            keep = (counts >= min(ks)) & (counts <= max(ks)) if ks else np.zeros(counts.shape, dtype=bool)
+            out[stratum] = self._ranked_metrics(Ranked(yt[keep]), Ranked(yp[keep]), fg[keep])
         return out
 
     def _ranked_metrics(
-        self, yt: NDArray[np.floating], yp: NDArray[np.floating], fg: NDArray[np.bool_]
+        self, ranked_true: Ranked, ranked_pred: Ranked, fg: NDArray[np.bool_]
     ) -> dict[str, float]:
-        ranked_true, ranked_pred = Ranked(yt), Ranked(yp)
         out = {"gwspear": spearman_from_ranked(ranked_true, ranked_pred)}
         out.update(top_metrics_from_ranked(ranked_true, ranked_pred, fraction=self.fraction))
         out["auprc"] = average_precision(fg, ranked_pred)
         return out
-

@@ -24,7 +24,7 @@ from numpy.typing import NDArray
 
 from epimpute.errors import InputError
 
-__all__ = ["TruthSource", "PredictionDir", "open_truth", "read_truth"]
+__all__ = ["PredictionDir", "TruthSource", "open_truth", "read_truth"]
 
 log = logging.getLogger(__name__)
 
@@ -45,7 +45,9 @@ class TruthSource(Protocol):
 
     def n_bins(self, contig: str) -> int: ...
 
-    def read(self, contig: str, start: int = 0, end: int | None = None, *, tracks: Sequence[int] | None = None) -> NDArray[np.float32]: ...
+    def read(
+        self, contig: str, start: int = 0, end: int | None = None, *, tracks: Sequence[int] | None = None
+    ) -> NDArray[np.float32]: ...
 
 
 def open_truth(truth: str | os.PathLike[str] | TruthSource) -> TruthSource:
@@ -57,7 +59,9 @@ def open_truth(truth: str | os.PathLike[str] | TruthSource) -> TruthSource:
     return truth
 
 
-def read_truth(truth: TruthSource, contig: str, row: int, start: int = 0, end: int | None = None) -> NDArray[np.float32]:
+def read_truth(
+    truth: TruthSource, contig: str, row: int, start: int = 0, end: int | None = None
+) -> NDArray[np.float32]:
     """One track's observed signal on the arcsinh scale, shape ``(end - start,)``."""
     values = truth.read(contig, start, end, tracks=[row])[0]
     if getattr(truth, "transform", "arcsinh") == "none":

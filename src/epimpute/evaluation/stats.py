@@ -24,17 +24,17 @@ import pandas as pd
 from numpy.typing import NDArray
 from scipy import stats as scipy_stats
 
+from epimpute.errors import InputError
 from epimpute.evaluation.catalog import METRICS
 from epimpute.evaluation.marks import GROUPINGS
 from epimpute.evaluation.scoring import TrackScores
-from epimpute.errors import InputError
 
 __all__ = [
+    "block_resample_counts",
+    "bootstrap_intervals",
     "group_tests",
     "paired_model_tests",
-    "block_resample_counts",
     "percentile_interval",
-    "bootstrap_intervals",
 ]
 
 _GROUP_PAIRS = {"shape": ("narrow", "broad"), "role": ("activating", "repressive")}
@@ -77,7 +77,9 @@ def group_tests(
     for (model, metric, stratum), sub in values.groupby(_KEYS, sort=False):
         assays = sub["assay"].to_numpy()
         scores = sub["value"].to_numpy(dtype=np.float64)
-        comparisons = [("assay", name, "other", assays == name, assays != name) for name in sorted(set(assays))]
+        comparisons = [
+            ("assay", name, "other", assays == name, assays != name) for name in sorted(set(assays))
+        ]
         for grouping, func in groupings.items():
             labels = np.array([func(a) for a in assays], dtype=object)
             present = sorted({label for label in labels if label is not None})
@@ -89,15 +91,34 @@ def group_tests(
             statistic, p_value = _welch(a, b)
             rows.append(
                 {
-                    "model": model, "metric": metric, "stratum": stratum, "grouping": grouping,
-                    "group_a": name_a, "group_b": name_b, "n_a": int(a.size), "n_b": int(b.size),
+                    "model": model,
+                    "metric": metric,
+                    "stratum": stratum,
+                    "grouping": grouping,
+                    "group_a": name_a,
+                    "group_b": name_b,
+                    "n_a": int(a.size),
+                    "n_b": int(b.size),
                     "mean_a": float(a.mean()) if a.size else float("nan"),
                     "mean_b": float(b.mean()) if b.size else float("nan"),
-                    "statistic": statistic, "p_value": p_value,
+                    "statistic": statistic,
+                    "p_value": p_value,
                 }
             )
-    columns = ["model", "metric", "stratum", "grouping", "group_a", "group_b", "n_a", "n_b",
-               "mean_a", "mean_b", "statistic", "p_value"]
+    columns = [
+        "model",
+        "metric",
+        "stratum",
+        "grouping",
+        "group_a",
+        "group_b",
+        "n_a",
+        "n_b",
+        "mean_a",
+        "mean_b",
+        "statistic",
+        "p_value",
+    ]
     return pd.DataFrame(rows, columns=columns)
 
 
@@ -116,11 +137,26 @@ def paired_model_tests(metrics: pd.DataFrame) -> pd.DataFrame:
         statistic, p_value, better``; ``mean_diff`` is a - b and ``better`` names the model
         with the better mean given the metric's direction ("" on a tie or no data).
     """
-    columns = ["model_a", "model_b", "metric", "stratum", "n", "mean_a", "mean_b", "mean_diff",
-               "statistic", "p_value", "better"]
+    columns = [
+        "model_a",
+        "model_b",
+        "metric",
+        "stratum",
+        "n",
+        "mean_a",
+        "mean_b",
+        "mean_diff",
+        "statistic",
+        "p_value",
+        "better",
+    ]
     models = list(dict.fromkeys(metrics["model"]))
     wide = metrics.pivot_table(
-        index=["cell_type", "assay", "metric", "stratum"], columns="model", values="value", aggfunc="first", dropna=False
+        index=["cell_type", "assay", "metric", "stratum"],
+        columns="model",
+        values="value",
+        aggfunc="first",
+        dropna=False,
     )
     rows = []
     for model_a, model_b in itertools.combinations(models, 2):
@@ -139,16 +175,25 @@ def paired_model_tests(metrics: pd.DataFrame) -> pd.DataFrame:
             better = "" if not diff or np.isnan(diff) else (model_a if (diff > 0) == higher else model_b)
             rows.append(
                 {
-                    "model_a": model_a, "model_b": model_b, "metric": metric, "stratum": stratum,
-                    "n": int(a.size), "mean_a": float(a.mean()) if a.size else float("nan"),
-                    "mean_b": float(b.mean()) if b.size else float("nan"), "mean_diff": diff,
-                    "statistic": statistic, "p_value": p_value, "better": better,
+                    "model_a": model_a,
+                    "model_b": model_b,
+                    "metric": metric,
+                    "stratum": stratum,
+                    "n": int(a.size),
+                    "mean_a": float(a.mean()) if a.size else float("nan"),
+                    "mean_b": float(b.mean()) if b.size else float("nan"),
+                    "mean_diff": diff,
+                    "statistic": statistic,
+                    "p_value": p_value,
+                    "better": better,
                 }
             )
     return pd.DataFrame(rows, columns=columns)
 
 
-def block_resample_counts(n_blocks: int, *, n_boot: int = 1000, rng: np.random.Generator) -> NDArray[np.float64]:
+def block_resample_counts(
+    n_blocks: int, *, n_boot: int = 1000, rng: np.random.Generator
+) -> NDArray[np.float64]:
     """How often each of ``n_blocks`` blocks is drawn in each of ``n_boot`` resamples.
 
     Each resample draws ``n_blocks`` blocks uniformly with replacement.
@@ -210,7 +255,9 @@ def bootstrap_intervals(
         return pd.DataFrame(columns=interval_columns), pd.DataFrame(columns=diff_columns)
     blocks = {s.n_blocks for s in scores.values()}
     if len(blocks) != 1:
-        raise InputError(f"the models were scored on different genomic blocks ({sorted(blocks)}); cannot pair them")
+        raise InputError(
+            f"the models were scored on different genomic blocks ({sorted(blocks)}); cannot pair them"
+        )
     n_blocks = blocks.pop()
     if n_blocks == 0:
         return pd.DataFrame(columns=interval_columns), pd.DataFrame(columns=diff_columns)
@@ -228,7 +275,11 @@ def bootstrap_intervals(
         for metric in replicates[model_a]:
             if metric not in replicates[model_b] or (metrics is not None and metric not in metrics):
                 continue
-            low, high = percentile_interval(replicates[model_a][metric] - replicates[model_b][metric], level=level)
-            diff = scores[model_a].values["all"].get(metric, np.nan) - scores[model_b].values["all"].get(metric, np.nan)
+            low, high = percentile_interval(
+                replicates[model_a][metric] - replicates[model_b][metric], level=level
+            )
+            diff = scores[model_a].values["all"].get(metric, np.nan) - scores[model_b].values["all"].get(
+                metric, np.nan
+            )
             differences.append([model_a, model_b, metric, diff, low, high, n_blocks])
     return pd.DataFrame(intervals, columns=interval_columns), pd.DataFrame(differences, columns=diff_columns)

@@ -23,7 +23,7 @@ from numpy.typing import ArrayLike, NDArray
 
 from epimpute.errors import InputError
 
-__all__ = ["ALL", "HIGH", "LOW", "Strata", "specificity_counts", "count_label"]
+__all__ = ["ALL", "HIGH", "LOW", "Strata", "count_label", "specificity_counts"]
 
 ALL = "all"
 HIGH = "high_specificity"

@@ -27,14 +27,14 @@ from epimpute.evaluation._ranking import Ranked, roc_auc
 
 __all__ = [
     "TOP_FRACTION",
-    "top_count",
-    "mse1obs",
-    "mse1imp",
-    "match1",
-    "catch1obs",
-    "catch1imp",
-    "aucobs1",
     "aucimp1",
+    "aucobs1",
+    "catch1imp",
+    "catch1obs",
+    "match1",
+    "mse1imp",
+    "mse1obs",
+    "top_count",
 ]
 
 TOP_FRACTION = 0.01
@@ -55,12 +55,16 @@ def _nth_largest(values: NDArray[np.floating], n: int) -> float:
     return np.partition(values, k)[k]
 
 
-def _squared_error_mean(yt: NDArray[np.floating], yp: NDArray[np.floating], where: NDArray[np.bool_]) -> float:
+def _squared_error_mean(
+    yt: NDArray[np.floating], yp: NDArray[np.floating], where: NDArray[np.bool_]
+) -> float:
     error = yt[where].astype(np.float64) - yp[where]
     return float(np.dot(error, error) / error.size)
 
 
-def top_metrics_from_ranked(y_true: Ranked, y_pred: Ranked, *, fraction: float = TOP_FRACTION) -> dict[str, float]:
+def top_metrics_from_ranked(
+    y_true: Ranked, y_pred: Ranked, *, fraction: float = TOP_FRACTION
+) -> dict[str, float]:
     """All seven top-bin metrics from tracks already sorted by :class:`Ranked`."""
     n = top_count(y_true.size, fraction=fraction)
     if n < 1:
@@ -86,7 +90,9 @@ def _top(values: NDArray[np.floating], n: int) -> NDArray[np.bool_]:
 
 
 @per_track
-def mse1obs(y_true: ArrayLike, y_pred: ArrayLike, mask: ArrayLike | None = None, *, fraction: float = TOP_FRACTION) -> float:
+def mse1obs(
+    y_true: ArrayLike, y_pred: ArrayLike, mask: ArrayLike | None = None, *, fraction: float = TOP_FRACTION
+) -> float:
     """MSE over the top-n observed bins (see the module docstring).
 
     Parameters
@@ -108,7 +114,9 @@ def mse1obs(y_true: ArrayLike, y_pred: ArrayLike, mask: ArrayLike | None = None,
 
 
 @per_track
-def mse1imp(y_true: ArrayLike, y_pred: ArrayLike, mask: ArrayLike | None = None, *, fraction: float = TOP_FRACTION) -> float:
+def mse1imp(
+    y_true: ArrayLike, y_pred: ArrayLike, mask: ArrayLike | None = None, *, fraction: float = TOP_FRACTION
+) -> float:
     """MSE over the top-n imputed bins (see the module docstring).
 
     Parameters
@@ -130,7 +138,9 @@ def mse1imp(y_true: ArrayLike, y_pred: ArrayLike, mask: ArrayLike | None = None,
 
 
 @per_track
-def match1(y_true: ArrayLike, y_pred: ArrayLike, mask: ArrayLike | None = None, *, fraction: float = TOP_FRACTION) -> float:
+def match1(
+    y_true: ArrayLike, y_pred: ArrayLike, mask: ArrayLike | None = None, *, fraction: float = TOP_FRACTION
+) -> float:
     """Number of bins in both the top-n observed and the top-n imputed bins.
 
     Parameters
@@ -152,7 +162,9 @@ def match1(y_true: ArrayLike, y_pred: ArrayLike, mask: ArrayLike | None = None, 
 
 
 @per_track
-def catch1obs(y_true: ArrayLike, y_pred: ArrayLike, mask: ArrayLike | None = None, *, fraction: float = TOP_FRACTION) -> float:
+def catch1obs(
+    y_true: ArrayLike, y_pred: ArrayLike, mask: ArrayLike | None = None, *, fraction: float = TOP_FRACTION
+) -> float:
     """Number of top-n observed bins that are within the top-5n imputed bins.
 
     Parameters
@@ -174,7 +186,9 @@ def catch1obs(y_true: ArrayLike, y_pred: ArrayLike, mask: ArrayLike | None = Non
 
 
 @per_track
-def catch1imp(y_true: ArrayLike, y_pred: ArrayLike, mask: ArrayLike | None = None, *, fraction: float = TOP_FRACTION) -> float:
+def catch1imp(
+    y_true: ArrayLike, y_pred: ArrayLike, mask: ArrayLike | None = None, *, fraction: float = TOP_FRACTION
+) -> float:
     """Number of top-n imputed bins that are within the top-5n observed bins.
 
     Parameters
@@ -196,7 +210,9 @@ def catch1imp(y_true: ArrayLike, y_pred: ArrayLike, mask: ArrayLike | None = Non
 
 
 @per_track
-def aucobs1(y_true: ArrayLike, y_pred: ArrayLike, mask: ArrayLike | None = None, *, fraction: float = TOP_FRACTION) -> float:
+def aucobs1(
+    y_true: ArrayLike, y_pred: ArrayLike, mask: ArrayLike | None = None, *, fraction: float = TOP_FRACTION
+) -> float:
     """ROC-AUC of the imputed signal for the top-n observed bins as the positive class.
 
     Parameters
@@ -219,7 +235,9 @@ def aucobs1(y_true: ArrayLike, y_pred: ArrayLike, mask: ArrayLike | None = None,
 
 
 @per_track
-def aucimp1(y_true: ArrayLike, y_pred: ArrayLike, mask: ArrayLike | None = None, *, fraction: float = TOP_FRACTION) -> float:
+def aucimp1(
+    y_true: ArrayLike, y_pred: ArrayLike, mask: ArrayLike | None = None, *, fraction: float = TOP_FRACTION
+) -> float:
     """ROC-AUC of the observed signal for the top-n imputed bins as the positive class.
 
     Parameters

@@ -3,12 +3,15 @@
 from __future__ import annotations
 
 from abc import ABC, abstractmethod
-from typing import Any, ClassVar, Sequence
+from typing import Any, Callable, ClassVar, Sequence
 
 import numpy as np
 import torch
 
 from epimpute.models.layout import Layout
+
+ContigLoader = Callable[[str], dict[str, torch.Tensor]]
+"""Returns the saved per-contig state of one contig (see :meth:`Imputer.state_contigs`)."""
 
 
 class Imputer(ABC):
@@ -75,3 +78,20 @@ class Imputer(ABC):
     def to(self, device: torch.device) -> "Imputer":
         """Move the network to ``device`` (no-op for models without one)."""
         return self
+
+    # Per-contig state: for models whose parameters grow with the genome (Avocado's genome
+    # factors). Saving writes one file per contig; loading attaches a loader, so only the
+    # contig being imputed needs to be in memory. Models without such state keep the defaults.
+
+    def state_contigs(self) -> tuple[str, ...]:
+        """Contigs with state kept apart from :meth:`state_dict` (none by default)."""
+        return ()
+
+    def contig_state_dict(self, contig: str) -> dict[str, torch.Tensor]:
+        """The state of one contig listed by :meth:`state_contigs`."""
+        raise KeyError(contig)
+
+    def use_contig_loader(self, contigs: Sequence[str], load: ContigLoader) -> None:
+        """Fetch the state of ``contigs`` on demand from ``load`` (called after loading)."""
+        if contigs:
+            raise NotImplementedError(f"{self.name} models keep no per-contig state")

@@ -53,6 +53,11 @@ class EdiceConfig:
     windows: tuple[int, ...] = (1, 3, 9, 27, 81, 243)
     """Odd widths (bins) of the centred window means used as each track's input features;
     ``(1,)`` is the published single-bin model."""
+    assay_mean_input: bool = True
+    """Also decode from the target assay's mean features over the available biosamples."""
+    residual: bool = True
+    """Predict a correction to the target assay's mean over the available biosamples
+    (needs window 1 and ``assay_mean_input``). The published model has neither option."""
 
     def __post_init__(self) -> None:
         self.windows = tuple(int(w) for w in self.windows)
@@ -61,6 +66,8 @@ class EdiceConfig:
             raise ValueError("d_model must be a multiple of n_heads")
         if any(w < 1 or w % 2 == 0 for w in self.windows):
             raise ValueError("windows must be odd positive widths")
+        if self.residual and (1 not in self.windows or not self.assay_mean_input):
+            raise ValueError("residual needs window 1 and assay_mean_input")
 
 
 class SetAttentionBlock(nn.Module):
@@ -134,7 +141,7 @@ class Edice(nn.Module):
         self.biosample_encoder = _AxisEncoder(layout.n_biosamples, layout.n_assays, n_features, config)
         self.assay_encoder = _AxisEncoder(layout.n_assays, layout.n_biosamples, n_features, config)
         layers: list[nn.Module] = []
-        width = 2 * config.d_model
+        width = 2 * config.d_model + (n_features if config.assay_mean_input else 0)
         for hidden in config.decoder_hidden:
             layers += [nn.Linear(width, hidden), nn.ReLU(), nn.Dropout(config.dropout)]
             width = hidden
@@ -161,7 +168,17 @@ class Edice(nn.Module):
         d = biosample_tokens.shape[-1]
         picked_bios = torch.gather(biosample_tokens, 1, targets[..., 0:1].expand(-1, -1, d))
         picked_assay = torch.gather(assay_tokens, 1, targets[..., 1:2].expand(-1, -1, d))
-        return self.decoder(torch.cat([picked_bios, picked_assay], dim=-1)).squeeze(-1)
+        decoder_input = [picked_bios, picked_assay]
+        if self.config.assay_mean_input:
+            counts = present.sum(1).clamp(min=1).unsqueeze(-1).to(grid.dtype)
+            assay_mean = grid.sum(1) / counts
+            picked_mean = torch.gather(assay_mean, 1,
+                                       targets[..., 1:2].expand(-1, -1, n_features))
+            decoder_input.append(picked_mean)
+        predicted = self.decoder(torch.cat(decoder_input, dim=-1)).squeeze(-1)
+        if self.config.residual:
+            predicted = predicted + picked_mean[..., self.config.windows.index(1)]
+        return predicted
 
 
 class EdiceImputer(Imputer):

@@ -1,0 +1,169 @@
+"""evaluate(): a tiny store and two models end to end, checked against direct computation."""
+
+import json
+from pathlib import Path
+
+import numpy as np
+import pandas as pd
+import pytest
+
+from epimpute.errors import InputError
+from epimpute.evaluation.run import evaluate
+from epimpute.store import Track, create_store
+
+SHARED = Path(__file__).resolve().parents[1].parent / "shared" / "data"
+CELLS = ("c1", "c2", "c3")
+ASSAYS = ("H3K4me3", "H3K27me3")
+CONTIGS = {"chrA": 60_000, "chrB": 40_010}  # chrB ends in a partial bin
+BIN = 25
+
+
+def _signal(rng, n):
+    return np.arcsinh(np.convolve(rng.exponential(1.0, n), np.ones(12) / 3, "same")).astype(np.float32)
+
+
+@pytest.fixture(scope="module")
+def setup(tmp_path_factory):
+    root = tmp_path_factory.mktemp("evaluate")
+    rng = np.random.default_rng(21)
+    tracks = [Track(c, a) for c in CELLS for a in ASSAYS]
+    truth = {
+        (t.key, contig): _signal(rng, -(-length // BIN)) for t in tracks for contig, length in CONTIGS.items()
+    }
+    writer = create_store(root / "truth.zarr", tracks=tracks, contigs=CONTIGS, bin_size=BIN)
+    for row, track in enumerate(tracks):
+        for contig in CONTIGS:
+            writer.write(row, contig, truth[(track.key, contig)])
+    for model, noise in (("good", 0.2), ("poor", 1.0)):
+        folder = root / model
+        folder.mkdir()
+        for track in tracks:
+            np.savez(
+                folder / f"{track.biosample}.{track.assay}.npz",
+                **{
+                    contig: np.clip(
+                        truth[(track.key, contig)] + rng.normal(0, noise, truth[(track.key, contig)].size),
+                        0,
+                        None,
+                    ).astype(np.float32)
+                    for contig in CONTIGS
+                },
+            )
+    (root / "genes.bed").write_text(
+        "chrA\t1000\t5000\tg1\t.\t+\nchrB\t100\t900\tg2\t.\t-\nchrQ\t0\t10\tg3\t.\t+\n"
+    )
+    (root / "enh.bed").write_text("chrA\t20000\t20600\te1\t0\t.\t20000\t20600\t0,0,0\t1\t600\t0\n")
+    return root, truth
+
+
+def _run(root, out, **options):
+    options.setdefault("plots", False)
+    options.setdefault("n_boot", 20)
+    return evaluate(root / "truth.zarr", {"good": root / "good", "poor": root / "poor"}, out, **options)
+
+
+def test_report_and_values(setup):
+    root, truth = setup
+    out = root / "report"
+    metrics = _run(root, out, genes=root / "genes.bed", enhancers=root / "enh.bed", plots=True)
+    assert list(metrics.columns) == ["model", "cell_type", "assay", "metric", "value", "stratum"]
+    assert set(metrics["model"]) == {"good", "poor"}
+    assert metrics[["cell_type", "assay"]].drop_duplicates().shape[0] == 6
+    assert set(metrics["stratum"]) == {
+        "all",
+        "count=0",
+        "count=1",
+        "count=2",
+        "count=3",
+        "high_specificity",
+        "low_specificity",
+    }
+    on_disk = pd.read_csv(out / "metrics.tsv", sep="\t")
+    assert len(on_disk) == len(metrics)
+    assert len(json.loads((out / "metrics.json").read_text())["metrics"]) == len(metrics)
+    assert (out / "plots" / "specificity_gwcorr.png").exists() and (out / "plots" / "locus_1.png").exists()
+    assert "data:image/png;base64," in (out / "report.html").read_text()
+    assert not list(root.glob("*.tmp-*"))
+
+    def value(model, metric, stratum="all"):
+        rows = metrics[
+            (metrics.model == model)
+            & (metrics.cell_type == "c2")
+            & (metrics.assay == "H3K27me3")
+            & (metrics.metric == metric)
+            & (metrics.stratum == stratum)
+        ]
+        return float(rows["value"].iloc[0])
+
+    prediction = {c: np.load(root / "good" / "c2.H3K27me3.npz")[c] for c in CONTIGS}
+    yt = np.concatenate([truth[("c2:H3K27me3", c)] for c in CONTIGS]).astype(np.float64)
+    yp = np.concatenate([prediction[c] for c in CONTIGS]).astype(np.float64)
+    assert value("good", "mse") == pytest.approx(np.mean((yt - yp) ** 2), rel=1e-6)
+    cells = np.stack([np.concatenate([truth[(f"{c}:H3K27me3", k)] for k in CONTIGS]) for c in CELLS])
+    variance = np.var(cells.astype(np.float64), axis=0)
+    assert value("good", "msevar") == pytest.approx(
+        np.sum(variance * (yt - yp) ** 2) / variance.sum(), rel=1e-6
+    )
+    # chrA gene body bins 40..200; chrB '-' gene body bins 4..36 (offset by chrA's 2400 bins)
+    genes = np.r_[40:201, 2400 + 4 : 2400 + 37]
+    assert value("good", "msegene") == pytest.approx(np.mean((yt[genes] - yp[genes]) ** 2), rel=1e-6)
+    promoters = np.r_[0:40, 2400 + 37 : 2400 + 117]  # 80 bins upstream, clipped at chrA's start
+    assert value("good", "mseprom") == pytest.approx(np.mean((yt[promoters] - yp[promoters]) ** 2), rel=1e-6)
+    assert value("good", "mseenh") == pytest.approx(np.mean((yt[800:825] - yp[800:825]) ** 2), rel=1e-6)
+    assert value("good", "gwcorr") > value("poor", "gwcorr")
+
+    paired = pd.read_csv(out / "paired_tests.tsv", sep="\t")
+    row = paired[(paired.metric == "mse") & (paired.stratum == "all")].iloc[0]
+    assert (row.n, row.better) == (6, "good")
+    boot = pd.read_csv(out / "bootstrap.tsv", sep="\t")
+    assert {"model", "cell_type", "assay", "metric", "ci_low", "ci_high"} <= set(boot.columns)
+    strata = pd.read_csv(out / "strata.tsv", sep="\t")
+    assert strata[strata.stratum == "all"]["n_bins"].tolist() == [2400 + 1601] * 6
+
+
+def test_targets_and_errors(setup):
+    root, _ = setup
+    metrics = _run(root, root / "one", targets=["c1:H3K4me3"], n_boot=0, full_pass=False)
+    assert set(zip(metrics.cell_type, metrics.assay)) == {("c1", "H3K4me3")}
+    assert "gwspear" not in set(metrics.metric)
+    with pytest.raises(InputError, match="already exists"):
+        _run(root, root / "one", targets=["c1:H3K4me3"])
+    _run(root, root / "one", targets=["c1:H3K4me3"], n_boot=0, overwrite=True)
+    with pytest.raises(InputError, match="no observed track"):
+        _run(root, root / "two", targets=["c9:H3K4me3"])
+    empty = root / "empty"
+    empty.mkdir()
+    with pytest.raises(InputError, match="none of the prediction folders"):
+        evaluate(root / "truth.zarr", {"empty": empty}, root / "three")
+    with pytest.raises(InputError, match="no prediction for target"):
+        evaluate(
+            root / "truth.zarr",
+            {"good": root / "good", "empty": empty},
+            root / "four",
+            targets=["c1:H3K4me3"],
+        )
+    assert not list(root.glob("*.tmp-*"))
+    assert not (root / "two").exists()
+
+
+@pytest.mark.skipif(not (SHARED / "roadmap_pilot").is_dir(), reason="../shared/data is absent")
+def test_real_pilot_tracks(tmp_path):
+    """Three real H3K4me3 tracks (the first 200k bins): copying another cell scores worse than itself."""
+    n = 200_000
+    cells = ("E003", "E017", "E116")
+    data = {
+        c: np.load(SHARED / "roadmap_pilot" / f"{c}.H3K4me3.pilot.arcsinh.npz")["arr_0"][:n] for c in cells
+    }
+    tracks = [Track(c, "H3K4me3") for c in cells]
+    writer = create_store(tmp_path / "pilot.zarr", tracks=tracks, contigs={"pilot": n * BIN}, bin_size=BIN)
+    for row, cell in enumerate(cells):
+        writer.write(row, "pilot", data[cell])
+    (tmp_path / "copy").mkdir()
+    np.savez(tmp_path / "copy" / "E003.H3K4me3.npz", pilot=data["E017"])
+    metrics = evaluate(
+        tmp_path / "pilot.zarr", {"copy": tmp_path / "copy"}, tmp_path / "out", plots=False, n_boot=0
+    )
+    scores = metrics[metrics.stratum == "all"].set_index("metric")["value"]
+    assert 0 < scores["gwcorr"] < 1 and 0.5 < scores["aucobs1"] < 1
+    by_count = metrics[metrics.metric == "gwcorr"].set_index("stratum")["value"]
+    assert by_count["count=3"] > by_count["count=1"]  # shared peaks are easier to copy than specific ones

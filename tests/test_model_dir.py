@@ -1,0 +1,52 @@
+import json
+
+import numpy as np
+import pytest
+
+from epimpute.errors import InputError
+from epimpute.model_dir import load_model, save_model
+from epimpute.models.average import AverageImputer
+from epimpute.models.edice import Edice, EdiceConfig, EdiceImputer
+from epimpute.models.layout import Layout
+
+LAYOUT = Layout.from_keys(["a:K4", "a:K27", "b:K4", "c:K27"], bin_size=25,
+                          biosamples=["a", "b", "c"])
+CONFIG = EdiceConfig(d_model=16, n_heads=2, feedforward=32, decoder_hidden=(32,),
+                     windows=(1, 3))
+
+
+def test_edice_save_load_gives_identical_predictions(tmp_path):
+    imputer = EdiceImputer(Edice(LAYOUT, CONFIG))
+    signal = np.random.default_rng(0).random((4, 52)).astype(np.float32)
+    available = np.array([True, True, False, True])
+    targets = [(1, 0), (2, 1)]
+    before = imputer.impute_region(signal, available, targets, contig="x", start=0)
+    save_model(tmp_path / "m", imputer, provenance={"seed": 1})
+    loaded = load_model(tmp_path / "m")
+    assert isinstance(loaded, EdiceImputer)
+    assert loaded.layout == LAYOUT
+    assert loaded.network.config == CONFIG
+    after = loaded.impute_region(signal, available, targets, contig="x", start=0)
+    np.testing.assert_array_equal(before, after)
+    record = json.loads((tmp_path / "m" / "config.json").read_text())
+    assert record["model"] == "edice" and record["provenance"] == {"seed": 1}
+    assert not list((tmp_path / "m").glob(".*tmp*"))
+
+
+def test_average_round_trip(tmp_path):
+    save_model(tmp_path / "m", AverageImputer(LAYOUT))
+    assert isinstance(load_model(tmp_path / "m"), AverageImputer)
+
+
+def test_bad_model_directories_are_named(tmp_path):
+    with pytest.raises(InputError, match="not an epimpute model directory"):
+        load_model(tmp_path)
+    save_model(tmp_path / "m", EdiceImputer(Edice(LAYOUT, CONFIG)))
+    (tmp_path / "m" / "weights.pt").write_bytes(b"garbage")
+    with pytest.raises(InputError, match="weights.pt: cannot be read"):
+        load_model(tmp_path / "m")
+    config = tmp_path / "m" / "config.json"
+    record = json.loads(config.read_text())
+    config.write_text(json.dumps({**record, "format_version": 99}))
+    with pytest.raises(InputError, match="format version 99"):
+        load_model(tmp_path / "m")

@@ -1,0 +1,110 @@
+import numpy as np
+import pytest
+import torch
+
+from epimpute.models.edice import Edice, EdiceConfig, EdiceImputer
+from epimpute.models.layout import Layout
+
+TINY = EdiceConfig(d_model=16, n_heads=2, feedforward=32, decoder_hidden=(32,),
+                   windows=(1, 3, 9))
+
+
+def make_network(layout, config=TINY, seed=0):
+    torch.manual_seed(seed)
+    return Edice(layout, config).eval()
+
+
+@pytest.fixture
+def layout():
+    # biosample "d" has no input track at all
+    return Layout.from_keys(["a:K4", "a:K27", "b:K4", "b:K36", "c:K27", "c:K36"],
+                            bin_size=25, biosamples=["a", "b", "c", "d"])
+
+
+def test_output_shape(layout):
+    net = make_network(layout)
+    features = torch.rand(5, 6, 3)
+    available = torch.ones(5, 6, dtype=torch.bool)
+    targets = torch.tensor([[0, 2], [3, 1], [1, 0]]).expand(5, -1, -1)
+    assert net(features, available, targets).shape == (5, 3)
+
+
+def test_unavailable_tracks_have_no_influence(layout):
+    net = make_network(layout)
+    features = torch.rand(8, 6, 3)
+    available = torch.ones(8, 6, dtype=torch.bool)
+    available[:, 1] = False
+    targets = torch.tensor([[0, 1], [3, 0]]).expand(8, -1, -1)
+    before = net(features, available, targets)
+    features[:, 1] = torch.rand(8, 3) * 100
+    assert torch.equal(before, net(features, available, targets))
+
+
+def test_biosample_without_data_does_not_change_other_predictions(layout):
+    """Biosample 'd' has no inputs: it is never a key in attention, so its embedding
+    cannot change what is imputed for the others."""
+    net = make_network(layout)
+    features = torch.rand(8, 6, 3)
+    available = torch.ones(8, 6, dtype=torch.bool)
+    targets = torch.tensor([[0, 2], [1, 1], [2, 0]]).expand(8, -1, -1)
+    before = net(features, available, targets)
+    with torch.no_grad():
+        net.biosample_encoder.embedding.weight[3] += 5.0
+    assert torch.equal(before, net(features, available, targets))
+    # ...while d itself can still be imputed
+    own = net(features, available, torch.tensor([[3, 0]]).expand(8, -1, -1))
+    assert torch.isfinite(own).all()
+
+
+def test_prediction_of_a_bin_does_not_depend_on_its_batch(layout):
+    net = make_network(layout)
+    features = torch.rand(64, 6, 3)
+    available = torch.rand(64, 6) > 0.3
+    available[:, 0] = True
+    targets = torch.tensor([[3, 2], [1, 1]]).expand(64, -1, -1)
+    whole = net(features, available, targets)
+    parts = torch.cat([net(features[i:i + 7], available[i:i + 7], targets[i:i + 7])
+                       for i in range(0, 64, 7)])
+    torch.testing.assert_close(whole, parts, rtol=1e-5, atol=1e-6)
+
+
+def test_residual_prediction_starts_from_the_assay_mean(layout):
+    """With the decoder's last layer zeroed, the output is the mean of the target assay
+    over the biosamples where it is available (the average baseline)."""
+    net = make_network(layout)
+    with torch.no_grad():
+        net.decoder[-1].weight.zero_()
+        net.decoder[-1].bias.zero_()
+    features = torch.rand(4, 6, 3)
+    available = torch.ones(4, 6, dtype=torch.bool)
+    # assays sort as K27, K36, K4; K4 is observed in a (row 0) and b (row 2)
+    out = net(features, available, torch.tensor([[[3, 2]]]).expand(4, -1, -1))
+    torch.testing.assert_close(out[:, 0], (features[:, 0, 0] + features[:, 2, 0]) / 2)
+
+
+def test_published_single_bin_form_is_available(layout):
+    config = EdiceConfig(d_model=16, n_heads=2, feedforward=32, decoder_hidden=(32,),
+                         windows=(1,), assay_mean_input=False, residual=False)
+    net = make_network(layout, config)
+    out = net(torch.rand(3, 6, 1), torch.ones(3, 6, dtype=torch.bool),
+              torch.tensor([[[0, 0]]]).expand(3, -1, -1))
+    assert out.shape == (3, 1)
+    with pytest.raises(ValueError, match="residual"):
+        EdiceConfig(windows=(3,), residual=True)
+
+
+def test_imputer_region_matches_network_on_features(layout):
+    net = make_network(layout)
+    imputer = EdiceImputer(net, batch_bins=7)
+    margin = imputer.context_bins
+    rng = np.random.default_rng(0)
+    signal = rng.random((6, 30 + 2 * margin)).astype(np.float32)
+    available = np.array([True, True, False, True, True, True])
+    out = imputer.impute_region(signal, available, [(3, 1), (0, 1)], contig="c", start=0)
+    assert out.shape == (2, 30)
+    # the centre bin of the region, computed by hand through the network
+    from epimpute.models.features import window_means
+    features = torch.from_numpy(window_means(signal, TINY.windows, margin=margin))
+    direct = net(features[10:11], torch.from_numpy(available)[None],
+                 torch.tensor([[[3, 1], [0, 1]]]))
+    np.testing.assert_allclose(out[:, 10], direct[0].detach().numpy(), rtol=1e-5)

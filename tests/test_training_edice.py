@@ -1,0 +1,68 @@
+import json
+
+import numpy as np
+import torch
+
+from epimpute.models.edice import EdiceConfig
+from epimpute.training.edice import EdiceTrainingConfig, train_edice
+from epimpute.training.loop import RunSettings
+
+TINY = EdiceConfig(d_model=16, n_heads=2, feedforward=32, decoder_hidden=(32,),
+                   windows=(1, 3, 9))
+QUICK = EdiceTrainingConfig(batch_size=256, epoch_bins=2048, max_epochs=3, patience=5,
+                            validation_max_bins=2000, block_bins=2000)
+
+
+def weights(imputer):
+    return {k: v.clone() for k, v in imputer.state_dict().items()}
+
+
+def test_same_seed_same_weights_on_cpu(small_compendium):
+    store, _ = small_compendium
+    runs = [train_edice(store, config=TINY, training=QUICK,
+                        settings=RunSettings(seed=7, device="cpu"))[0] for _ in range(2)]
+    a, b = (weights(r) for r in runs)
+    assert all(torch.equal(a[k], b[k]) for k in a)
+    other = weights(train_edice(store, config=TINY, training=QUICK,
+                                settings=RunSettings(seed=8, device="cpu"))[0])
+    assert not all(torch.equal(a[k], other[k]) for k in a)
+
+
+def test_training_does_not_change_global_torch_rng(small_compendium):
+    store, _ = small_compendium
+    state = torch.get_rng_state()
+    train_edice(store, config=TINY, training=QUICK, settings=RunSettings(seed=1, device="cpu"))
+    assert torch.equal(state, torch.get_rng_state())
+
+
+def test_resume_continues_to_the_same_weights(small_compendium, tmp_path):
+    """Stopping after 2 epochs and resuming for the 3rd gives exactly the straight run."""
+    store, _ = small_compendium
+    straight, history = train_edice(store, config=TINY, training=QUICK,
+                                    settings=RunSettings(seed=3, device="cpu"),
+                                    checkpoint=tmp_path / "a.pt")
+    assert len(history.epochs) == 3
+    two = EdiceTrainingConfig(**{**QUICK.__dict__, "max_epochs": 2})
+    train_edice(store, config=TINY, training=two, settings=RunSettings(seed=3, device="cpu"),
+                checkpoint=tmp_path / "b.pt")
+    # the checkpoint says it stopped at max epochs; a longer budget continues it
+    state = torch.load(tmp_path / "b.pt", weights_only=True)
+    state["history"]["stopped_because"] = ""
+    torch.save(state, tmp_path / "b.pt")
+    resumed, resumed_history = train_edice(
+        store, config=TINY, training=QUICK,
+        settings=RunSettings(seed=3, device="cpu", resume=True), checkpoint=tmp_path / "b.pt")
+    assert len(resumed_history.epochs) == 3
+    a, b = weights(straight), weights(resumed)
+    assert all(torch.equal(a[k], b[k]) for k in a)
+    assert resumed_history.epochs[-1]["validation"] == history.epochs[-1]["validation"]
+
+
+def test_time_budget_stops_training(small_compendium):
+    store, _ = small_compendium
+    long = EdiceTrainingConfig(**{**QUICK.__dict__, "max_epochs": 1000})
+    _, history = train_edice(store, config=TINY, training=long,
+                             settings=RunSettings(seed=0, device="cpu", max_minutes=0.0))
+    assert history.stopped_because == "time budget"
+    assert len(history.epochs) == 1
+    assert np.isfinite(history.best_validation)
