@@ -39,3 +39,14 @@ def test_same_generator_seed_same_masks():
     a = sample_masks(50, 6, max_masked=2, generator=torch.Generator().manual_seed(5))
     b = sample_masks(50, 6, max_masked=2, generator=torch.Generator().manual_seed(5))
     assert all(torch.equal(x, y) for x, y in zip(a, b))
+
+
+def test_tracks_that_are_not_targetable_are_never_hidden():
+    targetable = torch.tensor([True, False, True, True, False, True])
+    g = torch.Generator().manual_seed(3)
+    masks = sample_masks(400, 6, max_masked=4, generator=g, targetable=targetable,
+                         track_biosample=torch.tensor([0, 0, 1, 1, 2, 2]),
+                         biosample_probability=0.5)
+    assert masks.available[:, ~targetable].all()
+    assert (~masks.available).sum(1).min() >= 0
+    assert not masks.available[:, targetable].all()

@@ -17,13 +17,14 @@ from typing import Any, Sequence
 
 from epimpute import __version__
 from epimpute.errors import InputError
+from epimpute.evaluation.run import evaluate
 from epimpute.imputation import OutputFormat, impute as impute_store, resolve_targets
 from epimpute.model_dir import CHECKPOINT_FILE, CONFIG_FILE, load_model, save_model
 from epimpute.registry import build_config, model_spec
 from epimpute.store import Store, ingest
 from epimpute.training.loop import RunSettings, resolve_device
 
-__all__ = ["ingest", "train", "impute", "load_model", "read_config_file"]
+__all__ = ["ingest", "train", "impute", "evaluate", "load_model", "read_config_file"]
 
 log = logging.getLogger(__name__)
 RUN_FILE = "run.json"

@@ -9,7 +9,7 @@ from pathlib import Path
 from typing import Callable, Sequence
 
 from epimpute import __version__
-from epimpute.errors import EpimputeError
+from epimpute.errors import EpimputeError, InputError
 
 log = logging.getLogger("epimpute")
 
@@ -44,6 +44,28 @@ def _impute(args: argparse.Namespace) -> None:
                    arcsinh_scale=args.arcsinh, device=args.device, progress=not args.quiet)
     for path in paths:
         print(path)
+
+
+def _evaluate(args: argparse.Namespace) -> None:
+    from epimpute.api import evaluate
+
+    predictions: dict[str, Path] = {}
+    for item in args.pred:
+        name, sep, path = item.partition("=")
+        if not sep or not name or not path:
+            raise InputError(f"--pred '{item}': expected NAME=DIR")
+        if name in predictions:
+            raise InputError(f"--pred: the model name '{name}' is given twice")
+        predictions[name] = Path(path)
+    table = evaluate(args.truth, predictions, args.out, genes=args.genes,
+                     enhancers=args.enhancers, targets=args.targets, n_boot=args.bootstrap,
+                     plots=not args.no_plots, overwrite=args.overwrite,
+                     progress=not args.quiet)
+    overall = table[table["stratum"] == "all"] if "stratum" in table else table
+    for metric in ("mse", "gwcorr", "mse1obs"):
+        means = overall[overall["metric"] == metric].groupby("model")["value"].mean()
+        print(f"{metric}: " + ", ".join(f"{m} {v:.4f}" for m, v in means.items()))
+    print(f"report: {Path(args.out) / 'report.html'}")
 
 
 def _demo(args: argparse.Namespace) -> None:
@@ -104,6 +126,22 @@ def build_parser() -> argparse.ArgumentParser:
                    help="bigWig values on the arcsinh scale instead of -log10 p")
     p.add_argument("--device", default="auto")
     p.set_defaults(run=_impute)
+
+    p = commands.add_parser("evaluate", help="score imputed tracks against a truth store")
+    p.add_argument("--truth", type=Path, required=True, metavar="STORE",
+                   help="store holding the observed tracks")
+    p.add_argument("--pred", action="append", required=True, metavar="NAME=DIR",
+                   help="a model's imputation folder (BIOSAMPLE.ASSAY.npz or .bw); repeatable")
+    p.add_argument("--out", type=Path, required=True, metavar="REPORT_DIR")
+    p.add_argument("--genes", type=Path, metavar="BED",
+                   help="genes BED (chrom start end id score strand; .gz ok): mseprom, msegene")
+    p.add_argument("--enhancers", type=Path, metavar="BED", help="enhancers BED: mseenh")
+    p.add_argument("--targets", nargs="+", metavar="CELL:ASSAY", help="score only these")
+    p.add_argument("--bootstrap", type=int, default=1000, metavar="N",
+                   help="block-bootstrap resamples (0: none)")
+    p.add_argument("--no-plots", action="store_true", help="skip the figures")
+    p.add_argument("--overwrite", action="store_true", help="replace REPORT_DIR")
+    p.set_defaults(run=_evaluate)
 
     p = commands.add_parser("demo", help="run ingest, train, impute and scoring on an example")
     p.add_argument("--out", type=Path, default=Path("epimpute-demo"),

@@ -173,9 +173,9 @@ def _summary_table(metrics: pd.DataFrame) -> str:
         return "<p>No scores.</p>"
     models = list(dict.fromkeys(metrics["model"]))
     means = overall.pivot_table(index="metric", columns="model", values="value", aggfunc="mean")
-    counts = overall.dropna(subset=["value"]).groupby("model")[["cell_type", "assay"]].apply(len)
+    tracks = overall[["model", "cell_type", "assay"]].drop_duplicates()["model"].value_counts()
     head = "".join(
-        f"<th>{html.escape(m)}<br><span class='note'>{int(counts.get(m, 0))} scores</span></th>"
+        f"<th>{html.escape(m)}<br><span class='note'>{int(tracks.get(m, 0))} tracks</span></th>"
         for m in models
     )
     rows = []

@@ -162,6 +162,37 @@ def scale_rows(n_bins: int, scales: Sequence[int]) -> list[int]:
     return [-(-n_bins // s) for s in scales]
 
 
+class _GatherRows(torch.autograd.Function):
+    """``weight[rows]`` whose gradient is a coalesced sparse tensor over the distinct rows.
+
+    Rows that arrive sorted (as training batches do) are deduplicated in linear time and,
+    when all distinct, their gradient is passed on without any scatter.
+    """
+
+    @staticmethod
+    def forward(ctx: Any, weight: torch.Tensor, rows: torch.Tensor) -> torch.Tensor:
+        in_order = bool((rows[1:] >= rows[:-1]).all()) if rows.numel() > 1 else True
+        if in_order:
+            unique, inverse = torch.unique_consecutive(rows, return_inverse=True)
+        else:
+            unique, inverse = torch.unique(rows, sorted=True, return_inverse=True)
+        ctx.save_for_backward(unique, inverse)
+        ctx.shape = weight.shape
+        ctx.passthrough = in_order and unique.numel() == rows.numel()
+        return weight.index_select(0, rows)
+
+    @staticmethod
+    def backward(ctx: Any, grad: torch.Tensor) -> tuple[torch.Tensor, None]:
+        unique, inverse = ctx.saved_tensors
+        if ctx.passthrough:
+            values = grad.contiguous()
+        else:
+            values = grad.new_zeros(unique.numel(), grad.shape[1]).index_add_(0, inverse, grad)
+        sparse = torch.sparse_coo_tensor(unique.unsqueeze(0), values, ctx.shape,
+                                         is_coalesced=True, check_invariants=False)
+        return sparse, None
+
+
 class GenomeFactors(nn.Module):
     """Genome factors of one stretch of genome: one table per scale.
 
@@ -189,8 +220,9 @@ class GenomeFactors(nn.Module):
         if len(rows) != len(config.scales):
             raise ValueError("one row count per scale is needed")
         self.scales = config.scales
+        self.sparse = sparse
         self.tables = nn.ModuleList(
-            nn.Embedding(int(n), size, sparse=sparse) for n, size in zip(rows, config.genome_factors)
+            nn.Embedding(int(n), size) for n, size in zip(rows, config.genome_factors)
         )
         for table in self.tables:
             nn.init.uniform_(table.weight, -0.05, 0.05)
@@ -210,7 +242,11 @@ class GenomeFactors(nn.Module):
 
     def forward(self, rows: Sequence[torch.Tensor]) -> torch.Tensor:
         """Features of ``N`` positions given their ``(N,)`` row at each scale: ``(N, G)``."""
-        return torch.cat([table(r) for table, r in zip(self.tables, rows)], dim=1)
+        if self.sparse and torch.is_grad_enabled():
+            parts = [_GatherRows.apply(table.weight, r) for table, r in zip(self.tables, rows)]
+        else:
+            parts = [table.weight.index_select(0, r) for table, r in zip(self.tables, rows)]
+        return torch.cat(parts, dim=1)
 
     def span(self, start: int, end: int) -> torch.Tensor:
         """Features of contig bins ``start .. end`` (end exclusive): ``(end - start, G)``."""

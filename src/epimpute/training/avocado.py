@@ -350,7 +350,9 @@ class _Epochs:
         order = torch.randperm(n, generator=self.generator)
         hidden = self.data.hidden
         for lo in range(0, n, self.batch_size):
-            positions = order[lo:lo + self.batch_size]
+            # Sorted positions give sorted factor rows, which makes the sparse gradients
+            # cheap to build (see GenomeFactors); the order within a batch is irrelevant.
+            positions = order[lo:lo + self.batch_size].sort().values
             hidden_here = hidden[positions].long()
             has_hidden = hidden_here >= 0
             choices = self.data.n_tracks - has_hidden.long()

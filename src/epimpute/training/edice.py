@@ -46,6 +46,12 @@ class EdiceTrainingConfig:
     validation_fraction, validation_max_bins
         Share of the drawn blocks held out for validation, and how many of their bins
         (evenly spaced) are scored each epoch.
+    validation_tracks
+        Observed tracks that are inputs but never training targets; validation hides them
+        and scores their reconstruction, which measures what imputation needs (decoding a
+        cell type x assay pair never seen as a target) and so decides early stopping.
+        ``-1``: one per ten tracks when there are at least six, else none (validation then
+        hides random tracks).
     block_bins
         Size of the genomic blocks training data is drawn in.
     """
@@ -61,21 +67,49 @@ class EdiceTrainingConfig:
     epoch_bins: int | None = 500_000
     validation_fraction: float = 0.05
     validation_max_bins: int = 50_000
+    validation_tracks: int = -1
     block_bins: int = 10_000
+
+
+def choose_validation_tracks(layout_tracks: list[tuple[int, int]], wanted: int,
+                             rng: np.random.Generator) -> list[int]:
+    """Pick up to ``wanted`` tracks, no two of one biosample or assay, each leaving its
+    biosample and its assay at least one other (target) track."""
+    if wanted < 0:
+        wanted = len(layout_tracks) // 10 if len(layout_tracks) >= 6 else 0
+    per_biosample: dict[int, int] = {}
+    per_assay: dict[int, int] = {}
+    for b, a in layout_tracks:
+        per_biosample[b] = per_biosample.get(b, 0) + 1
+        per_assay[a] = per_assay.get(a, 0) + 1
+    chosen: list[int] = []
+    used_b, used_a = set(), set()
+    for i in rng.permutation(len(layout_tracks)):
+        if len(chosen) == wanted:
+            break
+        b, a = layout_tracks[i]
+        if b in used_b or a in used_a or per_biosample[b] < 2 or per_assay[a] < 2:
+            continue
+        chosen.append(int(i))
+        used_b.add(b)
+        used_a.add(a)
+    return sorted(chosen)
 
 
 class _EdiceBatches:
     """Random batches of bins with random masks, reproducible from one generator."""
 
     def __init__(self, table: BinTable, network: Edice, config: EdiceTrainingConfig,
-                 generator: torch.Generator, device: torch.device) -> None:
+                 generator: torch.Generator, device: torch.device,
+                 targetable: torch.Tensor) -> None:
         self.features = torch.from_numpy(table.features)
         self.values = torch.from_numpy(table.values)
         self.network = network
         self.config = config
         self.generator = generator
         self.device = device
-        n_tracks = self.values.shape[1]
+        self.targetable = targetable
+        n_tracks = int(targetable.sum())
         self.max_masked = max(1, int(round(config.max_masked_fraction * n_tracks)))
 
     def __call__(self, epoch: int) -> Iterator[tuple[tuple[torch.Tensor, ...], int]]:
@@ -90,6 +124,7 @@ class _EdiceBatches:
                 generator=self.generator,
                 track_biosample=self.network.track_biosample.cpu(),
                 biosample_probability=self.config.mask_biosample_probability,
+                targetable=self.targetable,
             )
             batch = (self.features[index], self.values[index]) + tuple(masks)
             yield tuple(t.to(self.device, non_blocking=True) for t in batch), len(index)
@@ -142,6 +177,13 @@ def train_edice(
     validation_table = BinTable(validation_table.features[::step],
                                 validation_table.values[::step])
 
+    validation_tracks = choose_validation_tracks(list(layout.tracks),
+                                                 training.validation_tracks, rng)
+    if validation_tracks:
+        log.info("validation tracks (inputs, never training targets): %s",
+                 ", ".join(layout.keys[i] for i in validation_tracks))
+    targetable = torch.ones(len(rows), dtype=torch.bool)
+    targetable[validation_tracks] = False
     device = resolve_device(settings.device)
     with torch.random.fork_rng(devices=[]):
         torch.manual_seed(settings.seed)
@@ -149,8 +191,8 @@ def train_edice(
         optimizer = torch.optim.AdamW(network.parameters(), lr=training.learning_rate,
                                       weight_decay=training.weight_decay)
         generator = torch.Generator().manual_seed(settings.seed + 1)
-        batches = _EdiceBatches(train_table, network, training, generator, device)
-        validation_batches = _validation_batches(validation_table, network, training,
+        batches = _EdiceBatches(train_table, network, training, generator, device, targetable)
+        validation_batches = _validation_batches(validation_table, training, validation_tracks,
                                                  settings.seed, device)
 
         def validate() -> float:
@@ -173,9 +215,11 @@ def train_edice(
     return EdiceImputer(network.cpu()), history
 
 
-def _validation_batches(table: BinTable, network: Edice, config: EdiceTrainingConfig,
-                        seed: int, device: torch.device) -> list[tuple[torch.Tensor, ...]]:
-    """Fixed validation batches: the same hidden tracks every epoch."""
+def _validation_batches(table: BinTable, config: EdiceTrainingConfig,
+                        validation_tracks: list[int], seed: int,
+                        device: torch.device) -> list[tuple[torch.Tensor, ...]]:
+    """Fixed validation batches: the validation tracks hidden together, or, without
+    validation tracks, random tracks hidden the same way every epoch."""
     generator = torch.Generator().manual_seed(seed + 2)
     features = torch.from_numpy(table.features)
     values = torch.from_numpy(table.values)
@@ -184,7 +228,13 @@ def _validation_batches(table: BinTable, network: Edice, config: EdiceTrainingCo
     out = []
     for lo in range(0, len(values), 8192):
         hi = min(lo + 8192, len(values))
-        masks = sample_masks(hi - lo, n_tracks, max_masked=max_masked, generator=generator)
+        if validation_tracks:
+            targets = torch.tensor(validation_tracks).expand(hi - lo, -1)
+            available = torch.ones(hi - lo, n_tracks, dtype=torch.bool)
+            available[:, validation_tracks] = False
+            masks = (available, targets, torch.ones_like(targets, dtype=torch.bool))
+        else:
+            masks = sample_masks(hi - lo, n_tracks, max_masked=max_masked, generator=generator)
         batch = (features[lo:hi], values[lo:hi]) + tuple(masks)
         out.append(tuple(t.to(device) for t in batch))
     return out

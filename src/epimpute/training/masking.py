@@ -31,6 +31,7 @@ def sample_masks(
     generator: torch.Generator,
     track_biosample: torch.Tensor | None = None,
     biosample_probability: float = 0.0,
+    targetable: torch.Tensor | None = None,
 ) -> Masks:
     """Draw training masks.
 
@@ -51,11 +52,20 @@ def sample_masks(
         ``(T,)`` biosample index of each track; needed when ``biosample_probability > 0``.
     biosample_probability
         Probability that a bin hides a whole biosample instead.
+    targetable
+        ``(T,)`` bool: tracks that may be hidden (default all). Others are always inputs;
+        this keeps validation tracks out of the training targets.
     """
     if n_tracks < 2:
         raise ValueError("training by masking needs at least two observed tracks")
-    max_masked = max(1, min(max_masked, n_tracks - 1))
-    scores = torch.rand(n_bins, n_tracks, generator=generator)
+    if targetable is None:
+        targetable = torch.ones(n_tracks, dtype=torch.bool)
+    n_targetable = int(targetable.sum())
+    if n_targetable == 0:
+        raise ValueError("no track may be hidden")
+    max_masked = max(1, min(max_masked, n_tracks - 1, n_targetable))
+    # Tracks that may not be hidden sort last and are never among the first max_masked.
+    scores = torch.rand(n_bins, n_tracks, generator=generator) + (~targetable) * 4.0
     counts = torch.randint(1, max_masked + 1, (n_bins,), generator=generator)
     width = max_masked
     if biosample_probability > 0:
@@ -64,7 +74,7 @@ def sample_masks(
         biosamples = torch.unique(track_biosample)
         whole = torch.rand(n_bins, generator=generator) < biosample_probability
         pick = biosamples[torch.randint(len(biosamples), (n_bins,), generator=generator)]
-        hidden = track_biosample.unsqueeze(0) == pick.unsqueeze(1)
+        hidden = (track_biosample.unsqueeze(0) == pick.unsqueeze(1)) & targetable
         per_bin = hidden.sum(1).clamp(max=n_tracks - 1)
         # Tracks of the chosen biosample sort first.
         scores = torch.where(whole.unsqueeze(1) & hidden, scores - 2.0, scores)
