@@ -24,7 +24,8 @@ from epimpute.registry import build_config, model_spec
 from epimpute.store import Store, ingest
 from epimpute.training.loop import RunSettings, resolve_device
 
-__all__ = ["ingest", "train", "impute", "evaluate", "load_model", "read_config_file"]
+__all__ = ["ingest", "train", "impute", "evaluate", "factors", "load_model",
+           "read_config_file"]
 
 log = logging.getLogger(__name__)
 RUN_FILE = "run.json"
@@ -123,6 +124,14 @@ def impute(
     return impute_store(imputer, store, resolved, Path(out), output_format=output_format,
                         arcsinh_scale=arcsinh_scale, chunk_bins=chunk_bins,
                         device=resolve_device(device), progress=progress)
+
+
+def factors(model_dir: Path, out: Path, *, contig: str) -> Path:
+    """Export an Avocado model's genome factors of ``contig`` and its cell-type and assay
+    embeddings to the ``.npz`` file ``out`` (layout in :mod:`epimpute.factors`)."""
+    from epimpute.factors import export_factors
+
+    return export_factors(load_model(Path(model_dir)), Path(out), contig=contig)
 
 
 def _jsonable(config: Any) -> dict[str, Any]:

@@ -68,6 +68,20 @@ def _evaluate(args: argparse.Namespace) -> None:
     print(f"report: {Path(args.out) / 'report.html'}")
 
 
+def _factors(args: argparse.Namespace) -> None:
+    import numpy as np
+
+    from epimpute.api import factors
+
+    out = factors(args.model_dir, args.out, contig=args.chrom)
+    with np.load(out) as saved:  # reads only the small arrays named below
+        scale_bp = saved["factor_scale_bp"].tolist()
+        scales = ", ".join(f"{bp} bp: {scale_bp.count(bp)}" for bp in dict.fromkeys(scale_bp))
+        print(f"wrote {out}: genome factors of {args.chrom}, {len(scale_bp)} per bin "
+              f"({scales}); {len(saved['celltypes'])} cell-type and {len(saved['assays'])} "
+              f"assay embeddings")
+
+
 def _demo(args: argparse.Namespace) -> None:
     from epimpute.demo import run_demo
 
@@ -100,7 +114,7 @@ def build_parser() -> argparse.ArgumentParser:
 
     p = commands.add_parser("train", help="train an imputation model on a store")
     p.add_argument("store", type=Path)
-    p.add_argument("--model", default="edice", help="average, edice (default edice)")
+    p.add_argument("--model", default="edice", help="average, edice, avocado (default edice)")
     p.add_argument("--out", type=Path, required=True, help="model folder to write")
     p.add_argument("--config", type=Path,
                    help='JSON {"model": {...}, "training": {...}} of hyperparameters')
@@ -142,6 +156,13 @@ def build_parser() -> argparse.ArgumentParser:
     p.add_argument("--no-plots", action="store_true", help="skip the figures")
     p.add_argument("--overwrite", action="store_true", help="replace REPORT_DIR")
     p.set_defaults(run=_evaluate)
+
+    p = commands.add_parser("factors",
+                            help="export an avocado model's genome factors and embeddings")
+    p.add_argument("model_dir", type=Path)
+    p.add_argument("--chrom", required=True, help="contig whose factors to export")
+    p.add_argument("--out", type=Path, required=True, help="output .npz file")
+    p.set_defaults(run=_factors)
 
     p = commands.add_parser("demo", help="run ingest, train, impute and scoring on an example")
     p.add_argument("--out", type=Path, default=Path("epimpute-demo"),

@@ -39,8 +39,8 @@ def write_compendium(compendium: SyntheticCompendium, folder: Path) -> tuple[Pat
     return sheets
 
 
-def run_demo(out: Path, *, seed: int = 0, max_minutes: float = 1.0,
-             progress: bool = False) -> str:
+def run_demo(out: Path, *, seed: int = 0, max_minutes: float = 1.0, progress: bool = False,
+             spec: SyntheticSpec | None = None) -> str:
     """Run the whole pipeline on a generated compendium in ``out``; returns a text report.
 
     ``out`` is replaced if it holds an earlier demo. Files left behind: ``samples.tsv`` and
@@ -55,12 +55,12 @@ def run_demo(out: Path, *, seed: int = 0, max_minutes: float = 1.0,
         shutil.rmtree(out)
     out.mkdir(parents=True)
     started = time.time()
-    compendium = generate(SyntheticSpec(seed=seed))
+    compendium = generate(spec or SyntheticSpec(seed=seed))
     sheet, truth_sheet = write_compendium(compendium, out)
     log.info("generated %d observed and %d held-back tracks", len(compendium.observed),
              len(compendium.missing))
-    store = api.ingest(sheet, out / "compendium.zarr", jobs=2, progress=progress)
-    truth = api.ingest(truth_sheet, out / "truth.zarr", jobs=2, progress=progress)
+    store = api.ingest(sheet, out / "compendium.zarr", progress=progress)
+    truth = api.ingest(truth_sheet, out / "truth.zarr", progress=progress)
     imputed = {}
     for model in ("average", "edice"):
         model_dir = api.train(store, out / "models" / model, model=model, seed=seed,

@@ -23,6 +23,9 @@ FORMAT_VERSION = 1
 CONFIG_FILE = "config.json"
 WEIGHTS_FILE = "weights.pt"
 CHECKPOINT_FILE = "checkpoint.pt"
+CONTIG_STATE_FOLDER = "genome"
+"""Per-contig state (e.g. Avocado's genome factors): ``genome/<contig>.pt``, one state_dict
+each, listed under ``contig_state`` in ``config.json``."""
 
 
 def _atomic_write(path: Path, write: Any) -> None:
@@ -59,6 +62,15 @@ def save_model(
         "provenance": provenance or {},
     }
     _atomic_write(directory / WEIGHTS_FILE, lambda p: torch.save(imputer.state_dict(), p))
+    contigs = imputer.state_contigs()
+    if contigs:
+        folder = directory / CONTIG_STATE_FOLDER
+        folder.mkdir(exist_ok=True)
+        files = {contig: contig_file_name(contig) for contig in contigs}
+        for contig, name in files.items():  # one contig in memory at a time
+            state = imputer.contig_state_dict(contig)
+            _atomic_write(folder / name, lambda p, state=state: torch.save(state, p))
+        record["contig_state"] = {"folder": CONTIG_STATE_FOLDER, "files": files}
     _atomic_write(directory / CONFIG_FILE,
                   lambda p: p.write_text(json.dumps(record, indent=2, default=str) + "\n"))
     return directory
@@ -95,4 +107,29 @@ def load_model(directory: Path) -> Imputer:
     except Exception as error:  # a truncated or foreign file
         raise InputError(f"{weights}: cannot be read as model weights ({error})") from None
     layout = Layout.from_dict(record["layout"])
-    return spec.imputer.from_state(layout, record["config"], state)
+    imputer = spec.imputer.from_state(layout, record["config"], state)
+    contig_state = record.get("contig_state")
+    if contig_state:
+        folder = Path(directory) / contig_state["folder"]
+        files = dict(contig_state["files"])
+
+        def load_contig(contig: str) -> dict[str, torch.Tensor]:
+            path = folder / files[contig]
+            try:
+                return torch.load(path, map_location="cpu", weights_only=True)
+            except FileNotFoundError:
+                raise InputError(f"{path}: missing (the state of contig '{contig}')") from None
+            except Exception as error:  # a truncated or foreign file
+                raise InputError(f"{path}: cannot be read as the state of contig '{contig}' "
+                                 f"({error})") from None
+
+        imputer.use_contig_loader(list(files), load_contig)
+    return imputer
+
+
+def contig_file_name(contig: str) -> str:
+    """A file name for a contig's state: characters other than letters, digits, ``_``, ``-``
+    and ``.`` are written as ``%XX`` (``HLA-A*01:01`` -> ``HLA-A%2A01%3A01.pt``)."""
+    safe = "".join(c if c.isascii() and (c.isalnum() or c in "_-.") else f"%{ord(c):02X}"
+                   for c in contig)
+    return f"{'%2E' + safe[1:] if safe.startswith('.') else safe}.pt"

@@ -8,9 +8,11 @@ from typing import Any, Callable
 
 from epimpute.errors import InputError
 from epimpute.models.average import AverageConfig, AverageImputer
+from epimpute.models.avocado import AvocadoConfig, AvocadoImputer
 from epimpute.models.base import Imputer
 from epimpute.models.edice import EdiceConfig, EdiceImputer
 from epimpute.training.average import AverageTrainingConfig, train_average
+from epimpute.training.avocado import AvocadoTrainingConfig, train_avocado
 from epimpute.training.edice import EdiceTrainingConfig, train_edice
 
 
@@ -29,6 +31,8 @@ MODELS: dict[str, ModelSpec] = {
     "average": ModelSpec("average", AverageConfig, AverageTrainingConfig, train_average,
                          AverageImputer),
     "edice": ModelSpec("edice", EdiceConfig, EdiceTrainingConfig, train_edice, EdiceImputer),
+    "avocado": ModelSpec("avocado", AvocadoConfig, AvocadoTrainingConfig, train_avocado,
+                         AvocadoImputer),
 }
 
 

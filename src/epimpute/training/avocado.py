@@ -186,7 +186,7 @@ class LazyAdam(torch.optim.Optimizer):
             state["exp_avg"] = torch.zeros_like(p)
             state["exp_avg_sq"] = torch.zeros_like(p)
         beta1, beta2 = group["betas"]
-        grad = p.grad.coalesce()
+        grad = p.grad if p.grad.is_coalesced() else p.grad.coalesce()
         rows, values = grad.indices()[0], grad.values()
         if group["l2"]:
             values = values + group["l2"] * p[rows]

@@ -157,7 +157,9 @@ def train_edice(
     rows = input_rows(store, exclude)
     rng = np.random.default_rng(settings.seed)
     contig_bins = {c: store.n_bins(c) for c in store.contigs}
-    blocks = genome_blocks(contig_bins, block_bins=training.block_bins)
+    # Small genomes get smaller blocks, so that validation has blocks of its own.
+    block_bins = min(training.block_bins, max(256, sum(contig_bins.values()) // 20))
+    blocks = genome_blocks(contig_bins, block_bins=block_bins)
     n_features = len(config.windows)
     memory_cap = int(4e9 // max(1, 4 * len(rows) * (n_features + 1)))
     max_bins = min(training.max_train_bins, memory_cap)

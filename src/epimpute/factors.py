@@ -1,0 +1,118 @@
+"""Export Avocado's learnt representation: genome factors of a contig, cell-type and assay
+embeddings, as one ``.npz`` file for downstream machine learning.
+
+File layout (arrays of the ``.npz``)::
+
+    factors              float32 (n_bins, G)  genome factors of every bin at 25-bp resolution:
+                                              the factors of each scale, coarser ones repeated
+                                              over the bins that share them (G = 110 with the
+                                              paper's sizes: 25 + 40 + 45)
+    chrom                str ()               the contig
+    start, end           int64 (n_bins,)      bin coordinates in bp (0-based, end exclusive;
+                                              the last bin's end is a whole bin past its
+                                              start, the model does not know contig lengths)
+    factor_scale_bp      int64 (G,)           resolution of each column (25, 250 or 5000 bp)
+    bin_size             int64 ()             bp per bin
+    celltypes, assays    str (C,), (A,)       names, in embedding-row order
+    celltype_embedding   float32 (C, c)
+    assay_embedding      float32 (A, a)
+
+The factors are streamed to disk a block of bins at a time, so a chromosome's export needs
+no more memory than its factor tables. To re-impute from the file, feed
+``[celltype_embedding[c], assay_embedding[a], factors[p]]`` through the model's decoder (see
+:func:`epimpute.models.avocado.decode_features`).
+"""
+
+from __future__ import annotations
+
+import os
+import zipfile
+from pathlib import Path
+from typing import Iterable
+
+import numpy as np
+import torch
+
+from epimpute.errors import InputError
+from epimpute.models.avocado import AvocadoImputer, genome_features
+from epimpute.models.base import Imputer
+
+__all__ = ["export_factors"]
+
+_CHUNK_BINS = 262_144
+
+
+def export_factors(imputer: Imputer, out: Path, *, contig: str,
+                   chunk_bins: int = _CHUNK_BINS) -> Path:
+    """Write the genome factors of ``contig`` and the embeddings of ``imputer`` to ``out``.
+
+    Parameters
+    ----------
+    imputer
+        A trained Avocado model.
+    out
+        The ``.npz`` file to write (appears only when complete).
+    contig
+        A contig the model has genome factors for.
+    chunk_bins
+        Bins written at a time.
+
+    Returns
+    -------
+    pathlib.Path
+        ``out``.
+
+    Raises
+    ------
+    InputError
+        If the model is not an Avocado model or has no factors for ``contig``.
+    """
+    if not isinstance(imputer, AvocadoImputer):
+        raise InputError(f"only avocado models have genome factors, this is a "
+                         f"{imputer.name} model")
+    out = Path(out)
+    factors = imputer.genome_factors(contig)
+    network = imputer.network
+    config = network.config
+    n_bins, bin_size = int(factors.n_bins), imputer.layout.bin_size
+    scale_bp = np.concatenate([np.full(size, scale * bin_size, dtype=np.int64)
+                               for scale, size in zip(config.scales, config.genome_factors)])
+
+    spans = [(lo, min(lo + chunk_bins, n_bins)) for lo in range(0, n_bins, chunk_bins)]
+    tmp = out.with_name(f".{out.name}.tmp-{os.getpid()}")
+    try:
+        with zipfile.ZipFile(tmp, "w", compression=zipfile.ZIP_STORED,
+                             allowZip64=True) as archive:
+            _stream(archive, "factors", (n_bins, factors.size), "<f4",
+                    (genome_features(factors, lo, hi) for lo, hi in spans))
+            _stream(archive, "start", (n_bins,), "<i8",
+                    (np.arange(lo, hi, dtype=np.int64) * bin_size for lo, hi in spans))
+            _stream(archive, "end", (n_bins,), "<i8",
+                    ((np.arange(lo, hi, dtype=np.int64) + 1) * bin_size for lo, hi in spans))
+            with torch.no_grad():
+                small = {
+                    "chrom": np.array(contig),
+                    "factor_scale_bp": scale_bp,
+                    "bin_size": np.array(bin_size, dtype=np.int64),
+                    "celltypes": np.array(imputer.layout.biosamples),
+                    "assays": np.array(imputer.layout.assays),
+                    "celltype_embedding": network.celltype.weight.detach().cpu().numpy(),
+                    "assay_embedding": network.assay.weight.detach().cpu().numpy(),
+                }
+            for name, array in small.items():
+                with archive.open(f"{name}.npy", "w") as member:
+                    np.lib.format.write_array(member, np.asarray(array), allow_pickle=False)
+        os.replace(tmp, out)
+    finally:
+        tmp.unlink(missing_ok=True)
+    return out
+
+
+def _stream(archive: zipfile.ZipFile, name: str, shape: tuple[int, ...], dtype: str,
+            chunks: Iterable[np.ndarray]) -> None:
+    """Write array ``name`` of ``shape`` into ``archive`` from consecutive row blocks."""
+    with archive.open(f"{name}.npy", "w", force_zip64=True) as member:
+        header = {"descr": dtype, "fortran_order": False, "shape": shape}
+        np.lib.format.write_array_header_2_0(member, header)
+        for chunk in chunks:
+            member.write(np.ascontiguousarray(chunk, dtype=dtype).tobytes())
