@@ -58,6 +58,9 @@ class EdiceConfig:
     residual: bool = True
     """Predict a correction to the target assay's mean over the available biosamples
     (needs window 1 and ``assay_mean_input``). The published model has neither option."""
+    similarity_weighted_mean: bool = True
+    """Make that mean a weighted one: weights from attention of the target biosample's token
+    over the tokens of the biosamples where the assay is available (uniform at start)."""
 
     def __post_init__(self) -> None:
         self.windows = tuple(int(w) for w in self.windows)
@@ -147,6 +150,10 @@ class Edice(nn.Module):
             width = hidden
         layers.append(nn.Linear(width, 1))
         self.decoder = nn.Sequential(*layers)
+        if config.similarity_weighted_mean:
+            self.mean_query = nn.Linear(config.d_model, config.d_model, bias=False)
+            self.mean_key = nn.Linear(config.d_model, config.d_model, bias=False)
+            nn.init.zeros_(self.mean_query.weight)
         tracks = torch.tensor(layout.tracks, dtype=torch.long).reshape(-1, 2)
         self.register_buffer("track_biosample", tracks[:, 0].clone(), persistent=False)
         self.register_buffer("track_assay", tracks[:, 1].clone(), persistent=False)
@@ -170,15 +177,37 @@ class Edice(nn.Module):
         picked_assay = torch.gather(assay_tokens, 1, targets[..., 1:2].expand(-1, -1, d))
         decoder_input = [picked_bios, picked_assay]
         if self.config.assay_mean_input:
-            counts = present.sum(1).clamp(min=1).unsqueeze(-1).to(grid.dtype)
-            assay_mean = grid.sum(1) / counts
-            picked_mean = torch.gather(assay_mean, 1,
-                                       targets[..., 1:2].expand(-1, -1, n_features))
+            picked_mean = self._assay_mean(grid, present, biosample_tokens, picked_bios, targets)
             decoder_input.append(picked_mean)
         predicted = self.decoder(torch.cat(decoder_input, dim=-1)).squeeze(-1)
         if self.config.residual:
             predicted = predicted + picked_mean[..., self.config.windows.index(1)]
         return predicted
+
+
+    def _assay_mean(self, grid: torch.Tensor, present: torch.Tensor,
+                    biosample_tokens: torch.Tensor, picked_bios: torch.Tensor,
+                    targets: torch.Tensor) -> torch.Tensor:
+        """``(N, K, F)`` mean features of each target's assay over the biosamples where it
+        is available: uniform, or weighted by token similarity to the target biosample."""
+        n, k = targets.shape[:2]
+        n_features = grid.shape[-1]
+        assay = targets[..., 1]
+        # (N, K, B): where the target's assay is available
+        has_assay = torch.gather(present.transpose(1, 2), 1,
+                                 assay.unsqueeze(-1).expand(-1, -1, present.shape[1]))
+        # (N, K, B, F): the target assay's features in every biosample
+        values = torch.gather(grid.transpose(1, 2), 1,
+                              assay[..., None, None].expand(-1, -1, *grid.shape[1:2], n_features))
+        if self.config.similarity_weighted_mean:
+            query = self.mean_query(picked_bios)
+            keys = self.mean_key(biosample_tokens)
+            logits = query @ keys.transpose(1, 2) * query.shape[-1] ** -0.5
+        else:
+            logits = values.new_zeros(n, k, present.shape[1])
+        logits = logits.float().masked_fill(~has_assay, float("-inf"))
+        weights = torch.nan_to_num(logits.softmax(dim=-1), nan=0.0).to(values.dtype)
+        return (weights.unsqueeze(-1) * values).sum(2)
 
 
 class EdiceImputer(Imputer):

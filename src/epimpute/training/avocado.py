@@ -106,6 +106,7 @@ class AvocadoTrainingConfig:
     stage1_block_bins: int = 20_000
     stage2_contigs: tuple[str, ...] | None = None
     refit_stage1_contigs: bool = False
+    tracks_per_position: int = 1
 
     def __post_init__(self) -> None:
         if self.stage2_contigs is not None:
@@ -329,9 +330,11 @@ class _Epochs:
     """Batches of one epoch: every position once, in random order, one random track each."""
 
     def __init__(self, data: PositionData, layout: Layout, *, batch_size: int,
-                 generator: torch.Generator, device: torch.device) -> None:
+                 generator: torch.Generator, device: torch.device,
+                 tracks_per_position: int = 1) -> None:
         self.data = data
         self.batch_size = batch_size
+        self.per_position = max(1, min(tracks_per_position, data.n_tracks - 1))
         self.generator = generator
         self.device = device
         tracks = torch.tensor(layout.tracks, dtype=torch.long).reshape(-1, 2)
@@ -353,6 +356,15 @@ class _Epochs:
             # Sorted positions give sorted factor rows, which makes the sparse gradients
             # cheap to build (see GenomeFactors); the order within a batch is irrelevant.
             positions = order[lo:lo + self.batch_size].sort().values
+            if self.per_position > 1:
+                scores = torch.rand(len(positions), self.data.n_tracks, generator=self.generator)
+                hidden_here = hidden[positions].long()
+                has = hidden_here >= 0
+                scores[has, hidden_here[has]] = 2.0
+                tracks = scores.argsort(dim=1)[:, :self.per_position].reshape(-1)
+                positions = positions.repeat_interleave(self.per_position)
+                yield self.batch(positions, tracks), len(positions)
+                continue
             hidden_here = hidden[positions].long()
             has_hidden = hidden_here >= 0
             choices = self.data.n_tracks - has_hidden.long()
@@ -398,7 +410,8 @@ def _run_stage(
 ) -> History:
     generator = torch.Generator().manual_seed(seed)
     epochs = _Epochs(data, model.network.layout, batch_size=training.batch_size,
-                     generator=generator, device=device)
+                     generator=generator, device=device,
+                     tracks_per_position=training.tracks_per_position)
     validate, n_validation = _validator(model, epochs,
                                         batch_size=max(training.batch_size, 50_000))
     if n_validation == 0:

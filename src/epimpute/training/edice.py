@@ -32,6 +32,9 @@ class EdiceTrainingConfig:
         Bins per optimiser step.
     learning_rate, weight_decay
         Adam(W) settings.
+    ema_decay
+        Validate and keep an exponential moving average of the weights (per step);
+        ``None`` keeps the raw weights.
     max_epochs, patience
         Stop after ``max_epochs`` or ``patience`` epochs without a better validation loss.
     max_masked_fraction
@@ -59,6 +62,7 @@ class EdiceTrainingConfig:
     batch_size: int = 2048
     learning_rate: float = 1e-3
     weight_decay: float = 0.0
+    ema_decay: float | None = 0.995
     max_epochs: int = 60
     patience: int = 4
     max_masked_fraction: float = 0.25
@@ -213,7 +217,8 @@ def train_edice(
         )
         history = fit(network, optimizer, spec, max_epochs=training.max_epochs,
                       patience=training.patience, settings=settings, checkpoint=checkpoint,
-                      amp=device.type == "cuda", description="edice")
+                      amp=device.type == "cuda", ema_decay=training.ema_decay,
+                      description="edice")
     return EdiceImputer(network.cpu()), history
 
 

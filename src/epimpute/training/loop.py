@@ -129,21 +129,28 @@ def fit(
     settings: RunSettings,
     checkpoint: Path | None = None,
     amp: bool = False,
+    ema_decay: float | None = None,
     description: str = "training",
 ) -> History:
     """Train until ``patience`` epochs without improvement, ``max_epochs`` or the budget.
 
-    On return ``model`` holds the weights of the best validation epoch. A checkpoint is
-    written after every epoch (model, optimiser, history, random state) and read back when
-    ``settings.resume`` is set, so an interrupted run continues where it stopped.
+    On return ``model`` holds the weights of the best validation epoch. With ``ema_decay``
+    the weights validated and kept are an exponential moving average of the trained ones
+    (updated after every step), which smooths out step-to-step noise. A checkpoint is
+    written after every epoch (model, optimiser, average, history, random state) and read
+    back when ``settings.resume`` is set, so an interrupted run continues where it stopped.
     """
     history = History()
     best_state = copy.deepcopy(model.state_dict())
+    average = ({name: p.detach().clone() for name, p in model.named_parameters()}
+               if ema_decay is not None else None)
     start_epoch = 0
     if settings.resume and checkpoint is not None and checkpoint.exists():
         state = load_checkpoint(checkpoint)
         model.load_state_dict(state["model"])
         optimizer.load_state_dict(state["optimizer"])
+        if average is not None:
+            average = state["average"]
         best_state = state["best_model"]
         history = History(**state["history"])
         start_epoch = len(history.epochs)
@@ -171,6 +178,8 @@ def fit(
             optimizer.zero_grad(set_to_none=True)
             loss.backward()
             optimizer.step()
+            if average is not None:
+                _update_average(average, model, ema_decay)
             running += float(loss.detach())
             batches_done += 1
             bins += n_bins
@@ -182,6 +191,7 @@ def fit(
                 break
         bar.close()
         model.eval()
+        trained = _swap_in(model, average) if average is not None else None
         with torch.no_grad(), autocast:
             validation = float(spec.validate())
         history.bins_seen += bins
@@ -197,6 +207,8 @@ def fit(
             history.best_validation = validation
             history.best_epoch = epoch + 1
             best_state = copy.deepcopy(model.state_dict())
+        if trained is not None:
+            model.load_state_dict(trained)
         log.info("%s epoch %d: train loss %.4f, validation %.4f (best %.4f at epoch %d)",
                  description, epoch + 1, history.epochs[-1]["train_loss"], validation,
                  history.best_validation, history.best_epoch)
@@ -210,6 +222,7 @@ def fit(
                 "model": model.state_dict(),
                 "optimizer": optimizer.state_dict(),
                 "best_model": best_state,
+                "average": average,
                 "history": history.to_dict(),
                 "torch_rng": torch.get_rng_state(),
                 "trainer_rng": spec.random_state[0]() if spec.random_state else None,
@@ -218,3 +231,18 @@ def fit(
             break
     model.load_state_dict(best_state)
     return history
+
+
+def _update_average(average: dict[str, torch.Tensor], model: nn.Module, decay: float) -> None:
+    with torch.no_grad():
+        for name, parameter in model.named_parameters():
+            average[name].lerp_(parameter.detach(), 1.0 - decay)
+
+
+def _swap_in(model: nn.Module, average: dict[str, torch.Tensor]) -> dict[str, torch.Tensor]:
+    """Load the averaged parameters; return a copy of the trained state to restore."""
+    trained = copy.deepcopy(model.state_dict())
+    with torch.no_grad():
+        for name, parameter in model.named_parameters():
+            parameter.copy_(average[name])
+    return trained
