@@ -52,9 +52,9 @@ class EdiceTrainingConfig:
     validation_tracks
         Observed tracks that are inputs but never training targets; validation hides them
         and scores their reconstruction, which measures what imputation needs (decoding a
-        cell type x assay pair never seen as a target) and so decides early stopping.
-        ``-1``: one per ten tracks when there are at least six, else none (validation then
-        hides random tracks).
+        cell type x assay pair never seen as a target). It costs training targets, which a
+        small compendium cannot spare, so the default (0) validates by hiding random
+        tracks; ``-1`` picks one per ten tracks.
     block_bins
         Size of the genomic blocks training data is drawn in.
     """
@@ -71,7 +71,7 @@ class EdiceTrainingConfig:
     epoch_bins: int | None = 500_000
     validation_fraction: float = 0.05
     validation_max_bins: int = 50_000
-    validation_tracks: int = -1
+    validation_tracks: int = 0
     block_bins: int = 10_000
 
 
