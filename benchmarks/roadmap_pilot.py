@@ -13,7 +13,8 @@ Usage::
     python benchmarks/roadmap_pilot.py --folds A,B --models average,edice
     python benchmarks/roadmap_pilot.py --folds all
 
-Results go to ``benchmarks/results/pilot/`` (``results.tsv``, ``summary.md``, imputations).
+Results go to ``benchmarks/results/pilot/``: ``results.tsv``, ``summary.md``, and per fold
+the store, models, imputations and an ``epimpute evaluate`` report (``foldN/report/``).
 """
 
 from __future__ import annotations
@@ -113,6 +114,18 @@ def run_fold(shift: int, models: list[str], data: Path, out: Path, *, max_minute
         print(f"fold {shift} {model}: mean MSE "
               f"{np.mean([r['mse'] for r in results if r['model'] == model]):.4f} "
               f"(train {train_s:.0f} s, impute {impute_s:.1f} s)", flush=True)
+    truth_sheet = out / "truth.tsv"
+    if not (out / "truth.zarr").exists():
+        pd.DataFrame([{"cell_type": c, "assay": a, "chrom": "pilot",
+                       "path": str(data / f"{c}.{a}.pilot.arcsinh.npz")}
+                      for c in CELLS for a in ASSAYS]).to_csv(truth_sheet, sep="\t", index=False)
+        run_command(epimpute + ["ingest", str(truth_sheet), "--out", str(out / "truth.zarr"),
+                                "--transformed"], out / "ingest-truth.log")
+    predictions = [arg for model in models
+                   for arg in ("--pred", f"{model}={fold_dir / 'imputed' / model}")]
+    run_command(epimpute + ["evaluate", "--truth", str(out / "truth.zarr"), "--out",
+                            str(fold_dir / "report"), "--overwrite", "--bootstrap", "200"]
+                + predictions, fold_dir / "evaluate.log")
     return results
 
 

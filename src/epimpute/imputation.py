@@ -70,8 +70,8 @@ def input_availability(imputer: Imputer, store: Store) -> tuple[np.ndarray, np.n
     Returns ``rows`` (store row per model input, -1 when the store lacks it) and
     ``available`` (bool per model input).
     """
-    rows = np.array([store.track_index(k) if store.track_index(k) is not None else -1
-                     for k in imputer.layout.keys], dtype=np.int64)
+    found = (store.track_index(k) for k in imputer.layout.keys)
+    rows = np.array([-1 if row is None else row for row in found], dtype=np.int64)
     available = rows >= 0
     if not available.any():
         raise InputError(f"{store.path} holds none of the tracks the model takes as input")

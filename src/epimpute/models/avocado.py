@@ -35,6 +35,7 @@ import numpy as np
 import torch
 from torch import nn
 from torch.nn import functional as F
+from torch.nn.utils import skip_init
 
 from epimpute.errors import InputError
 from epimpute.models.base import ContigLoader, Imputer
@@ -96,7 +97,9 @@ class AvocadoConfig:
     hidden
         Widths of the ReLU hidden layers of the decoder.
     dropout
-        Dropout after each hidden layer (training only).
+        Dropout after each hidden layer (training only). The published model has none;
+        together with weight decay it is what keeps imputations of (cell type, assay) pairs
+        never seen in training close to the data (see ``docs/avocado.md``).
     """
 
     preset: str = "auto"
@@ -105,7 +108,7 @@ class AvocadoConfig:
     genome_factors: tuple[int, ...] | None = None
     scales: tuple[int, ...] = (1, 10, 200)
     hidden: tuple[int, ...] | None = None
-    dropout: float = 0.0
+    dropout: float = 0.3
 
     def __post_init__(self) -> None:
         if self.preset not in ("auto", *PRESETS):
@@ -211,10 +214,13 @@ class GenomeFactors(nn.Module):
     n_bins
         Bins of the contig the factors cover (``rows[0] * scales[0]`` when not given);
         recorded so imputation can check a region lies inside the contig.
+    initialise
+        Draw initial values (uniform in +-0.05, from torch's global generator); without it
+        the tables are left uninitialised, to be loaded.
     """
 
     def __init__(self, rows: Sequence[int], config: AvocadoConfig, *, sparse: bool = False,
-                 n_bins: int | None = None) -> None:
+                 n_bins: int | None = None, initialise: bool = True) -> None:
         super().__init__()
         config = config._resolved()
         if len(rows) != len(config.scales):
@@ -222,18 +228,20 @@ class GenomeFactors(nn.Module):
         self.scales = config.scales
         self.sparse = sparse
         self.tables = nn.ModuleList(
-            nn.Embedding(int(n), size) for n, size in zip(rows, config.genome_factors)
+            skip_init(nn.Embedding, int(n), size) for n, size in zip(rows, config.genome_factors)
         )
-        for table in self.tables:
-            nn.init.uniform_(table.weight, -0.05, 0.05)
+        if initialise:
+            for table in self.tables:
+                nn.init.uniform_(table.weight, -0.05, 0.05)
         n_bins = int(rows[0]) * self.scales[0] if n_bins is None else int(n_bins)
         self.register_buffer("n_bins", torch.tensor(n_bins, dtype=torch.long))
 
     @classmethod
-    def for_contig(cls, n_bins: int, config: AvocadoConfig, *, sparse: bool = False
-                   ) -> "GenomeFactors":
+    def for_contig(cls, n_bins: int, config: AvocadoConfig, *, sparse: bool = False,
+                   initialise: bool = True) -> "GenomeFactors":
         """Factors of a whole contig of ``n_bins`` bins."""
-        return cls(scale_rows(n_bins, config.scales), config, sparse=sparse, n_bins=n_bins)
+        return cls(scale_rows(n_bins, config.scales), config, sparse=sparse, n_bins=n_bins,
+                   initialise=initialise)
 
     @property
     def size(self) -> int:
@@ -483,7 +491,8 @@ class AvocadoImputer(Imputer):
     def from_state(
         cls, layout: Layout, config: dict[str, Any], state: dict[str, torch.Tensor]
     ) -> "AvocadoImputer":
-        network = Avocado(layout, AvocadoConfig(**config))
+        with torch.random.fork_rng(devices=[]):  # initial values are overwritten anyway
+            network = Avocado(layout, AvocadoConfig(**config))
         network.load_state_dict(state)
         return cls(network)
 
@@ -500,7 +509,7 @@ def _factors_from_state(state: dict[str, torch.Tensor], config: AvocadoConfig) -
     """Rebuild a contig's :class:`GenomeFactors` from its state_dict."""
     try:
         rows = [int(state[f"tables.{k}.weight"].shape[0]) for k in range(len(config.scales))]
-        factors = GenomeFactors(rows, config, n_bins=int(state["n_bins"]))
+        factors = GenomeFactors(rows, config, n_bins=int(state["n_bins"]), initialise=False)
         factors.load_state_dict(state)
     except (KeyError, RuntimeError) as error:
         raise InputError(f"genome factors do not match the model's configuration ({error})"

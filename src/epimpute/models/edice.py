@@ -15,6 +15,11 @@ biosamples. Attention blocks run over the biosample tokens and, separately, over
 tokens. A biosample (or assay) with nothing available at a bin is never a key in attention,
 so it cannot change any other token; it still reads the others as a query, which is how a
 biosample with no data at all gets a representation to decode from.
+
+An MLP decodes each target from [biosample token, assay token]; by default (beyond the
+published model) it also reads the target assay's features averaged over the biosamples
+where it is available, weighted by token similarity to the target biosample, and predicts
+a correction to that average's centre bin.
 """
 
 from __future__ import annotations
@@ -184,7 +189,6 @@ class Edice(nn.Module):
             predicted = predicted + picked_mean[..., self.config.windows.index(1)]
         return predicted
 
-
     def _assay_mean(self, grid: torch.Tensor, present: torch.Tensor,
                     biosample_tokens: torch.Tensor, picked_bios: torch.Tensor,
                     targets: torch.Tensor) -> torch.Tensor:
@@ -211,11 +215,15 @@ class Edice(nn.Module):
 
 
 class EdiceImputer(Imputer):
-    """Imputes regions with a trained :class:`Edice` network."""
+    """Imputes regions with a trained :class:`Edice` network.
+
+    ``batch_bins`` bins go through the network at a time; small batches keep activations
+    in cache and are faster on a CPU than large ones.
+    """
 
     name = "edice"
 
-    def __init__(self, network: Edice, *, batch_bins: int = 8192) -> None:
+    def __init__(self, network: Edice, *, batch_bins: int = 512) -> None:
         super().__init__(network.layout)
         self.network = network
         self.batch_bins = batch_bins

@@ -63,20 +63,33 @@ class AvocadoTrainingConfig:
     batch_size
         Positions per optimiser step.
     learning_rate
-        Adam step size of every parameter.
+        Adam step size of the decoder and the cell-type and assay embeddings.
+    genome_learning_rate
+        Adam step size of the genome factors. A 25-bp factor is updated once per epoch (a
+        5-kb one about 200 times), so it gets a larger step than the shared parameters.
     weight_decay
-        Decoupled weight decay of the decoder and the cell-type / assay embeddings.
+        Decoupled weight decay of the decoder and the cell-type / assay embeddings. It keeps
+        the decoder from turning the (cell type, assay) pairs it has seen into special cases,
+        which is what makes imputations of unseen pairs go astray.
     genome_l2
-        L2 penalty on the genome factors, applied to the rows a batch touches (so a row is
-        shrunk as often as it is fitted).
+        L2 penalty on the genome factors, applied to the rows a batch touches.
     max_epochs, patience
-        Stage 1: stop after ``max_epochs`` or ``patience`` epochs without a better
+        Stage 1: at most ``max_epochs``; stop after ``patience`` epochs without a better
         validation error.
+    validation_tracks
+        Observed tracks held out in stage 1 to choose the number of epochs (``None``: a
+        tenth of the tracks, at least one; ``0``: use hidden blocks as in stage 2).
+    validation_max_bins
+        Positions (evenly spaced) at which the validation tracks are scored.
+    refit
+        After choosing the number of epochs, train stage 1 again from the same start on
+        every track for that many epochs (so the validation tracks are not lost). Without
+        it, the model trained without the validation tracks is kept.
     stage2_max_epochs, stage2_patience
         The same for each contig in stage 2.
     validation_fraction, validation_block_bins
-        Share of the positions, in blocks of this many bins, where one track is hidden
-        from training to choose the stopping epoch.
+        Stage 2 (and stage 1 without validation tracks): share of the positions, in blocks
+        of this many bins, where one track is hidden from training to choose the epoch.
     stage1_bed
         BED file of the stage-1 regions (overrides the default choice).
     stage1_max_bins
@@ -93,12 +106,16 @@ class AvocadoTrainingConfig:
 
     batch_size: int = 10_000
     learning_rate: float = 1e-3
-    weight_decay: float = 0.0
+    genome_learning_rate: float = 1e-2
+    weight_decay: float = 3.0
     genome_l2: float = 0.0
-    max_epochs: int = 300
-    patience: int = 10
-    stage2_max_epochs: int = 300
-    stage2_patience: int = 10
+    max_epochs: int = 200
+    patience: int = 5
+    validation_tracks: int | None = None
+    validation_max_bins: int = 200_000
+    refit: bool = True
+    stage2_max_epochs: int = 100
+    stage2_patience: int = 5
     validation_fraction: float = 0.05
     validation_block_bins: int = 200
     stage1_bed: str | None = None
@@ -106,7 +123,6 @@ class AvocadoTrainingConfig:
     stage1_block_bins: int = 20_000
     stage2_contigs: tuple[str, ...] | None = None
     refit_stage1_contigs: bool = False
-    tracks_per_position: int = 1
 
     def __post_init__(self) -> None:
         if self.stage2_contigs is not None:
@@ -115,6 +131,8 @@ class AvocadoTrainingConfig:
             raise ValueError("batch_size must be positive")
         if not 0.0 <= self.validation_fraction < 1.0:
             raise ValueError("validation_fraction must be in [0, 1)")
+        if self.validation_tracks is not None and self.validation_tracks < 0:
+            raise ValueError("validation_tracks must be 0 or more")
 
 
 # -- optimiser ----------------------------------------------------------------------------
@@ -249,24 +267,19 @@ class PositionData:
             return [-(-len(self) // s) for s in self.scales]
         return [int(r.max()) + 1 if len(r) else 0 for r in self.rows]
 
-    def validation_entries(self) -> tuple[torch.Tensor, torch.Tensor]:
-        """``(positions, tracks)`` of the hidden entries."""
-        positions = torch.nonzero(self.hidden >= 0).squeeze(1)
-        return positions, self.hidden[positions].long()
 
-
-def _hide_for_validation(keys: np.ndarray, n_tracks: int, *, fraction: float,
-                         rng: np.random.Generator) -> np.ndarray:
+def _hide_blocks(keys: np.ndarray, n_tracks: int, *, fraction: float,
+                 rng: np.random.Generator) -> np.ndarray:
     """One hidden track for a random ``fraction`` of the blocks named by ``keys``."""
     hidden = np.full(keys.shape[0], -1, dtype=np.int16)
     if fraction <= 0 or n_tracks < 2 or keys.size == 0:
         return hidden
     blocks, block_of = np.unique(keys, return_inverse=True)
-    n_chosen = max(1, int(round(fraction * blocks.size)))
+    n_chosen = min(blocks.size, max(1, int(round(fraction * blocks.size))))
     chosen = np.full(blocks.size, -1, dtype=np.int16)
-    picked = rng.choice(blocks.size, size=min(n_chosen, blocks.size), replace=False)
+    picked = rng.choice(blocks.size, size=n_chosen, replace=False)
     chosen[picked] = rng.integers(n_tracks, size=picked.size)
-    return chosen[block_of]
+    return chosen[block_of.reshape(-1)]
 
 
 def load_positions(
@@ -275,15 +288,17 @@ def load_positions(
     blocks: Sequence[Block],
     *,
     scales: Sequence[int],
-    training: AvocadoTrainingConfig,
-    rng: np.random.Generator,
+    hide_fraction: float = 0.0,
+    hide_block_bins: int = 200,
+    rng: np.random.Generator | None = None,
     whole_contig: bool = False,
 ) -> PositionData:
     """Read the signal of ``blocks`` and number their factor rows at every scale.
 
     Rows are numbered compactly over the blocks: a contig covered whole gets the rows
     ``bin // scale`` shifted by the rows of the contigs before it. With ``whole_contig``
-    (one block covering a contig) the rows are left implicit.
+    (one block covering a contig) the rows are left implicit. A ``hide_fraction`` of the
+    ``hide_block_bins``-bin blocks get one track hidden for validation.
     """
     n_total = sum(end - start for _, start, end in blocks)
     values = np.empty((n_total, len(rows)), dtype=np.float32)
@@ -297,9 +312,8 @@ def load_positions(
         contig_of[at:at + n] = contig_ids[contig]
         bins[at:at + n] = np.arange(start, end)
         at += n
-    block_keys = (contig_of << 40) | (bins // training.validation_block_bins)
-    hidden = _hide_for_validation(block_keys, len(rows), fraction=training.validation_fraction,
-                                  rng=rng)
+    hidden = _hide_blocks((contig_of << 40) | (bins // hide_block_bins), len(rows),
+                          fraction=hide_fraction, rng=rng or np.random.default_rng(0))
     scale_rows: list[torch.Tensor] | None = None
     if not whole_contig:
         scale_rows = []
@@ -308,6 +322,33 @@ def load_positions(
             scale_rows.append(torch.from_numpy(inverse.astype(np.int64).reshape(-1)))
     return PositionData(torch.from_numpy(values), scale_rows, tuple(scales),
                         torch.from_numpy(hidden))
+
+
+def choose_validation_tracks(layout: Layout, count: int, rng: np.random.Generator
+                             ) -> list[int]:
+    """Indices of up to ``count`` input tracks to hold out for choosing the stopping epoch.
+
+    No two share a cell type or an assay, and every cell type and assay keeps at least two
+    training tracks, so each held-out track is an unseen (cell type, assay) pair of the
+    kind imputation has to fill in.
+    """
+    per_celltype = np.bincount([b for b, _ in layout.tracks], minlength=layout.n_biosamples)
+    per_assay = np.bincount([a for _, a in layout.tracks], minlength=layout.n_assays)
+    chosen: list[int] = []
+    used_celltypes: set[int] = set()
+    used_assays: set[int] = set()
+    for i in rng.permutation(len(layout.tracks)):
+        if len(chosen) == count:
+            break
+        b, a = layout.tracks[i]
+        if b in used_celltypes or a in used_assays or per_celltype[b] < 3 or per_assay[a] < 3:
+            continue
+        chosen.append(int(i))
+        used_celltypes.add(b)
+        used_assays.add(a)
+        per_celltype[b] -= 1
+        per_assay[a] -= 1
+    return sorted(chosen)
 
 
 # -- batches and losses -------------------------------------------------------------------
@@ -327,50 +368,55 @@ Batch = tuple[list[torch.Tensor], torch.Tensor, torch.Tensor, torch.Tensor]
 
 
 class _Epochs:
-    """Batches of one epoch: every position once, in random order, one random track each."""
+    """Batches of one epoch: every position once, in random order, one random track each.
+
+    Tracks are drawn among ``columns`` (indices into ``data.values``), avoiding the track
+    a position hides for validation.
+    """
 
     def __init__(self, data: PositionData, layout: Layout, *, batch_size: int,
                  generator: torch.Generator, device: torch.device,
-                 tracks_per_position: int = 1) -> None:
+                 columns: Sequence[int] | None = None) -> None:
         self.data = data
         self.batch_size = batch_size
-        self.per_position = max(1, min(tracks_per_position, data.n_tracks - 1))
         self.generator = generator
         self.device = device
         tracks = torch.tensor(layout.tracks, dtype=torch.long).reshape(-1, 2)
         self.track_celltype, self.track_assay = tracks[:, 0], tracks[:, 1]
         self.flat_values = data.values.reshape(-1)
+        all_columns = range(data.n_tracks)
+        self.columns = torch.tensor(list(all_columns if columns is None else columns),
+                                    dtype=torch.long)
+        self.any_hidden = bool((data.hidden >= 0).any())
+        self.epoch = -1
+        if self.any_hidden and len(self.columns) != data.n_tracks:
+            raise ValueError("hidden validation entries need every track as a column")
 
     def batch(self, positions: torch.Tensor, tracks: torch.Tensor) -> Batch:
         value = self.flat_values[positions * self.data.n_tracks + tracks]
-        parts = (self.data.scale_rows(positions),
-                 self.track_celltype[tracks], self.track_assay[tracks], value)
-        return ([r.to(self.device) for r in parts[0]],
-                parts[1].to(self.device), parts[2].to(self.device), parts[3].to(self.device))
+        rows = [r.to(self.device) for r in self.data.scale_rows(positions)]
+        return (rows, self.track_celltype[tracks].to(self.device),
+                self.track_assay[tracks].to(self.device), value.to(self.device))
 
     def __call__(self, epoch: int) -> Iterator[tuple[Batch, int]]:
+        self.epoch = epoch
         n = len(self.data)
         order = torch.randperm(n, generator=self.generator)
-        hidden = self.data.hidden
+        n_columns = len(self.columns)
         for lo in range(0, n, self.batch_size):
             # Sorted positions give sorted factor rows, which makes the sparse gradients
             # cheap to build (see GenomeFactors); the order within a batch is irrelevant.
             positions = order[lo:lo + self.batch_size].sort().values
-            if self.per_position > 1:
-                scores = torch.rand(len(positions), self.data.n_tracks, generator=self.generator)
-                hidden_here = hidden[positions].long()
-                has = hidden_here >= 0
-                scores[has, hidden_here[has]] = 2.0
-                tracks = scores.argsort(dim=1)[:, :self.per_position].reshape(-1)
-                positions = positions.repeat_interleave(self.per_position)
-                yield self.batch(positions, tracks), len(positions)
-                continue
-            hidden_here = hidden[positions].long()
-            has_hidden = hidden_here >= 0
-            choices = self.data.n_tracks - has_hidden.long()
-            draw = (torch.rand(len(positions), generator=self.generator) * choices).long()
-            draw = torch.minimum(draw, choices - 1)
-            tracks = draw + (has_hidden & (draw >= hidden_here)).long()
+            uniform = torch.rand(len(positions), generator=self.generator)
+            if self.any_hidden:
+                hidden = self.data.hidden[positions].long()
+                has_hidden = hidden >= 0
+                choices = n_columns - has_hidden.long()
+                draw = torch.minimum((uniform * choices).long(), choices - 1)
+                tracks = draw + (has_hidden & (draw >= hidden)).long()
+            else:
+                draw = torch.clamp((uniform * n_columns).long(), max=n_columns - 1)
+                tracks = self.columns[draw]
             yield self.batch(positions, tracks), len(positions)
 
 
@@ -380,49 +426,60 @@ def _squared_error(model: _Trainable, batch: Batch) -> torch.Tensor:
     return (predicted.float() - value) ** 2
 
 
-def _validator(model: _Trainable, epochs: _Epochs, *, batch_size: int
-               ) -> tuple[Callable[[], float], int]:
-    """Mean squared error on the hidden entries, and how many there are."""
-    positions, tracks = epochs.data.validation_entries()
-    batches = [epochs.batch(positions[lo:lo + batch_size], tracks[lo:lo + batch_size])
-               for lo in range(0, len(positions), batch_size)]
+def _mean_error(model: _Trainable, batches: Sequence[Batch]) -> Callable[[], float]:
+    """Mean squared error over fixed batches (validation)."""
+    count = sum(len(batch[3]) for batch in batches)
 
     def validate() -> float:
         total = sum(float(_squared_error(model, batch).sum()) for batch in batches)
-        return total / max(len(positions), 1)
+        return total / max(count, 1)
 
-    return validate, len(positions)
+    return validate
 
 
-def _run_stage(
+def _hidden_entry_batches(epochs: _Epochs, *, batch_size: int) -> list[Batch]:
+    """The entries hidden in blocks, as batches."""
+    positions = torch.nonzero(epochs.data.hidden >= 0).squeeze(1)
+    tracks = epochs.data.hidden[positions].long()
+    return [epochs.batch(positions[lo:lo + batch_size], tracks[lo:lo + batch_size])
+            for lo in range(0, len(positions), batch_size)]
+
+
+def _track_batches(epochs: _Epochs, tracks: Sequence[int], *, max_bins: int,
+                   batch_size: int) -> list[Batch]:
+    """Held-out ``tracks`` at up to ``max_bins`` evenly spaced positions, as batches."""
+    n = len(epochs.data)
+    positions = torch.arange(0, n, max(1, n // max(max_bins, 1)))
+    batches = []
+    for track in tracks:
+        for lo in range(0, len(positions), batch_size):
+            chunk = positions[lo:lo + batch_size]
+            batches.append(epochs.batch(chunk, torch.full_like(chunk, track)))
+    return batches
+
+
+def _keep_last(epochs: _Epochs) -> Callable[[], float]:
+    """A 'validation' that improves every epoch, so :func:`fit` keeps the last one."""
+    return lambda: -float(epochs.epoch + 1)
+
+
+def _fit_loop(
     model: _Trainable,
-    data: PositionData,
     optimizer: torch.optim.Optimizer,
+    epochs: _Epochs,
+    validate: Callable[[], float],
     *,
-    training: AvocadoTrainingConfig,
     max_epochs: int,
     patience: int,
     settings: RunSettings,
     checkpoint: Path | None,
-    seed: int,
-    device: torch.device,
     description: str,
 ) -> History:
-    generator = torch.Generator().manual_seed(seed)
-    epochs = _Epochs(data, model.network.layout, batch_size=training.batch_size,
-                     generator=generator, device=device,
-                     tracks_per_position=training.tracks_per_position)
-    validate, n_validation = _validator(model, epochs,
-                                        batch_size=max(training.batch_size, 50_000))
-    if n_validation == 0:
-        log.warning("%s: no entries held out for validation; training runs %d epochs",
-                    description, max_epochs)
-        patience = max_epochs
     spec = LoopSpec(
         batches=epochs,
         loss=lambda batch: _squared_error(model, batch).mean(),
         validate=validate,
-        random_state=(generator.get_state, generator.set_state),
+        random_state=(epochs.generator.get_state, epochs.generator.set_state),
     )
     return fit(model, optimizer, spec, max_epochs=max_epochs, patience=patience,
                settings=settings, checkpoint=checkpoint, amp=False, description=description)
@@ -512,25 +569,89 @@ def train_stage1(
 ) -> tuple[Avocado, GenomeFactors, PositionData, History]:
     """Stage 1: train every parameter on ``blocks``.
 
-    Returns the network, the genome factors of the blocks (rows numbered as in
-    :func:`load_positions`), the positions and the history.
+    With validation tracks, a first run without them chooses the number of epochs (the
+    one with the lowest error on them, within ``patience``); with ``refit`` a second run
+    from the same initial weights trains on every track for that many epochs. A time
+    budget is split evenly between the two runs.
+
+    Returns
+    -------
+    tuple
+        The network, the genome factors of the blocks (rows numbered as in
+        :func:`load_positions`), the positions and the history.
     """
-    rng = np.random.default_rng(settings.seed)
-    data = load_positions(store, rows, blocks, scales=config.scales, training=training, rng=rng)
+    rng = np.random.default_rng([settings.seed, 2])
+    n_held = training.validation_tracks
+    if n_held is None:
+        n_held = max(1, round(0.1 * len(rows)))
+    held_out = choose_validation_tracks(layout, n_held, rng)
+    if n_held and not held_out:
+        log.warning("no track can be held out for validation without leaving a cell type or "
+                    "assay with fewer than two tracks; validating on hidden blocks instead")
+    data = load_positions(store, rows, blocks, scales=config.scales,
+                          hide_fraction=0.0 if held_out else training.validation_fraction,
+                          hide_block_bins=training.validation_block_bins, rng=rng)
     device = resolve_device(settings.device)
-    with torch.random.fork_rng(devices=[]):
+    refit = bool(held_out) and training.refit
+    started = time.monotonic()
+    first_settings = settings
+    if refit and settings.max_minutes is not None:
+        first_settings = dataclasses.replace(settings, max_minutes=settings.max_minutes / 2)
+
+    def build() -> tuple[Avocado, GenomeFactors, _Trainable, LazyAdam]:
         torch.manual_seed(settings.seed)
         network = Avocado(layout, config)
         genome = GenomeFactors(data.table_rows(), config, sparse=True)
         model = _Trainable(network, genome).to(device)
         optimizer = LazyAdam([
             {"params": network.parameters(), "weight_decay": training.weight_decay},
-            {"params": genome.parameters(), "l2": training.genome_l2},
+            {"params": genome.parameters(), "l2": training.genome_l2,
+             "lr": training.genome_learning_rate},
         ], lr=training.learning_rate)
-        history = _run_stage(model, data, optimizer, training=training,
-                             max_epochs=training.max_epochs, patience=training.patience,
-                             settings=settings, checkpoint=checkpoint, seed=settings.seed + 1,
-                             device=device, description="avocado stage 1")
+        return network, genome, model, optimizer
+
+    with torch.random.fork_rng(devices=[]):
+        network, genome, model, optimizer = build()
+        generator = torch.Generator().manual_seed(settings.seed + 1)
+        kept = [t for t in range(len(rows)) if t not in held_out]
+        epochs = _Epochs(data, layout, batch_size=training.batch_size, generator=generator,
+                         device=device, columns=kept)
+        size = max(training.batch_size, 50_000)
+        if held_out:
+            names = ", ".join(layout.keys[t] for t in held_out)
+            log.info("avocado stage 1: choosing the number of epochs on held-out %s", names)
+            batches = _track_batches(epochs, held_out, max_bins=training.validation_max_bins,
+                                     batch_size=size)
+        else:
+            batches = _hidden_entry_batches(epochs, batch_size=size)
+        history = _fit_loop(model, optimizer, epochs, _mean_error(model, batches),
+                            max_epochs=training.max_epochs, patience=training.patience,
+                            settings=first_settings, checkpoint=checkpoint,
+                            description="avocado stage 1")
+        for entry in history.epochs:
+            entry.update(stage=1, phase="choose" if held_out else "train")
+        if refit and history.best_epoch > 0:
+            n_epochs = history.best_epoch
+            network, genome, model, optimizer = build()
+            generator = torch.Generator().manual_seed(settings.seed + 1)
+            epochs = _Epochs(data, layout, batch_size=training.batch_size,
+                             generator=generator, device=device)
+            remaining = None
+            if settings.max_minutes is not None:
+                remaining = max(settings.max_minutes - (time.monotonic() - started) / 60, 0.0)
+            refit_history = _fit_loop(
+                model, optimizer, epochs, _keep_last(epochs), max_epochs=n_epochs,
+                patience=n_epochs + 1,
+                settings=dataclasses.replace(settings, max_minutes=remaining),
+                checkpoint=None if checkpoint is None else checkpoint.with_name(
+                    f"{checkpoint.stem}-refit{checkpoint.suffix}"),
+                description="avocado stage 1 refit")
+            history.epochs += [dict(e, stage=1, phase="refit", validation=None)
+                               for e in refit_history.epochs]
+            history.bins_seen += refit_history.bins_seen
+            history.stopped_because += (f"; refit on every track for "
+                                        f"{len(refit_history.epochs)} of {n_epochs} epochs")
+        history.seconds = time.monotonic() - started
     return network, genome, data, history
 
 
@@ -548,12 +669,14 @@ def fit_contig(
     """Stage 2 for one contig: fit its genome factors with ``network`` frozen.
 
     The network's parameters are not changed (they take no gradient and are not given to
-    the optimiser). Returns the contig's factors (best validation epoch) and the history.
+    the optimiser). The epoch is chosen on blocks with one track hidden (see
+    :func:`load_positions`). Returns the contig's factors and the history.
     """
     n_bins = store.n_bins(contig)
-    rng = np.random.default_rng([seed, 2])
     data = load_positions(store, rows, [(contig, 0, n_bins)], scales=network.config.scales,
-                          training=training, rng=rng, whole_contig=True)
+                          hide_fraction=training.validation_fraction,
+                          hide_block_bins=training.validation_block_bins,
+                          rng=np.random.default_rng([seed, 3]), whole_contig=True)
     device = next(network.parameters()).device
     flags = [p.requires_grad for p in network.parameters()]
     network.requires_grad_(False)
@@ -562,13 +685,17 @@ def fit_contig(
             torch.manual_seed(seed)
             genome = GenomeFactors.for_contig(n_bins, network.config, sparse=True).to(device)
             model = _Trainable(network, genome)
-            optimizer = LazyAdam(genome.parameters(), lr=training.learning_rate,
+            optimizer = LazyAdam(genome.parameters(), lr=training.genome_learning_rate,
                                  l2=training.genome_l2)
-            history = _run_stage(model, data, optimizer, training=training,
-                                 max_epochs=training.stage2_max_epochs,
-                                 patience=training.stage2_patience, settings=settings,
-                                 checkpoint=checkpoint, seed=seed + 1, device=device,
-                                 description=f"avocado stage 2 {contig}")
+            generator = torch.Generator().manual_seed(seed + 1)
+            epochs = _Epochs(data, network.layout, batch_size=training.batch_size,
+                             generator=generator, device=device)
+            batches = _hidden_entry_batches(epochs, batch_size=max(training.batch_size, 50_000))
+            validate = _mean_error(model, batches) if batches else _keep_last(epochs)
+            history = _fit_loop(model, optimizer, epochs, validate,
+                                max_epochs=training.stage2_max_epochs,
+                                patience=training.stage2_patience, settings=settings,
+                                checkpoint=checkpoint, description=f"avocado stage 2 {contig}")
     finally:
         for p, flag in zip(network.parameters(), flags):
             p.requires_grad_(flag)
@@ -584,7 +711,7 @@ def _whole_contig_factors(genome: GenomeFactors, data: PositionData, blocks: Seq
         n = end - start
         n_bins = store.n_bins(contig)
         if start == 0 and end == n_bins:
-            part = GenomeFactors.for_contig(n_bins, config)
+            part = GenomeFactors.for_contig(n_bins, config, initialise=False)
             with torch.no_grad():
                 for k, table in enumerate(part.tables):
                     first = int(data.scale_rows(torch.tensor([at]))[k])
@@ -640,15 +767,13 @@ def train_avocado(
         raise InputError(f"{store.path}: every track is excluded; nothing to train on")
     _warn_untrained(layout)
     config = config.resolve(len(rows))
-    rng = np.random.default_rng([settings.seed, 1])
-    blocks = stage1_blocks(store, training, align=max(config.scales), rng=rng)
+    blocks = stage1_blocks(store, training, align=max(config.scales),
+                           rng=np.random.default_rng([settings.seed, 1]))
     log.info("avocado (%s preset): stage 1 on %d bins in %d blocks", config.preset,
              sum(b - a for _, a, b in blocks), len(blocks))
     network, genome, data, history = train_stage1(
         store, layout, rows, blocks, config=config, training=training, settings=settings,
         checkpoint=checkpoint)
-    for entry in history.epochs:
-        entry["stage"] = 1
     factors = _whole_contig_factors(genome.cpu(), data, blocks, store, config)
     del genome, data
 

@@ -1,0 +1,196 @@
+"""Avocado on the 25 real Roadmap pilot tracks, fold by fold, against the average baseline.
+
+The 25 tracks (5 cell types x 5 histone marks, one 1,126,469-bin contig) are ingested once.
+Each fold of the cyclic 5 x 5 Latin square hides one track per cell type and per assay:
+both models are trained with ``--exclude`` for those 5 tracks and their defaults, the 5
+tracks are imputed with ``--target`` and scored against the observed signal (arcsinh
+scale). Every step runs as its own ``epimpute`` command, so its wall time and peak memory
+are the command's own.
+
+Reported per fold: per-track and mean MSE and Pearson of both models, the MSE ratio to the
+baseline, Avocado's training time, number of epochs, seconds per epoch (training only,
+from the refit epochs, which do no validation), imputation time and throughput, peak
+memory of training and imputation.
+
+Folds are named by the Latin square's shift, ``0`` .. ``4``; ``A`` is 0 and ``B`` is 2.
+
+Usage::
+
+    python benchmarks/avocado_pilot.py                    # folds A and B
+    python benchmarks/avocado_pilot.py --folds all --threads 1
+
+Results go to ``benchmarks/results/avocado/`` (``results.tsv``, ``summary.md``, and per fold
+the models, imputations and command logs).
+"""
+
+from __future__ import annotations
+
+import argparse
+import json
+import os
+import subprocess
+import sys
+import time
+from pathlib import Path
+from statistics import median
+
+import numpy as np
+import pandas as pd
+
+from epimpute.evaluation.correlation import gwcorr
+from epimpute.evaluation.error import mse
+from epimpute.store import Store
+
+CELLS = ["E003", "E017", "E065", "E116", "E117"]
+ASSAYS = ["H3K4me3", "H3K27me3", "H3K36me3", "H3K9me3", "H3K4me1"]
+FOLD_ALIASES = {"A": 0, "B": 2}
+DEFAULT_DATA = Path(__file__).resolve().parents[1].parent / "shared" / "data" / "roadmap_pilot"
+MODELS = ("average", "avocado")
+
+
+def fold_tracks(shift: int) -> list[str]:
+    """The 5 held-out keys of the Latin-square fold with this shift (0 = A, 2 = B)."""
+    return [f"{cell}:{ASSAYS[(i + shift) % 5]}" for i, cell in enumerate(CELLS)]
+
+
+def run_command(args: list[str], log_file: Path, *, threads: int) -> tuple[float, float]:
+    """Run a command with ``threads`` torch threads; return (wall s, peak RSS in MiB)."""
+    env = dict(os.environ, OMP_NUM_THREADS=str(threads), MKL_NUM_THREADS=str(threads))
+    start = time.perf_counter()
+    with open(log_file, "w") as log:
+        process = subprocess.Popen(args, stdout=log, stderr=subprocess.STDOUT, env=env)
+        _, status, usage = os.wait4(process.pid, 0)
+    seconds = time.perf_counter() - start
+    if os.waitstatus_to_exitcode(status) != 0:
+        sys.exit(f"command failed ({' '.join(args)}); see {log_file}")
+    return seconds, usage.ru_maxrss / 1024
+
+
+def ingest_all(data: Path, out: Path, *, threads: int) -> Path:
+    """The store of all 25 tracks (made once)."""
+    store = out / "pilot.zarr"
+    if not store.exists():
+        sheet = out / "samples.tsv"
+        pd.DataFrame([{"cell_type": c, "assay": a, "chrom": "pilot",
+                       "path": str(data / f"{c}.{a}.pilot.arcsinh.npz")}
+                      for c in CELLS for a in ASSAYS]).to_csv(sheet, sep="\t", index=False)
+        run_command([sys.executable, "-m", "epimpute.cli", "-q", "ingest", str(sheet),
+                     "--out", str(store), "--transformed"], out / "ingest.log", threads=threads)
+    return store
+
+
+def epoch_seconds(history: dict) -> float:
+    """Median wall seconds of one training epoch: refit epochs when there are any (they
+    run no validation), else every epoch."""
+    epochs = history.get("epochs", [])
+    refit = [e for e in epochs if e.get("phase") == "refit"]
+    chosen = refit if len(refit) >= 2 else [e for e in epochs if e.get("stage", 1) == 1]
+    times = [b["seconds"] - a["seconds"] for a, b in zip(chosen, chosen[1:])]
+    return median(times) if times else float("nan")
+
+
+def run_fold(shift: int, store_path: Path, out: Path, *, max_minutes: float, seed: int,
+             threads: int) -> list[dict]:
+    """Train, impute and score both models on one fold; one row per (model, track)."""
+    epimpute = [sys.executable, "-m", "epimpute.cli", "-q"]
+    held_out = fold_tracks(shift)
+    fold_dir = out / f"fold{shift}"
+    fold_dir.mkdir(parents=True, exist_ok=True)
+    store = Store.open(store_path)
+    truth = {k: store.read("pilot", tracks=[store.track_index(k)])[0] for k in held_out}
+    n_bins = store.n_bins("pilot")
+    excluded = [arg for key in held_out for arg in ("--exclude", key)]
+    targets = [arg for key in held_out for arg in ("--target", key)]
+    rows = []
+    for model in MODELS:
+        model_dir = fold_dir / "models" / model
+        imputed = fold_dir / "imputed" / model
+        train_s, train_mib = run_command(
+            epimpute + ["train", str(store_path), "--model", model, "--out", str(model_dir),
+                        "--seed", str(seed), "--max-minutes", str(max_minutes), "--device",
+                        "cpu", "--resume"] + excluded,
+            fold_dir / f"train-{model}.log", threads=threads)
+        impute_s, impute_mib = run_command(
+            epimpute + ["impute", str(model_dir), str(store_path), "--out", str(imputed),
+                        "--format", "npz", "--device", "cpu"] + targets,
+            fold_dir / f"impute-{model}.log", threads=threads)
+        history = json.loads((model_dir / "config.json").read_text())["provenance"].get(
+            "history", {})
+        for key in held_out:
+            predicted = np.load(imputed / f"{key.replace(':', '.')}.npz")["pilot"]
+            rows.append({
+                "fold": shift, "model": model, "track": key,
+                "mse": mse(truth[key], predicted), "pearson": gwcorr(truth[key], predicted),
+                "train_s": train_s, "train_peak_mib": train_mib,
+                "epochs": len(history.get("epochs", [])),
+                "chosen_epochs": history.get("best_epoch", 0),
+                "epoch_s": epoch_seconds(history),
+                "impute_s": impute_s, "impute_peak_mib": impute_mib,
+                "impute_bins_per_s": n_bins * len(held_out) / impute_s,
+            })
+        mean = np.mean([r["mse"] for r in rows if r["model"] == model])
+        print(f"fold {shift} {model}: mean MSE {mean:.4f} (train {train_s:.0f} s, "
+              f"impute {impute_s:.1f} s)", flush=True)
+    return rows
+
+
+def markdown(frame: pd.DataFrame, digits: int = 3) -> str:
+    """A pipe table."""
+    def cell(value: object) -> str:
+        return f"{value:.{digits}f}" if isinstance(value, (float, np.floating)) else str(value)
+    lines = ["| " + " | ".join(map(str, frame.columns)) + " |",
+             "|" + "---|" * len(frame.columns)]
+    lines += ["| " + " | ".join(cell(v) for v in row) + " |"
+              for row in frame.itertuples(index=False)]
+    return "\n".join(lines)
+
+
+def summarise(table: pd.DataFrame) -> str:
+    """Markdown: per-track scores, then per-fold means with the ratio to the baseline."""
+    wide = table.pivot_table(index=["fold", "track"], columns="model",
+                             values=["mse", "pearson"]).reset_index()
+    wide.columns = [" ".join(c).strip() if isinstance(c, tuple) else c for c in wide.columns]
+    wide["mse ratio"] = wide["mse avocado"] / wide["mse average"]
+    means = table.groupby(["fold", "model"])[["mse", "pearson"]].mean().unstack("model")
+    means.columns = [f"{a} {b}" for a, b in means.columns]
+    means["mse ratio"] = means["mse avocado"] / means["mse average"]
+    avocado = table[table["model"] == "avocado"].groupby("fold").first()
+    figures = avocado[["train_s", "epochs", "chosen_epochs", "epoch_s", "impute_s",
+                       "impute_bins_per_s", "train_peak_mib", "impute_peak_mib"]]
+    summary = means.join(figures).reset_index()
+    return ("## Per track (arcsinh scale)\n\n" + markdown(wide, 4)
+            + "\n\n## Per fold: means, and Avocado's time and memory\n\n"
+            + markdown(summary, 3) + "\n")
+
+
+def main() -> None:
+    parser = argparse.ArgumentParser(description=__doc__.split("\n")[0])
+    parser.add_argument("--folds", default="A,B", help="comma list of 0-4, A, B, or 'all'")
+    parser.add_argument("--data", type=Path, default=DEFAULT_DATA)
+    parser.add_argument("--out", type=Path,
+                        default=Path(__file__).resolve().parent / "results" / "avocado")
+    parser.add_argument("--max-minutes", type=float, default=10.0,
+                        help="training budget per model and fold")
+    parser.add_argument("--seed", type=int, default=0)
+    parser.add_argument("--threads", type=int, default=2,
+                        help="torch threads per command (use 1 on a busy machine)")
+    args = parser.parse_args()
+    if not args.data.is_dir():
+        sys.exit(f"{args.data} not found: the Roadmap pilot tracks are needed (see README)")
+    names = ["0", "1", "2", "3", "4"] if args.folds == "all" else args.folds.split(",")
+    shifts = [FOLD_ALIASES[n] if n in FOLD_ALIASES else int(n) for n in names]
+    args.out.mkdir(parents=True, exist_ok=True)
+    store = ingest_all(args.data, args.out, threads=args.threads)
+    rows: list[dict] = []
+    for shift in shifts:
+        rows += run_fold(shift, store, args.out, max_minutes=args.max_minutes,
+                         seed=args.seed, threads=args.threads)
+        table = pd.DataFrame(rows)
+        table.to_csv(args.out / "results.tsv", sep="\t", index=False)
+    text = summarise(pd.DataFrame(rows))
+    (args.out / "summary.md").write_text(text)
+    print(text)
+
+
+if __name__ == "__main__":
+    main()
