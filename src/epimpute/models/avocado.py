@@ -27,7 +27,6 @@ needs more than one contig's factors in memory.
 
 from __future__ import annotations
 
-import logging
 from dataclasses import asdict, dataclass, replace
 from typing import Any, Mapping, Sequence
 
@@ -51,8 +50,6 @@ __all__ = [
     "decode_features",
     "genome_features",
 ]
-
-log = logging.getLogger(__name__)
 
 PRESETS: dict[str, dict[str, Any]] = {
     "paper": {
@@ -100,6 +97,10 @@ class AvocadoConfig:
         Dropout after each hidden layer (training only). The published model has none;
         together with weight decay it is what keeps imputations of (cell type, assay) pairs
         never seen in training close to the data (see ``docs/avocado.md``).
+    celltype_dropout
+        Probability, per training example, of removing the cell type's contribution to the
+        first layer (the rest scaled up to match), so the decoder also learns what an assay
+        looks like regardless of cell type.
     """
 
     preset: str = "auto"
@@ -108,7 +109,8 @@ class AvocadoConfig:
     genome_factors: tuple[int, ...] | None = None
     scales: tuple[int, ...] = (1, 10, 200)
     hidden: tuple[int, ...] | None = None
-    dropout: float = 0.3
+    dropout: float = 0.5
+    celltype_dropout: float = 0.0
 
     def __post_init__(self) -> None:
         if self.preset not in ("auto", *PRESETS):
@@ -123,8 +125,8 @@ class AvocadoConfig:
         if self.genome_factors is not None and len(self.genome_factors) != len(self.scales):
             raise ValueError(f"genome_factors has {len(self.genome_factors)} sizes but there "
                              f"are {len(self.scales)} scales")
-        if not 0.0 <= self.dropout < 1.0:
-            raise ValueError("dropout must be in [0, 1)")
+        if not 0.0 <= self.dropout < 1.0 or not 0.0 <= self.celltype_dropout < 1.0:
+            raise ValueError("dropout and celltype_dropout must be in [0, 1)")
 
     @property
     def is_resolved(self) -> bool:
@@ -275,6 +277,50 @@ class GenomeFactors(nn.Module):
         return sum(table.weight.numel() for table in self.tables)
 
 
+class FastDropout(nn.Module):
+    """Dropout whose mask comes from random 16-bit integers.
+
+    Same behaviour as :class:`torch.nn.Dropout` (each value zeroed with probability ``p``,
+    the rest scaled by ``1 / (1 - p)``, identity in eval mode), with ``p`` rounded to a
+    multiple of 1/65536; drawing 16 random bits per value instead of a Bernoulli variate
+    makes it several times faster on CPUs, where dropout would otherwise cost a quarter
+    of Avocado's training time. Uses torch's global generator, as ``nn.Dropout`` does.
+    """
+
+    def __init__(self, p: float) -> None:
+        super().__init__()
+        if not 0.0 <= p < 1.0:
+            raise ValueError("dropout probability must be in [0, 1)")
+        self.p = p
+        self.threshold = round(p * 65536) - 32768
+
+    def forward(self, x: torch.Tensor) -> torch.Tensor:
+        if not self.training or self.p == 0:
+            return x
+        n = x.numel()
+        bits = torch.randint(-2**31, 2**31, ((n + 1) // 2,), dtype=torch.int32,
+                             device=x.device).view(torch.int16)[:n].view(x.shape)
+        keep = (bits >= self.threshold).to(x.dtype).mul_(1.0 / (1.0 - self.p))
+        return x * keep
+
+    def extra_repr(self) -> str:
+        return f"p={self.p}"
+
+
+class _RowDropout(nn.Module):
+    """Zero whole rows with probability ``p`` (scaling the rest by ``1 / (1 - p)``)."""
+
+    def __init__(self, p: float) -> None:
+        super().__init__()
+        self.p = p
+
+    def forward(self, x: torch.Tensor) -> torch.Tensor:
+        if not self.training or self.p == 0:
+            return x
+        keep = (torch.rand(x.shape[0], 1, device=x.device) >= self.p).to(x.dtype)
+        return x * keep.mul_(1.0 / (1.0 - self.p))
+
+
 class Avocado(nn.Module):
     """Cell-type and assay embeddings and the decoder (see the module docstring).
 
@@ -300,10 +346,11 @@ class Avocado(nn.Module):
         for hidden in config.hidden:
             layers += [nn.Linear(width, hidden), nn.ReLU()]
             if config.dropout > 0:
-                layers.append(nn.Dropout(config.dropout))
+                layers.append(FastDropout(config.dropout))
             width = hidden
         layers.append(nn.Linear(width, 1))
         self.decoder = nn.Sequential(*layers)
+        self.celltype_dropout = _RowDropout(config.celltype_dropout)
 
     def forward(self, genome: torch.Tensor, celltype: torch.Tensor, assay: torch.Tensor
                 ) -> torch.Tensor:
@@ -339,7 +386,10 @@ class Avocado(nn.Module):
         n_pair = self.config.celltype_factors + self.config.assay_factors
         by_celltype, by_assay = self._pair_tables()
         projected = torch.addmm(first.bias, genome, first.weight[:, n_pair:].T)
-        projected = projected + F.embedding(celltype, by_celltype)
+        by_position = F.embedding(celltype, by_celltype)
+        if self.training and self.config.celltype_dropout > 0:
+            by_position = self.celltype_dropout(by_position)
+        projected = projected + by_position
         return projected.add_(F.embedding(assay, by_assay))
 
     def decode_pairs(self, genome: torch.Tensor, targets: torch.Tensor) -> torch.Tensor:
@@ -366,7 +416,11 @@ class Avocado(nn.Module):
         pair_part = by_celltype[targets[:, 0]] + by_assay[targets[:, 1]] + first.bias
         genome_part = genome @ first.weight[:, n_pair:].T
         hidden = genome_part.unsqueeze(0) + pair_part.unsqueeze(1)
-        return self.decoder[1:](hidden).squeeze(-1)
+        if torch.is_grad_enabled():
+            return self.decoder[1:](hidden).squeeze(-1)
+        for layer in self.decoder[1:]:  # in place where possible: this is memory-bound
+            hidden = hidden.relu_() if isinstance(layer, nn.ReLU) else layer(hidden)
+        return hidden.squeeze(-1)
 
 
 class AvocadoImputer(Imputer):
@@ -390,7 +444,7 @@ class AvocadoImputer(Imputer):
     name = "avocado"
 
     def __init__(self, network: Avocado, genome: Mapping[str, GenomeFactors] | None = None,
-                 *, batch_bins: int = 16_384) -> None:
+                 *, batch_bins: int = 4096) -> None:
         super().__init__(network.layout)
         self.network = network
         self.batch_bins = batch_bins

@@ -16,13 +16,20 @@ track hidden per block. Those (position, track) entries are never trained on; th
 with the lowest mean squared error on them is kept, and training stops after ``patience``
 epochs without improvement. The rule never looks at tracks excluded from training, and
 hiding whole blocks of a track (not scattered bins) makes the check resemble imputing an
-unseen track: no factor at any scale has seen that track there.
+unseen track: no factor at any scale has seen that track there. Alternatively
+(``validation_tracks``) whole observed tracks are held out to choose the number of epochs,
+and stage 1 is then trained again on every track for that many epochs.
+
+Regularisation: dropout in the decoder and weight decay on the decoder and embeddings keep
+the model from treating the (cell type, assay) pairs it is trained on as special cases,
+which is what otherwise makes imputations of unseen pairs drift (``docs/avocado.md``).
 """
 
 from __future__ import annotations
 
 import dataclasses
 import logging
+import math
 import re
 import time
 from dataclasses import dataclass
@@ -65,8 +72,9 @@ class AvocadoTrainingConfig:
     learning_rate
         Adam step size of the decoder and the cell-type and assay embeddings.
     genome_learning_rate
-        Adam step size of the genome factors. A 25-bp factor is updated once per epoch (a
-        5-kb one about 200 times), so it gets a larger step than the shared parameters.
+        Adam step size of the genome factors. A 25-bp factor is updated in one step per
+        epoch (a 250-bp one in about 10, a 5-kb one in most), so it gets a larger step than
+        the parameters every step updates.
     weight_decay
         Decoupled weight decay of the decoder and the cell-type / assay embeddings. It keeps
         the decoder from turning the (cell type, assay) pairs it has seen into special cases,
@@ -76,9 +84,12 @@ class AvocadoTrainingConfig:
     max_epochs, patience
         Stage 1: at most ``max_epochs``; stop after ``patience`` epochs without a better
         validation error.
+    lr_decay, lr_decay_patience
+        Multiply every step size by ``lr_decay`` after ``lr_decay_patience`` epochs without
+        a better validation error (``1.0``: constant step sizes).
     validation_tracks
-        Observed tracks held out in stage 1 to choose the number of epochs (``None``: a
-        tenth of the tracks, at least one; ``0``: use hidden blocks as in stage 2).
+        Observed tracks held out in stage 1 to choose the number of epochs. ``0`` (the
+        default): choose it on hidden blocks, as in stage 2 (see the module docstring).
     validation_max_bins
         Positions (evenly spaced) at which the validation tracks are scored.
     refit
@@ -88,8 +99,8 @@ class AvocadoTrainingConfig:
     stage2_max_epochs, stage2_patience
         The same for each contig in stage 2.
     validation_fraction, validation_block_bins
-        Stage 2 (and stage 1 without validation tracks): share of the positions, in blocks
-        of this many bins, where one track is hidden from training to choose the epoch.
+        Share of the positions, in blocks of this many bins, where one track is hidden from
+        training to choose the epoch (stage 2, and stage 1 without validation tracks).
     stage1_bed
         BED file of the stage-1 regions (overrides the default choice).
     stage1_max_bins
@@ -110,12 +121,14 @@ class AvocadoTrainingConfig:
     weight_decay: float = 3.0
     genome_l2: float = 0.0
     max_epochs: int = 200
-    patience: int = 5
-    validation_tracks: int | None = None
+    patience: int = 6
+    lr_decay: float = 0.5
+    lr_decay_patience: int = 2
+    validation_tracks: int = 0
     validation_max_bins: int = 200_000
     refit: bool = True
     stage2_max_epochs: int = 100
-    stage2_patience: int = 5
+    stage2_patience: int = 6
     validation_fraction: float = 0.05
     validation_block_bins: int = 200
     stage1_bed: str | None = None
@@ -131,7 +144,7 @@ class AvocadoTrainingConfig:
             raise ValueError("batch_size must be positive")
         if not 0.0 <= self.validation_fraction < 1.0:
             raise ValueError("validation_fraction must be in [0, 1)")
-        if self.validation_tracks is not None and self.validation_tracks < 0:
+        if self.validation_tracks < 0:
             raise ValueError("validation_tracks must be 0 or more")
 
 
@@ -205,10 +218,10 @@ class LazyAdam(torch.optim.Optimizer):
             state["exp_avg"] = torch.zeros_like(p)
             state["exp_avg_sq"] = torch.zeros_like(p)
         beta1, beta2 = group["betas"]
-        grad = p.grad if p.grad.is_coalesced() else p.grad.coalesce()
-        rows, values = grad.indices()[0], grad.values()
+        rows, values = _distinct_rows(p.grad)
+        current = p.index_select(0, rows)
         if group["l2"]:
-            values = values + group["l2"] * p[rows]
+            values = values + group["l2"] * current
         steps = state["row_steps"].index_select(0, rows) + 1
         state["row_steps"].index_copy_(0, rows, steps)
         exp_avg = state["exp_avg"].index_select(0, rows).lerp_(values, 1.0 - beta1)
@@ -220,7 +233,23 @@ class LazyAdam(torch.optim.Optimizer):
         correction1 = 1.0 - torch.pow(beta1, t)
         correction2 = 1.0 - torch.pow(beta2, t)
         update = (exp_avg / correction1) / ((exp_avg_sq / correction2).sqrt_().add_(group["eps"]))
-        p.index_add_(0, rows, update, alpha=-group["lr"])
+        # rows are distinct: a copy is exact, and much faster than index_add_ with alpha
+        p.index_copy_(0, rows, current.sub_(update, alpha=group["lr"]))
+
+
+def _distinct_rows(grad: torch.Tensor) -> tuple[torch.Tensor, torch.Tensor]:
+    """Rows and values of a sparse row gradient, each row once.
+
+    Gradients from :class:`~epimpute.models.avocado.GenomeFactors` already list distinct
+    rows in increasing order (autograd drops the flag that says so); checking that is
+    linear, coalescing sorts.
+    """
+    if not grad.is_coalesced():
+        rows = grad._indices()[0]
+        if rows.numel() < 2 or bool((rows[1:] > rows[:-1]).all()):
+            return rows, grad._values()
+        grad = grad.coalesce()
+    return grad.indices()[0], grad.values()
 
 
 # -- positions ----------------------------------------------------------------------------
@@ -463,6 +492,53 @@ def _keep_last(epochs: _Epochs) -> Callable[[], float]:
     return lambda: -float(epochs.epoch + 1)
 
 
+class _PlateauDecay:
+    """Wraps a validation: multiplies the step sizes by ``factor`` once the error has not
+    improved for ``patience`` epochs in a row, and records the epochs where it did."""
+
+    def __init__(self, validate: Callable[[], float], optimizer: torch.optim.Optimizer,
+                 epochs: _Epochs, *, factor: float, patience: int) -> None:
+        self.validate = validate
+        self.optimizer = optimizer
+        self.epochs = epochs
+        self.factor = factor
+        self.patience = patience
+        self.best = math.inf
+        self.waited = 0
+        self.decayed_after: list[int] = []
+
+    def __call__(self) -> float:
+        value = self.validate()
+        if value < self.best:
+            self.best, self.waited = value, 0
+        else:
+            self.waited += 1
+            if self.waited >= self.patience and self.factor != 1.0:
+                _scale_step_sizes(self.optimizer, self.factor)
+                self.decayed_after.append(self.epochs.epoch)
+                self.waited = 0
+        return value
+
+
+def _scale_step_sizes(optimizer: torch.optim.Optimizer, factor: float) -> None:
+    for group in optimizer.param_groups:
+        group["lr"] *= factor
+
+
+def _replay_decay(epochs: _Epochs, optimizer: torch.optim.Optimizer, *,
+                  decayed_after: Sequence[int], factor: float) -> Callable[[], float]:
+    """A 'validation' for a refit: keeps the last epoch (see :func:`_keep_last`) and
+    repeats the step-size decays of the run that chose the number of epochs."""
+    keep_last = _keep_last(epochs)
+
+    def run() -> float:
+        for _ in range(list(decayed_after).count(epochs.epoch)):
+            _scale_step_sizes(optimizer, factor)
+        return keep_last()
+
+    return run
+
+
 def _fit_loop(
     model: _Trainable,
     optimizer: torch.optim.Optimizer,
@@ -535,8 +611,9 @@ def _bed_blocks(path: Path, contig_bins: dict[str, int], *, bin_size: int, align
         if contig not in contig_bins:
             raise InputError(f"{path}: line {number} names contig '{contig}', which the store "
                              f"does not have")
+        end_bin = -(-end // bin_size)  # first bin past the region
         first = start // bin_size // align * align
-        last = min(contig_bins[contig], -(-(-(-end // bin_size)) // align) * align)
+        last = min(contig_bins[contig], -(-end_bin // align) * align)
         if last > first:
             spans.setdefault(contig, []).append((first, last))
     blocks: list[Block] = []
@@ -582,8 +659,6 @@ def train_stage1(
     """
     rng = np.random.default_rng([settings.seed, 2])
     n_held = training.validation_tracks
-    if n_held is None:
-        n_held = max(1, round(0.1 * len(rows)))
     held_out = choose_validation_tracks(layout, n_held, rng)
     if n_held and not held_out:
         log.warning("no track can be held out for validation without leaving a cell type or "
@@ -624,23 +699,32 @@ def train_stage1(
                                      batch_size=size)
         else:
             batches = _hidden_entry_batches(epochs, batch_size=size)
-        history = _fit_loop(model, optimizer, epochs, _mean_error(model, batches),
+        validate = _PlateauDecay(_mean_error(model, batches), optimizer, epochs,
+                                 factor=training.lr_decay,
+                                 patience=training.lr_decay_patience)
+        history = _fit_loop(model, optimizer, epochs, validate,
                             max_epochs=training.max_epochs, patience=training.patience,
                             settings=first_settings, checkpoint=checkpoint,
                             description="avocado stage 1")
         for entry in history.epochs:
             entry.update(stage=1, phase="choose" if held_out else "train")
+        remaining = None
+        if settings.max_minutes is not None:
+            remaining = settings.max_minutes - (time.monotonic() - started) / 60
+            if refit and remaining <= 0:
+                log.warning("time budget spent: keeping the model trained without the "
+                            "validation tracks")
+                refit = False
         if refit and history.best_epoch > 0:
             n_epochs = history.best_epoch
             network, genome, model, optimizer = build()
             generator = torch.Generator().manual_seed(settings.seed + 1)
             epochs = _Epochs(data, layout, batch_size=training.batch_size,
                              generator=generator, device=device)
-            remaining = None
-            if settings.max_minutes is not None:
-                remaining = max(settings.max_minutes - (time.monotonic() - started) / 60, 0.0)
+            replay = _replay_decay(epochs, optimizer, decayed_after=validate.decayed_after,
+                                   factor=training.lr_decay)
             refit_history = _fit_loop(
-                model, optimizer, epochs, _keep_last(epochs), max_epochs=n_epochs,
+                model, optimizer, epochs, replay, max_epochs=n_epochs,
                 patience=n_epochs + 1,
                 settings=dataclasses.replace(settings, max_minutes=remaining),
                 checkpoint=None if checkpoint is None else checkpoint.with_name(
@@ -691,7 +775,12 @@ def fit_contig(
             epochs = _Epochs(data, network.layout, batch_size=training.batch_size,
                              generator=generator, device=device)
             batches = _hidden_entry_batches(epochs, batch_size=max(training.batch_size, 50_000))
-            validate = _mean_error(model, batches) if batches else _keep_last(epochs)
+            if batches:
+                validate = _PlateauDecay(_mean_error(model, batches), optimizer, epochs,
+                                         factor=training.lr_decay,
+                                         patience=training.lr_decay_patience)
+            else:
+                validate = _keep_last(epochs)
             history = _fit_loop(model, optimizer, epochs, validate,
                                 max_epochs=training.stage2_max_epochs,
                                 patience=training.stage2_patience, settings=settings,

@@ -1,0 +1,72 @@
+import json
+
+import numpy as np
+import pytest
+import torch
+
+from epimpute import api
+from epimpute.cli import main
+from epimpute.errors import InputError
+from epimpute.model_dir import load_model
+
+CONFIG = {
+    "model": {"preset": "small", "celltype_factors": 4, "assay_factors": 3,
+              "genome_factors": [3, 4, 5], "hidden": [16]},
+    "training": {"batch_size": 2000, "max_epochs": 2, "stage2_max_epochs": 2,
+                 "stage1_max_bins": 6000, "stage1_block_bins": 2000,
+                 "validation_max_bins": 2000},
+}
+
+
+@pytest.fixture(scope="module")
+def trained(small_compendium, tmp_path_factory):
+    store, _ = small_compendium
+    folder = tmp_path_factory.mktemp("avocado")
+    config = folder / "config.json"
+    config.write_text(json.dumps(CONFIG))
+    model_dir = api.train(store, folder / "model", model="avocado", config_file=config,
+                          seed=1, device="cpu")
+    return store, model_dir, folder
+
+
+def test_exported_factors_and_embeddings_reimpute_the_model(trained):
+    store, model_dir, folder = trained
+    keys = [store.tracks[0].key, store.tracks[-1].key]
+    imputed = api.impute(model_dir, store, folder / "imputed", targets=keys,
+                         output_format="npz", device="cpu")
+    out = api.factors(model_dir, folder / "chrB.npz", contig="chrB")
+    network = load_model(model_dir).network.eval()
+    with np.load(out) as saved:
+        n_bins = store.n_bins("chrB")
+        assert saved["factors"].shape == (n_bins, 12)
+        assert str(saved["chrom"]) == "chrB" and int(saved["bin_size"]) == 25
+        assert saved["start"][:2].tolist() == [0, 25] and saved["end"][-1] == n_bins * 25
+        assert saved["factor_scale_bp"].tolist() == [25] * 3 + [250] * 4 + [5000] * 5
+        celltypes, assays = list(saved["celltypes"]), list(saved["assays"])
+        for key, path in zip(keys, imputed):
+            cell, assay = key.split(":")
+            inputs = np.concatenate([
+                np.broadcast_to(saved["celltype_embedding"][celltypes.index(cell)], (n_bins, 4)),
+                np.broadcast_to(saved["assay_embedding"][assays.index(assay)], (n_bins, 3)),
+                saved["factors"]], axis=1)
+            with torch.no_grad():
+                again = network.decoder(torch.from_numpy(inputs)).squeeze(1).numpy()
+            np.testing.assert_allclose(again, np.load(path)["chrB"], rtol=1e-5, atol=1e-5)
+
+
+def test_factors_command(trained, capsys):
+    _, model_dir, folder = trained
+    out = folder / "cli.npz"
+    assert main(["factors", str(model_dir), "--chrom", "chrA", "--out", str(out)]) == 0
+    printed = capsys.readouterr().out
+    assert "12 per bin (25 bp: 3, 250 bp: 4, 5000 bp: 5)" in printed and out.exists()
+    assert main(["factors", str(model_dir), "--chrom", "chrZ", "--out", str(out)]) == 2
+    assert "no genome factors for contig 'chrZ'" in capsys.readouterr().err
+
+
+def test_only_avocado_models_have_factors(small_compendium, tmp_path):
+    store, _ = small_compendium
+    model_dir = api.train(store, tmp_path / "average", model="average", device="cpu")
+    with pytest.raises(InputError, match="only avocado models"):
+        api.factors(model_dir, tmp_path / "f.npz", contig="chrA")
+    assert not (tmp_path / "f.npz").exists()

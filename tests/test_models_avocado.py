@@ -1,0 +1,181 @@
+import numpy as np
+import pytest
+import torch
+
+from epimpute.errors import InputError
+from epimpute.models.avocado import (
+    PRESETS, Avocado, AvocadoConfig, AvocadoImputer, GenomeFactors, decode_features,
+    genome_features,
+)
+from epimpute.models.layout import Layout
+
+LAYOUT = Layout.from_keys(["c1:a1", "c1:a2", "c2:a1", "c3:a2", "c3:a3"], bin_size=25)
+TINY = AvocadoConfig(celltype_factors=3, assay_factors=4, genome_factors=(2, 3, 4),
+                     scales=(1, 10, 200), hidden=(8, 6))
+
+
+def seeded(seed=0, config=TINY, n_bins=1000):
+    torch.manual_seed(seed)
+    network = Avocado(LAYOUT, config)
+    factors = GenomeFactors.for_contig(n_bins, config)
+    for table in factors.tables:
+        torch.nn.init.normal_(table.weight)
+    return network, factors
+
+
+def test_presets_resolve_by_compendium_size():
+    assert AvocadoConfig().resolve(25).hidden == PRESETS["small"]["hidden"]
+    paper = AvocadoConfig().resolve(3814)
+    assert (paper.preset, paper.genome_factors, paper.hidden) == ("paper", (25, 40, 45),
+                                                                  (2048, 2048))
+    mixed = AvocadoConfig(preset="small", hidden=(64,)).resolve(5000)
+    assert mixed.hidden == (64,) and mixed.assay_factors == 24 and mixed.preset == "small"
+    assert mixed.n_genome_features == 60
+    with pytest.raises(ValueError, match="resolve"):
+        Avocado(LAYOUT, AvocadoConfig())
+    with pytest.raises(ValueError, match="scales"):
+        AvocadoConfig(genome_factors=(1, 2), scales=(1, 10, 200))
+
+
+def test_coarse_factors_are_shared_by_neighbouring_bins():
+    _, factors = seeded()
+    features = factors.span(0, 1000)
+    assert features.shape == (1000, 9)
+    coarse = features[:, 2:5].detach()
+    assert torch.equal(coarse[0], coarse[9]) and not torch.equal(coarse[9], coarse[10])
+    fine = features[:, :2].detach()
+    assert not torch.equal(fine[0], fine[1])
+    assert torch.equal(features[:, 5:][0], features[:, 5:][199])
+
+
+def test_span_matches_row_lookup():
+    _, factors = seeded(n_bins=1234)
+    bins = torch.arange(187, 1234)
+    rows = [torch.div(bins, s, rounding_mode="floor") for s in TINY.scales]
+    with torch.no_grad():
+        assert torch.equal(factors.span(187, 1234), factors(rows))
+    with pytest.raises(IndexError):
+        factors.span(1200, 1235)
+
+
+def test_decode_pairs_equals_forward_on_every_pair():
+    network, factors = seeded()
+    network.eval()
+    genome = factors.span(100, 400).detach()
+    pairs = torch.tensor([[0, 0], [2, 2], [1, 2]])
+    with torch.no_grad():
+        grid = network.decode_pairs(genome, pairs)
+        for k, (c, a) in enumerate(pairs.tolist()):
+            single = network(genome, torch.full((300,), c), torch.full((300,), a))
+            torch.testing.assert_close(grid[k], single)
+
+
+def test_forward_is_the_decoder_on_the_concatenation():
+    """The split first layer is only a speed-up of the published architecture."""
+    network, factors = seeded()
+    network.eval()
+    genome = factors.span(0, 50).detach()
+    celltype, assay = torch.randint(3, (50,)), torch.randint(3, (50,))
+    with torch.no_grad():
+        inputs = torch.cat([network.celltype(celltype), network.assay(assay), genome], dim=1)
+        torch.testing.assert_close(network(genome, celltype, assay),
+                                   network.decoder(inputs).squeeze(1))
+
+
+def test_sparse_gradients_touch_only_the_rows_used():
+    _, factors = seeded()
+    sparse = GenomeFactors.for_contig(1000, TINY, sparse=True)
+    sparse.load_state_dict(factors.state_dict())
+    rows_25 = torch.tensor([3, 5, 5, 700])  # a repeat, in order
+    rows = [rows_25, rows_25 // 10, rows_25 // 200]
+    sparse(rows).sum().backward()
+    grad = sparse.tables[0].weight.grad
+    assert grad.is_sparse
+    assert grad.coalesce().indices()[0].tolist() == [3, 5, 700]
+    assert torch.equal(grad.to_dense()[5], torch.full((2,), 2.0))
+    dense = GenomeFactors.for_contig(1000, TINY)
+    dense.load_state_dict(factors.state_dict())
+    dense(rows).sum().backward()
+    for a, b in zip(sparse.tables, dense.tables):
+        torch.testing.assert_close(a.weight.grad.to_dense(), b.weight.grad)
+
+
+def test_imputer_uses_contig_and_start():
+    network, factors = seeded()
+    imputer = AvocadoImputer(network, {"chr1": factors})
+    targets = [(0, 1), (2, 0)]
+    whole = imputer.impute_region(np.zeros((5, 1000), np.float32), np.ones(5, bool), targets,
+                                  contig="chr1", start=0)
+    part = imputer.impute_region(np.zeros((5, 300), np.float32), np.ones(5, bool), targets,
+                                 contig="chr1", start=650)
+    assert whole.shape == (2, 1000) and whole.dtype == np.float32
+    np.testing.assert_allclose(part, whole[:, 650:950], rtol=1e-5, atol=1e-6)
+
+
+def test_positions_never_trained_on_are_refused():
+    network, factors = seeded()
+    imputer = AvocadoImputer(network, {"chr1": factors})
+    signal = np.zeros((5, 100), np.float32)
+    with pytest.raises(InputError, match="no genome factors for contig 'chr2'.*chr1"):
+        imputer.impute_region(signal, np.ones(5, bool), [(0, 0)], contig="chr2", start=0)
+    with pytest.raises(InputError, match="outside the 1000 bins"):
+        imputer.impute_region(signal, np.ones(5, bool), [(0, 0)], contig="chr1", start=950)
+
+
+def test_contig_state_round_trip_through_a_loader():
+    network, factors = seeded()
+    imputer = AvocadoImputer(network, {"chr1": factors})
+    saved = {"chr1": imputer.contig_state_dict("chr1")}
+    assert imputer.state_contigs() == ("chr1",)
+    loaded = AvocadoImputer.from_state(LAYOUT, imputer.config_dict(), imputer.state_dict())
+    calls = []
+    loaded.use_contig_loader(["chr1"], lambda c: calls.append(c) or saved[c])
+    signal = np.zeros((5, 1000), np.float32)
+    for _ in range(2):
+        np.testing.assert_array_equal(
+            loaded.impute_region(signal, np.ones(5, bool), [(1, 1)], contig="chr1", start=0),
+            imputer.impute_region(signal, np.ones(5, bool), [(1, 1)], contig="chr1", start=0))
+    assert calls == ["chr1"]  # the loaded contig is kept while it is being imputed
+
+
+def test_exported_features_and_embeddings_reimpute_the_same_values():
+    network, factors = seeded()
+    imputer = AvocadoImputer(network, {"chr1": factors})
+    features = genome_features(factors, 0, 1000)
+    assert features.shape == (1000, TINY.n_genome_features)
+    targets = [(0, 0), (1, 2)]
+    expected = imputer.impute_region(np.zeros((5, 1000), np.float32), np.ones(5, bool),
+                                     targets, contig="chr1", start=0)
+    np.testing.assert_allclose(decode_features(network, features, targets), expected,
+                               rtol=1e-5, atol=1e-6)
+
+
+def test_fast_dropout_behaves_like_dropout():
+    from epimpute.models.avocado import FastDropout
+
+    torch.manual_seed(0)
+    layer = FastDropout(0.3)
+    x = torch.ones(200_000)
+    y = layer(x)
+    kept = y != 0
+    assert abs(kept.float().mean().item() - 0.7) < 0.005
+    torch.testing.assert_close(y[kept], torch.full_like(y[kept], 1 / 0.7))
+    assert torch.equal(layer.eval()(x), x)
+    assert torch.equal(FastDropout(0.0).train()(x), x)
+
+
+def test_celltype_dropout_removes_the_cell_type_term_of_whole_examples():
+    config = AvocadoConfig(**{**TINY.__dict__, "dropout": 0.0, "celltype_dropout": 0.5})
+    network, factors = seeded(config=config, n_bins=2000)
+    genome = factors.span(0, 2000).detach()
+    celltype, assay = torch.zeros(2000, dtype=torch.long), torch.zeros(2000, dtype=torch.long)
+    with torch.no_grad():
+        network.train()
+        trained = network._first_layer(genome, celltype, assay)
+        network.eval()
+        full = network._first_layer(genome, celltype, assay)
+        by_celltype, _ = network._pair_tables()
+        without = full - by_celltype[0]
+    dropped = torch.isclose(trained, without, atol=1e-6).all(dim=1)
+    kept = torch.isclose(trained, without + 2 * by_celltype[0], atol=1e-6).all(dim=1)
+    assert bool((dropped | kept).all()) and 0.4 < dropped.float().mean() < 0.6
