@@ -94,4 +94,5 @@ class Imputer(ABC):
     def use_contig_loader(self, contigs: Sequence[str], load: ContigLoader) -> None:
         """Fetch the state of ``contigs`` on demand from ``load`` (called after loading)."""
         if contigs:
-            raise NotImplementedError(f"{self.name} models keep no per-contig state")
+            raise ValueError(f"{self.name} models keep no per-contig state, but the saved "
+                             f"model lists some for {', '.join(contigs)}")
