@@ -30,10 +30,7 @@ from __future__ import annotations
 
 import argparse
 import json
-import os
-import subprocess
 import sys
-import time
 from pathlib import Path
 from statistics import median
 
@@ -45,29 +42,11 @@ from epimpute.evaluation.correlation import gwcorr
 from epimpute.evaluation.error import mse
 from epimpute.store import Store
 
-CELLS = ["E003", "E017", "E065", "E116", "E117"]
-ASSAYS = ["H3K4me3", "H3K27me3", "H3K36me3", "H3K9me3", "H3K4me1"]
-FOLD_ALIASES = {"A": 0, "B": 2}
-DEFAULT_DATA = Path(__file__).resolve().parents[1].parent / "shared" / "data" / "roadmap_pilot"
+from roadmap_pilot import (  # noqa: E402  (the benchmarks folder is on sys.path)
+    ASSAYS, CELLS, DEFAULT_DATA, FOLD_ALIASES, fold_tracks, markdown, run_command,
+)
+
 MODELS = ("average", "avocado")
-
-
-def fold_tracks(shift: int) -> list[str]:
-    """The 5 held-out keys of the Latin-square fold with this shift (0 = A, 2 = B)."""
-    return [f"{cell}:{ASSAYS[(i + shift) % 5]}" for i, cell in enumerate(CELLS)]
-
-
-def run_command(args: list[str], log_file: Path, *, threads: int) -> tuple[float, float]:
-    """Run a command with ``threads`` torch threads; return (wall s, peak RSS in MiB)."""
-    env = dict(os.environ, OMP_NUM_THREADS=str(threads), MKL_NUM_THREADS=str(threads))
-    start = time.perf_counter()
-    with open(log_file, "w") as log:
-        process = subprocess.Popen(args, stdout=log, stderr=subprocess.STDOUT, env=env)
-        _, status, usage = os.wait4(process.pid, 0)
-    seconds = time.perf_counter() - start
-    if os.waitstatus_to_exitcode(status) != 0:
-        sys.exit(f"command failed ({' '.join(args)}); see {log_file}")
-    return seconds, usage.ru_maxrss / 1024
 
 
 def ingest_all(data: Path, out: Path, *, threads: int) -> Path:
@@ -152,17 +131,6 @@ def run_fold(shift: int, store_path: Path, out: Path, *, max_minutes: float, see
         print(f"fold {shift} {model}: mean MSE {mean:.4f} (train {train_s:.0f} s, "
               f"impute {impute_s:.1f} s)", flush=True)
     return rows
-
-
-def markdown(frame: pd.DataFrame, digits: int = 3) -> str:
-    """A pipe table."""
-    def cell(value: object) -> str:
-        return f"{value:.{digits}f}" if isinstance(value, (float, np.floating)) else str(value)
-    lines = ["| " + " | ".join(map(str, frame.columns)) + " |",
-             "|" + "---|" * len(frame.columns)]
-    lines += ["| " + " | ".join(cell(v) for v in row) + " |"
-              for row in frame.itertuples(index=False)]
-    return "\n".join(lines)
 
 
 def summarise(table: pd.DataFrame) -> str:

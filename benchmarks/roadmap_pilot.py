@@ -45,11 +45,15 @@ def fold_tracks(shift: int) -> list[str]:
     return [f"{cell}:{ASSAYS[(i + shift) % 5]}" for i, cell in enumerate(CELLS)]
 
 
-def run_command(args: list[str], log_file: Path) -> tuple[float, float]:
-    """Run a command; return (wall seconds, peak resident memory in MiB)."""
+def run_command(args: list[str], log_file: Path, *,
+                threads: int | None = None) -> tuple[float, float]:
+    """Run a command (with ``threads`` torch threads when given); return (wall seconds,
+    peak resident memory in MiB)."""
+    env = None if threads is None else dict(os.environ, OMP_NUM_THREADS=str(threads),
+                                            MKL_NUM_THREADS=str(threads))
     start = time.perf_counter()
     with open(log_file, "w") as log:
-        process = subprocess.Popen(args, stdout=log, stderr=subprocess.STDOUT)
+        process = subprocess.Popen(args, stdout=log, stderr=subprocess.STDOUT, env=env)
         _, status, usage = os.wait4(process.pid, 0)
     seconds = time.perf_counter() - start
     if os.waitstatus_to_exitcode(status) != 0:
