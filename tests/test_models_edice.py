@@ -108,3 +108,41 @@ def test_imputer_region_matches_network_on_features(layout):
     direct = net(features[10:11], torch.from_numpy(available)[None],
                  torch.tensor([[[3, 1], [0, 1]]]))
     np.testing.assert_allclose(out[:, 10], direct[0].detach().numpy(), rtol=1e-5)
+
+
+def test_only_active_items_are_computed_and_the_result_is_unchanged(layout):
+    """Biosample 'd' has no input and is not a target: leaving it out of the computation
+    gives what the full computation gives (with it as a query-only token)."""
+    net = make_network(layout)
+    features = torch.rand(6, 6, 3)
+    available = torch.ones(6, 6, dtype=torch.bool)
+    targets = torch.tensor([[0, 2], [2, 1]]).expand(6, -1, -1)
+    assert net._active_items(available, targets) is not None
+    sliced = net(features, available, targets)
+    # the same with 'd' made active by asking for it as well
+    both = net(features, available, torch.tensor([[0, 2], [2, 1], [3, 0]]).expand(6, -1, -1))
+    assert torch.allclose(sliced, both[:, :2], atol=1e-6)
+    bios, assays, kept = net._active_items(available, targets)
+    assert bios.tolist() == [0, 1, 2] and assays.tolist() == [0, 1, 2]
+    assert kept.tolist() == list(range(6))
+
+
+def test_shared_tissue_embedding_is_the_sum_of_tissue_and_individual_rows():
+    from epimpute.models.edice import biosample_groups
+
+    bios = ["liver@A", "lung@A", "liver@B", "heart"]
+    assert biosample_groups(bios) == ([0, 1, 0, 2], [0, 0, 1, 2])
+    layout = Layout.from_keys(["liver@A:K4", "lung@A:K4", "liver@B:K27", "heart:K27"],
+                              bin_size=25, biosamples=bios)
+    config = EdiceConfig(d_model=16, n_heads=2, feedforward=32, decoder_hidden=(32,),
+                         windows=(1,), shared_tissue_embedding=True)
+    net = make_network(layout, config)
+    encoder = net.biosample_encoder
+    embedding = encoder.item_embedding()
+    expected = encoder.tissue_embedding.weight[0] + encoder.individual_embedding.weight[1]
+    assert torch.equal(embedding[2], expected)  # liver@B
+    assert encoder.tissue_embedding.weight.shape[0] == 3
+    assert encoder.individual_embedding.weight.shape[0] == 3  # A, B and ""
+    out = net(torch.rand(4, 4, 1), torch.ones(4, 4, dtype=torch.bool),
+              torch.tensor([[1, 1]]).expand(4, -1, -1))
+    assert out.shape == (4, 1) and torch.isfinite(out).all()

@@ -16,6 +16,16 @@ tokens. A biosample (or assay) with nothing available at a bin is never a key in
 so it cannot change any other token; it still reads the others as a query, which is how a
 biosample with no data at all gets a representation to decode from.
 
+Only *active* biosamples and assays are computed: those with an available input track in
+the batch or named by a target. Inactive ones could not change any output, so leaving them
+out changes nothing; it makes a model extended with new biosamples or assays (see
+:mod:`epimpute.training.extend`) compute exactly what the original model did when the new
+items have no inputs and are not asked for, and it saves work on large compendia.
+
+With ``shared_tissue_embedding`` a biosample ``tissue@individual``'s embedding is the sum of
+a tissue embedding and an individual embedding, so a new individual of known tissues needs
+only its own embedding.
+
 An MLP decodes each target from [biosample token, assay token]; by default (beyond the
 published model) it also reads the target assay's features averaged over the biosamples
 where it is available, weighted by token similarity to the target biosample, and predicts
@@ -66,6 +76,10 @@ class EdiceConfig:
     similarity_weighted_mean: bool = True
     """Make that mean a weighted one: weights from attention of the target biosample's token
     over the tokens of the biosamples where the assay is available (uniform at start)."""
+    shared_tissue_embedding: bool = False
+    """A biosample ``tissue@individual`` gets the sum of a tissue embedding (shared by every
+    individual) and an individual embedding (shared by every tissue) instead of one of its
+    own; biosamples without ``@`` share the individual ``""``."""
 
     def __post_init__(self) -> None:
         self.windows = tuple(int(w) for w in self.windows)
@@ -112,12 +126,25 @@ class SetAttentionBlock(nn.Module):
 
 
 class _AxisEncoder(nn.Module):
-    """Tokens for one axis (biosamples or assays) from the features along the other."""
+    """Tokens for one axis (biosamples or assays) from the features along the other.
 
-    def __init__(self, n_items: int, n_other: int, n_features: int, config: EdiceConfig) -> None:
+    ``groups`` (biosample axis with ``shared_tissue_embedding``): ``(tissue, individual)``
+    index of every item; its embedding is then the sum of one row of each table.
+    """
+
+    def __init__(self, n_items: int, n_other: int, n_features: int, config: EdiceConfig,
+                 *, groups: tuple[Sequence[int], Sequence[int]] | None = None) -> None:
         super().__init__()
+        self.n_features = n_features
         self.encode = nn.Linear(n_other * n_features, config.d_model)
-        self.embedding = nn.Embedding(n_items, config.d_model)
+        if groups is None:
+            self.embedding = nn.Embedding(n_items, config.d_model)
+        else:
+            tissue, individual = (torch.as_tensor(g, dtype=torch.long) for g in groups)
+            self.tissue_embedding = nn.Embedding(int(tissue.max()) + 1, config.d_model)
+            self.individual_embedding = nn.Embedding(int(individual.max()) + 1, config.d_model)
+            self.register_buffer("item_tissue", tissue, persistent=False)
+            self.register_buffer("item_individual", individual, persistent=False)
         self.blocks = nn.ModuleList(
             SetAttentionBlock(
                 config.d_model, config.n_heads, config.feedforward, config.attention_dropout
@@ -126,16 +153,55 @@ class _AxisEncoder(nn.Module):
         )
         self.norm = nn.LayerNorm(config.d_model)
 
-    def forward(self, grid: torch.Tensor, counts: torch.Tensor) -> torch.Tensor:
-        """``grid`` ``(N, items, other, F)``, ``counts`` ``(N, items)`` available per item."""
-        n, items = counts.shape
-        encoded = self.encode(grid.reshape(n, items, -1))
+    def item_embedding(self, items: torch.Tensor | None = None) -> torch.Tensor:
+        """``(items, d)`` identity embeddings of ``items`` (all when ``None``)."""
+        if not hasattr(self, "tissue_embedding"):
+            weight = self.embedding.weight
+            return weight if items is None else weight.index_select(0, items)
+        tissue, individual = self.item_tissue, self.item_individual
+        if items is not None:
+            tissue, individual = tissue[items], individual[items]
+        return self.tissue_embedding(tissue) + self.individual_embedding(individual)
+
+    def forward(self, grid: torch.Tensor, counts: torch.Tensor, *,
+                items: torch.Tensor | None = None,
+                others: torch.Tensor | None = None) -> torch.Tensor:
+        """``grid`` ``(N, items, other, F)``, ``counts`` ``(N, items)`` available per item.
+
+        ``items`` and ``others`` name the (active) items of each axis that ``grid`` holds, in
+        order; ``None`` means all of them.
+        """
+        n, n_items = counts.shape
+        flat = grid.reshape(n, n_items, -1)
+        if others is None:
+            encoded = self.encode(flat)
+        else:
+            columns = (others.unsqueeze(1) * self.n_features
+                       + torch.arange(self.n_features, device=others.device)).reshape(-1)
+            encoded = F.linear(flat, self.encode.weight.index_select(1, columns),
+                               self.encode.bias)
         encoded = encoded / counts.clamp(min=1).unsqueeze(-1).to(encoded.dtype)
-        tokens = F.relu(encoded) + self.embedding.weight
+        tokens = F.relu(encoded) + self.item_embedding(items)
         present = counts > 0
         for block in self.blocks:
             tokens = block(tokens, present)
         return self.norm(tokens)
+
+
+def biosample_groups(biosamples: Sequence[str]) -> tuple[list[int], list[int]]:
+    """``(tissue, individual)`` index of every biosample ``tissue[@individual]``.
+
+    Tissues and individuals are numbered in order of first appearance, so appending
+    biosamples (as extending a model does) never renumbers the existing ones.
+    """
+    tissues: dict[str, int] = {}
+    individuals: dict[str, int] = {}
+    tissue, individual = [], []
+    for name in biosamples:
+        t, _, i = name.partition("@")
+        tissue.append(tissues.setdefault(t, len(tissues)))
+        individual.append(individuals.setdefault(i, len(individuals)))
+    return tissue, individual
 
 
 class Edice(nn.Module):
@@ -146,7 +212,9 @@ class Edice(nn.Module):
         self.layout = layout
         self.config = config
         n_features = len(config.windows)
-        self.biosample_encoder = _AxisEncoder(layout.n_biosamples, layout.n_assays, n_features, config)
+        groups = biosample_groups(layout.biosamples) if config.shared_tissue_embedding else None
+        self.biosample_encoder = _AxisEncoder(layout.n_biosamples, layout.n_assays, n_features,
+                                              config, groups=groups)
         self.assay_encoder = _AxisEncoder(layout.n_assays, layout.n_biosamples, n_features, config)
         layers: list[nn.Module] = []
         width = 2 * config.d_model + (n_features if config.assay_mean_input else 0)
@@ -167,16 +235,35 @@ class Edice(nn.Module):
         self, features: torch.Tensor, available: torch.Tensor, targets: torch.Tensor
     ) -> torch.Tensor:
         n, _, n_features = features.shape
-        n_bios, n_assays = self.layout.n_biosamples, self.layout.n_assays
-        cell = self.track_biosample * n_assays + self.track_assay
+        active = self._active_items(available, targets)
+        track_biosample, track_assay = self.track_biosample, self.track_assay
+        bios_items = assay_items = None
+        if active is None:
+            n_bios, n_assays = self.layout.n_biosamples, self.layout.n_assays
+        else:
+            bios_items, assay_items, kept = active
+            n_bios, n_assays = len(bios_items), len(assay_items)
+            features, available = features[:, kept], available[:, kept]
+            device = bios_items.device
+            bios_index = torch.full((self.layout.n_biosamples,), -1, device=device)
+            bios_index[bios_items] = torch.arange(n_bios, device=device)
+            assay_index = torch.full((self.layout.n_assays,), -1, device=device)
+            assay_index[assay_items] = torch.arange(n_assays, device=device)
+            track_biosample = bios_index[self.track_biosample[kept]]
+            track_assay = assay_index[self.track_assay[kept]]
+            targets = torch.stack([bios_index[targets[..., 0]], assay_index[targets[..., 1]]],
+                                  dim=-1)
+        cell = track_biosample * n_assays + track_assay
         grid = features.new_zeros(n, n_bios * n_assays, n_features)
         grid[:, cell] = features * available.unsqueeze(-1).to(features.dtype)
         grid = grid.reshape(n, n_bios, n_assays, n_features)
         present = available.new_zeros(n, n_bios * n_assays)
         present[:, cell] = available
         present = present.reshape(n, n_bios, n_assays)
-        biosample_tokens = self.biosample_encoder(grid, present.sum(2))
-        assay_tokens = self.assay_encoder(grid.transpose(1, 2), present.sum(1))
+        biosample_tokens = self.biosample_encoder(grid, present.sum(2), items=bios_items,
+                                                  others=assay_items)
+        assay_tokens = self.assay_encoder(grid.transpose(1, 2), present.sum(1),
+                                          items=assay_items, others=bios_items)
         d = biosample_tokens.shape[-1]
         picked_bios = torch.gather(biosample_tokens, 1, targets[..., 0:1].expand(-1, -1, d))
         picked_assay = torch.gather(assay_tokens, 1, targets[..., 1:2].expand(-1, -1, d))
@@ -188,6 +275,23 @@ class Edice(nn.Module):
         if self.config.residual:
             predicted = predicted + picked_mean[..., self.config.windows.index(1)]
         return predicted
+
+    def _active_items(
+        self, available: torch.Tensor, targets: torch.Tensor
+    ) -> tuple[torch.Tensor, torch.Tensor, torch.Tensor] | None:
+        """Biosamples and assays with an available track in the batch or named by a target,
+        and the input tracks lying in both; ``None`` when every item is active."""
+        used = available.any(0)
+        bios = torch.zeros(self.layout.n_biosamples, dtype=torch.bool, device=used.device)
+        assays = torch.zeros(self.layout.n_assays, dtype=torch.bool, device=used.device)
+        bios[self.track_biosample[used]] = True
+        assays[self.track_assay[used]] = True
+        bios[targets[..., 0].reshape(-1)] = True
+        assays[targets[..., 1].reshape(-1)] = True
+        if bool(bios.all()) and bool(assays.all()):
+            return None
+        kept = torch.nonzero(bios[self.track_biosample] & assays[self.track_assay]).squeeze(1)
+        return (torch.nonzero(bios).squeeze(1), torch.nonzero(assays).squeeze(1), kept)
 
     def _assay_mean(self, grid: torch.Tensor, present: torch.Tensor,
                     biosample_tokens: torch.Tensor, picked_bios: torch.Tensor,
