@@ -5,7 +5,8 @@ import math
 import torch
 from torch import nn
 
-from epimpute.training.loop import Budget, LoopSpec, RunSettings, fit, resolve_device
+from epimpute.hardware import resolve_device
+from epimpute.training.loop import Budget, LoopSpec, RunSettings, fit
 
 
 class Scalar(nn.Module):

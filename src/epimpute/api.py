@@ -22,7 +22,8 @@ from epimpute.imputation import OutputFormat, impute as impute_store, resolve_ta
 from epimpute.model_dir import CHECKPOINT_FILE, CONFIG_FILE, load_model, save_model
 from epimpute.registry import build_config, model_spec
 from epimpute.store import Store, ingest
-from epimpute.training.loop import RunSettings, resolve_device
+from epimpute.hardware import resolve_device
+from epimpute.training.loop import RunSettings
 
 __all__ = ["ingest", "train", "impute", "evaluate", "factors", "load_model",
            "read_config_file"]
@@ -70,13 +71,15 @@ def train(
     device: str = "auto",
     max_minutes: float | None = None,
     resume: bool = False,
+    precision: str = "auto",
     progress: bool = False,
 ) -> Path:
     """Train ``model`` on ``store`` and save it to ``out``; returns ``out``.
 
     ``exclude`` hides observed tracks (``CELL:ASSAY``) from training and from the model's
     inputs so they can be scored later. With ``resume`` an interrupted (or time-limited)
-    run in ``out`` continues from its last checkpoint.
+    run in ``out`` continues from its last checkpoint. ``precision`` is ``auto`` (bf16
+    autocast where the hardware computes in bf16), ``fp32`` or ``bf16``.
     """
     store = store if isinstance(store, Store) else Store.open(store)
     out = Path(out)
@@ -91,12 +94,12 @@ def train(
     }
     _prepare_output(out, run, resume=resume)
     settings = RunSettings(seed=seed, device=device, max_minutes=max_minutes,
-                           progress=progress, resume=resume)
+                           progress=progress, resume=resume, precision=precision)
     started = time.time()
     imputer, history = model_spec(model).train(
         store, config=model_config, training=training_config, settings=settings,
         exclude=list(exclude), checkpoint=out / CHECKPOINT_FILE)
-    provenance = dict(run, device=str(resolve_device(device)), seconds=time.time() - started,
+    provenance = dict(run, device=str(resolve_device(device)), precision=precision, seconds=time.time() - started,
                       history=history.to_dict(), epimpute_version=__version__)
     return save_model(out, imputer, training=training_config, provenance=provenance)
 
@@ -111,10 +114,16 @@ def impute(
     output_format: OutputFormat = "bigwig",
     arcsinh_scale: bool = False,
     device: str = "auto",
+    precision: str = "auto",
     chunk_bins: int = 100_000,
     progress: bool = False,
 ) -> list[Path]:
-    """Impute ``targets`` (``CELL:ASSAY``) and/or every missing track; returns the files."""
+    """Impute ``targets`` (``CELL:ASSAY``) and/or every missing track; returns the files.
+
+    ``precision`` ``auto`` runs networks under bf16 autocast where the hardware computes
+    in bf16 (about twice as fast on such CPUs; values differ from ``fp32`` by ~0.01 on
+    the arcsinh scale).
+    """
     imputer = load_model(Path(model_dir))
     store = store if isinstance(store, Store) else Store.open(store)
     if store.bin_size != imputer.layout.bin_size:
@@ -123,7 +132,8 @@ def impute(
     resolved = resolve_targets(imputer, store, targets=targets, missing=missing)
     return impute_store(imputer, store, resolved, Path(out), output_format=output_format,
                         arcsinh_scale=arcsinh_scale, chunk_bins=chunk_bins,
-                        device=resolve_device(device), progress=progress)
+                        device=resolve_device(device), precision=precision,
+                        progress=progress)
 
 
 def factors(model_dir: Path, out: Path, *, contig: str) -> Path:

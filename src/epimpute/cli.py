@@ -27,12 +27,19 @@ def _ingest(args: argparse.Namespace) -> None:
           f"{store.bin_size} bp")
 
 
+def _precision_option(parser: argparse.ArgumentParser) -> None:
+    parser.add_argument("--precision", choices=("auto", "fp32", "bf16"), default="auto",
+                        help="auto (default): bf16 autocast on GPUs and on CPUs with native "
+                             "bf16 (AVX512-BF16/AMX), fp32 elsewhere")
+
+
 def _train(args: argparse.Namespace) -> None:
     from epimpute.api import train
 
     out = train(args.store, args.out, model=args.model, config_file=args.config,
                 exclude=args.exclude, seed=args.seed, device=args.device,
-                max_minutes=args.max_minutes, resume=args.resume, progress=not args.quiet)
+                max_minutes=args.max_minutes, resume=args.resume, precision=args.precision,
+                progress=not args.quiet)
     print(f"saved {args.model} model to {out}")
 
 
@@ -41,7 +48,8 @@ def _impute(args: argparse.Namespace) -> None:
 
     paths = impute(args.model_dir, args.store, args.out, targets=args.target,
                    missing=args.missing, output_format=args.format,
-                   arcsinh_scale=args.arcsinh, device=args.device, progress=not args.quiet)
+                   arcsinh_scale=args.arcsinh, device=args.device, precision=args.precision,
+                   progress=not args.quiet)
     for path in paths:
         print(path)
 
@@ -124,6 +132,7 @@ def build_parser() -> argparse.ArgumentParser:
     p.add_argument("--device", default="auto", help="auto, cpu, cuda or cuda:N")
     p.add_argument("--max-minutes", type=float, help="wall-clock training budget")
     p.add_argument("--resume", action="store_true", help="continue from the last checkpoint")
+    _precision_option(p)
     p.set_defaults(run=_train)
 
     p = commands.add_parser("impute", help="impute tracks genome-wide with a trained model")
@@ -139,6 +148,7 @@ def build_parser() -> argparse.ArgumentParser:
     p.add_argument("--arcsinh", action="store_true",
                    help="bigWig values on the arcsinh scale instead of -log10 p")
     p.add_argument("--device", default="auto")
+    _precision_option(p)
     p.set_defaults(run=_impute)
 
     p = commands.add_parser("evaluate", help="score imputed tracks against a truth store")

@@ -13,6 +13,7 @@ import torch
 from tqdm.auto import tqdm
 
 from epimpute.errors import InputError
+from epimpute.hardware import autocast, uses_bf16
 from epimpute.io.bigwig import BigWigWriter
 from epimpute.io.npz_stream import NpzStreamWriter
 from epimpute.models.base import Imputer
@@ -99,6 +100,7 @@ def impute(
     chunk_bins: int = 100_000,
     contigs: Sequence[str] | None = None,
     device: torch.device | str = "cpu",
+    precision: str = "fp32",
     progress: bool = False,
 ) -> list[Path]:
     """Impute ``targets`` genome-wide from the inputs in ``store``.
@@ -107,7 +109,8 @@ def impute(
     memory does not grow with contig length. bigWig values are on the ``-log10 p`` scale
     (``sinh`` of the model's output, floored at 0) unless ``arcsinh_scale``; npz files
     hold one float32 array per contig on the arcsinh scale. Files appear only when
-    complete.
+    complete. ``precision`` (``fp32``, ``bf16`` or ``auto``, see
+    :func:`epimpute.hardware.uses_bf16`) sets the autocast of the model's forward passes.
 
     Returns
     -------
@@ -116,7 +119,9 @@ def impute(
     """
     out_dir = Path(out_dir)
     out_dir.mkdir(parents=True, exist_ok=True)
-    imputer.to(torch.device(device))
+    device = torch.device(device)
+    imputer.to(device)
+    reduced = autocast(device, uses_bf16(precision, device))
     rows, available = input_availability(imputer, store)
     contig_names = list(store.contigs) if contigs is None else list(contigs)
     sizes = {c: store.contigs[c] for c in contig_names}
@@ -146,9 +151,10 @@ def impute(
                 signal[present] = store.read(contig, lo - margin, hi + margin,
                                              tracks=rows[present])
                 for mask, members in groups:
-                    predicted = imputer.impute_region(
-                        signal, mask, [targets[i].pair for i in members],
-                        contig=contig, start=lo)
+                    with reduced:
+                        predicted = imputer.impute_region(
+                            signal, mask, [targets[i].pair for i in members],
+                            contig=contig, start=lo)
                     for i, values in zip(members, predicted):
                         if output_format == "bigwig":
                             values = values if arcsinh_scale else np.sinh(np.maximum(values, 0))

@@ -46,7 +46,8 @@ from epimpute.models.layout import Layout
 from epimpute.store import Store
 from epimpute.training.checkpoint import load_checkpoint, save_checkpoint
 from epimpute.training.data import Block, genome_blocks, input_rows, store_layout
-from epimpute.training.loop import History, LoopSpec, RunSettings, fit, resolve_device
+from epimpute.hardware import resolve_device
+from epimpute.training.loop import History, LoopSpec, RunSettings, fit
 
 __all__ = [
     "AvocadoTrainingConfig",

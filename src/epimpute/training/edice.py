@@ -16,7 +16,8 @@ from epimpute.store import Store
 from epimpute.training.data import (
     BinTable, genome_blocks, input_rows, load_bins, split_blocks, store_layout,
 )
-from epimpute.training.loop import History, LoopSpec, RunSettings, fit, resolve_device
+from epimpute.hardware import resolve_device, uses_bf16
+from epimpute.training.loop import History, LoopSpec, RunSettings, fit
 from epimpute.training.masking import sample_masks
 
 log = logging.getLogger(__name__)
@@ -217,7 +218,7 @@ def train_edice(
         )
         history = fit(network, optimizer, spec, max_epochs=training.max_epochs,
                       patience=training.patience, settings=settings, checkpoint=checkpoint,
-                      amp=device.type == "cuda", ema_decay=training.ema_decay,
+                      amp=uses_bf16(settings.precision, device), ema_decay=training.ema_decay,
                       description="edice")
     return EdiceImputer(network.cpu()), history
 

@@ -18,6 +18,7 @@ import torch
 from torch import nn
 from tqdm.auto import tqdm
 
+from epimpute.hardware import autocast
 from epimpute.training.checkpoint import load_checkpoint, save_checkpoint
 
 log = logging.getLogger(__name__)
@@ -40,6 +41,10 @@ class RunSettings:
         Show progress bars.
     resume
         Continue from the checkpoint in the output folder when one is there.
+    precision
+        ``"auto"`` (bf16 autocast where the hardware computes in bf16, see
+        :func:`epimpute.hardware.uses_bf16`), ``"fp32"`` or ``"bf16"``. Models whose
+        trainer does not support bf16 train in fp32 whatever this says.
     """
 
     seed: int = 0
@@ -47,6 +52,7 @@ class RunSettings:
     max_minutes: float | None = None
     progress: bool = False
     resume: bool = False
+    precision: str = "auto"
 
 
 @dataclass
@@ -69,16 +75,6 @@ class History:
             "seconds": self.seconds,
             "bins_seen": self.bins_seen,
         }
-
-
-def resolve_device(name: str) -> torch.device:
-    """Turn ``"auto"`` into CUDA when available, else CPU; validate explicit names."""
-    if name == "auto":
-        return torch.device("cuda" if torch.cuda.is_available() else "cpu")
-    device = torch.device(name)
-    if device.type == "cuda" and not torch.cuda.is_available():
-        raise ValueError("--device cuda was asked for but no CUDA device is available")
-    return device
 
 
 class Budget:
@@ -139,6 +135,7 @@ def fit(
     (updated after every step), which smooths out step-to-step noise. A checkpoint is
     written after every epoch (model, optimiser, average, history, random state) and read
     back when ``settings.resume`` is set, so an interrupted run continues where it stopped.
+    ``amp`` runs forward passes under bf16 autocast.
     """
     history = History()
     best_state = copy.deepcopy(model.state_dict())
@@ -163,8 +160,7 @@ def fit(
             return history
 
     budget = Budget(settings.max_minutes)
-    device_type = next(model.parameters()).device.type
-    autocast = torch.autocast(device_type=device_type, dtype=torch.bfloat16, enabled=amp)
+    reduced = autocast(next(model.parameters()).device, amp)
     previous_seconds = history.seconds
     stopped = ""
     for epoch in range(start_epoch, max_epochs):
@@ -173,7 +169,7 @@ def fit(
         bar = tqdm(desc=f"{description} epoch {epoch + 1}", unit="bin", unit_scale=True,
                    disable=not settings.progress, leave=False)
         for batch, n_bins in spec.batches(epoch):
-            with autocast:
+            with reduced:
                 loss = spec.loss(batch)
             optimizer.zero_grad(set_to_none=True)
             loss.backward()
@@ -192,7 +188,7 @@ def fit(
         bar.close()
         model.eval()
         trained = _swap_in(model, average) if average is not None else None
-        with torch.no_grad(), autocast:
+        with torch.no_grad(), reduced:
             validation = float(spec.validate())
         history.bins_seen += bins
         history.seconds = previous_seconds + budget.elapsed
