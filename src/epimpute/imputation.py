@@ -110,7 +110,8 @@ def impute(
     (``sinh`` of the model's output, floored at 0) unless ``arcsinh_scale``; npz files
     hold one float32 array per contig on the arcsinh scale. Files appear only when
     complete. ``precision`` (``fp32``, ``bf16`` or ``auto``, see
-    :func:`epimpute.hardware.uses_bf16`) sets the autocast of the model's forward passes.
+    :func:`epimpute.hardware.uses_bf16`) sets the autocast of the forward passes of
+    models that allow it (:attr:`Imputer.reduced_precision`).
 
     Returns
     -------
@@ -121,7 +122,7 @@ def impute(
     out_dir.mkdir(parents=True, exist_ok=True)
     device = torch.device(device)
     imputer.to(device)
-    reduced = autocast(device, uses_bf16(precision, device))
+    reduced = autocast(device, imputer.reduced_precision and uses_bf16(precision, device))
     rows, available = input_availability(imputer, store)
     contig_names = list(store.contigs) if contigs is None else list(contigs)
     sizes = {c: store.contigs[c] for c in contig_names}

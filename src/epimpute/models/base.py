@@ -21,6 +21,9 @@ class Imputer(ABC):
     """
 
     name: ClassVar[str]
+    reduced_precision: ClassVar[bool] = False
+    """Whether imputation may run under bf16 autocast (see :mod:`epimpute.hardware`); models
+    whose outputs users compare exactly with exported parameters keep fp32."""
 
     def __init__(self, layout: Layout) -> None:
         self.layout = layout

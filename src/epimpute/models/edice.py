@@ -326,6 +326,7 @@ class EdiceImputer(Imputer):
     """
 
     name = "edice"
+    reduced_precision = True
 
     def __init__(self, network: Edice, *, batch_bins: int = 512) -> None:
         super().__init__(network.layout)
