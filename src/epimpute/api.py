@@ -8,9 +8,11 @@
 
 from __future__ import annotations
 
+import fnmatch
 import json
 import logging
 import os
+import shutil
 import time
 from pathlib import Path
 from typing import Any, Sequence
@@ -25,8 +27,8 @@ from epimpute.store import Store, ingest
 from epimpute.hardware import resolve_device
 from epimpute.training.loop import RunSettings
 
-__all__ = ["ingest", "train", "impute", "evaluate", "factors", "load_model",
-           "read_config_file"]
+__all__ = ["ingest", "train", "extend", "impute", "evaluate", "factors", "load_model",
+           "read_config_file", "expand_keys"]
 
 log = logging.getLogger(__name__)
 RUN_FILE = "run.json"
@@ -83,6 +85,7 @@ def train(
     """
     store = store if isinstance(store, Store) else Store.open(store)
     out = Path(out)
+    exclude = expand_keys(store, exclude)
     model_config, training_config = read_config_file(config_file, model)
     run = {
         "model": model,
@@ -102,6 +105,115 @@ def train(
     provenance = dict(run, device=str(resolve_device(device)), precision=precision, seconds=time.time() - started,
                       history=history.to_dict(), epimpute_version=__version__)
     return save_model(out, imputer, training=training_config, provenance=provenance)
+
+
+def extend(
+    model_dir: Path,
+    store: Path | Store,
+    out: Path,
+    *,
+    mode: str = "freeze",
+    config_file: Path | None = None,
+    exclude: Sequence[str] = (),
+    seed: int = 0,
+    device: str = "auto",
+    max_minutes: float | None = None,
+    precision: str = "auto",
+    progress: bool = False,
+) -> Path:
+    """Extend the model in ``model_dir`` with the biosamples, assays and tracks of ``store``
+    it lacks, and save the result to ``out``; returns ``out``.
+
+    ``mode`` is ``freeze`` (train only the new items' parameters; imputations of existing
+    tracks from the same inputs stay bit-identical) or ``finetune`` (train every parameter
+    on old and new tracks at a tenth of the base learning rate). Training starts from the
+    base model's training configuration; ``config_file`` may override it with a
+    ``{"training": {...}}`` section. ``exclude`` hides tracks of ``store`` (``CELL:ASSAY``,
+    shell-style patterns such as ``'liver@B:*'`` allowed). See :mod:`epimpute.training.extend`.
+    """
+    from epimpute.model_dir import read_model_record
+    from epimpute.training.extend import FINETUNE_LEARNING_RATE_FACTOR, MODES
+
+    if mode not in MODES:
+        raise InputError(f"unknown extension mode '{mode}' (known: {', '.join(MODES)})")
+    model_dir, out = Path(model_dir), Path(out)
+    record = read_model_record(model_dir)
+    spec = model_spec(record["model"])
+    if spec.extend is None:
+        raise InputError(f"{record['model']} models cannot be extended")
+    store = store if isinstance(store, Store) else Store.open(store)
+    exclude = expand_keys(store, exclude)
+    overrides = _config_overrides(config_file)
+    values = dict(record.get("training_config") or {}, **overrides)
+    if mode == "finetune":
+        for name in ("learning_rate", "genome_learning_rate"):
+            if name in values and name not in overrides:
+                values[name] = values[name] * FINETUNE_LEARNING_RATE_FACTOR
+    training = build_config(spec.training_config, values,
+                            where=str(config_file) if config_file else str(model_dir))
+    imputer = load_model(model_dir)
+    if out.exists() and (not out.is_dir() or any(out.iterdir())):
+        raise InputError(f"{out} exists and is not empty")
+    out.parent.mkdir(parents=True, exist_ok=True)
+    tmp = out.with_name(f".{out.name}.tmp-{os.getpid()}")
+    shutil.rmtree(tmp, ignore_errors=True)
+    tmp.mkdir()
+    try:
+        settings = RunSettings(seed=seed, device=device, max_minutes=max_minutes,
+                               progress=progress, precision=precision)
+        started = time.time()
+        extended, history = spec.extend(imputer, store, mode=mode, training=training,
+                                        settings=settings, exclude=list(exclude),
+                                        checkpoint=tmp / CHECKPOINT_FILE)
+        provenance = {
+            "model": record["model"], "extended_from": str(model_dir), "mode": mode,
+            "store": str(store.path), "exclude": sorted(exclude), "seed": seed,
+            "base_provenance": record.get("provenance", {}),
+            "device": str(resolve_device(device)), "seconds": time.time() - started,
+            "history": history.to_dict(), "epimpute_version": __version__,
+        }
+        save_model(tmp, extended, training=training, provenance=provenance)
+        for scratch in tmp.glob("checkpoint*"):
+            shutil.rmtree(scratch) if scratch.is_dir() else scratch.unlink()
+        if out.exists():
+            out.rmdir()
+        os.replace(tmp, out)
+    finally:
+        shutil.rmtree(tmp, ignore_errors=True)
+    return out
+
+
+def expand_keys(store: Store, keys: Sequence[str]) -> list[str]:
+    """Track keys of ``store`` named by ``keys``, which may be shell-style patterns
+    (``'liver@*:H3K27ac'``); a pattern matching nothing is an InputError."""
+    known = [t.key for t in store.tracks]
+    out: list[str] = []
+    for key in keys:
+        if any(c in key for c in "*?["):
+            matched = fnmatch.filter(known, key)
+            if not matched:
+                raise InputError(f"'{key}' matches no track of {store.path}")
+            out += matched
+        else:
+            out.append(key)
+    return list(dict.fromkeys(out))
+
+
+def _config_overrides(path: Path | None) -> dict[str, Any]:
+    """The ``training`` section of an extension's configuration file."""
+    if path is None:
+        return {}
+    path = Path(path)
+    try:
+        values = json.loads(path.read_text())
+    except FileNotFoundError:
+        raise InputError(f"{path}: config file not found") from None
+    except json.JSONDecodeError as error:
+        raise InputError(f"{path}: not valid JSON ({error})") from None
+    if not isinstance(values, dict) or set(values) - {"training"}:
+        raise InputError(f"{path}: an extension takes only a 'training' section (the model's "
+                         "architecture is the base model's)")
+    return dict(values.get("training", {}))
 
 
 def impute(

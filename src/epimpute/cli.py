@@ -43,6 +43,16 @@ def _train(args: argparse.Namespace) -> None:
     print(f"saved {args.model} model to {out}")
 
 
+def _extend(args: argparse.Namespace) -> None:
+    from epimpute.api import extend
+
+    out = extend(args.model_dir, args.store, args.out, mode=args.mode, config_file=args.config,
+                 exclude=args.exclude, seed=args.seed, device=args.device,
+                 max_minutes=args.max_minutes, precision=args.precision,
+                 progress=not args.quiet)
+    print(f"saved the extended model ({args.mode}) to {out}")
+
+
 def _impute(args: argparse.Namespace) -> None:
     from epimpute.api import impute
 
@@ -127,13 +137,33 @@ def build_parser() -> argparse.ArgumentParser:
     p.add_argument("--config", type=Path,
                    help='JSON {"model": {...}, "training": {...}} of hyperparameters')
     p.add_argument("--exclude", action="append", default=[], metavar="CELL:ASSAY",
-                   help="hide an observed track from training and inputs (repeatable)")
+                   help="hide an observed track from training and inputs (repeatable; "
+                        "shell patterns such as 'liver@B:*' allowed)")
     p.add_argument("--seed", type=int, default=0)
     p.add_argument("--device", default="auto", help="auto, cpu, cuda or cuda:N")
     p.add_argument("--max-minutes", type=float, help="wall-clock training budget")
     p.add_argument("--resume", action="store_true", help="continue from the last checkpoint")
     _precision_option(p)
     p.set_defaults(run=_train)
+
+    p = commands.add_parser("extend",
+                            help="add a store's new cell types, assays and individuals to a "
+                                 "trained model")
+    p.add_argument("model_dir", type=Path, help="the trained model")
+    p.add_argument("store", type=Path, help="store with the old and the new tracks")
+    p.add_argument("--out", type=Path, required=True, help="folder of the extended model")
+    p.add_argument("--mode", choices=["freeze", "finetune"], default="freeze",
+                   help="freeze: train only the new items' parameters (existing imputations "
+                        "unchanged); finetune: train everything at a lower learning rate")
+    p.add_argument("--config", type=Path,
+                   help='JSON {"training": {...}} overriding the base model\'s training settings')
+    p.add_argument("--exclude", action="append", default=[], metavar="CELL:ASSAY",
+                   help="hide a track of the store (repeatable; shell patterns allowed)")
+    p.add_argument("--seed", type=int, default=0)
+    p.add_argument("--device", default="auto", help="auto, cpu, cuda or cuda:N")
+    p.add_argument("--max-minutes", type=float, help="wall-clock training budget")
+    _precision_option(p)
+    p.set_defaults(run=_extend)
 
     p = commands.add_parser("impute", help="impute tracks genome-wide with a trained model")
     p.add_argument("model_dir", type=Path)

@@ -14,6 +14,7 @@ from epimpute.models.edice import EdiceConfig, EdiceImputer
 from epimpute.training.average import AverageTrainingConfig, train_average
 from epimpute.training.avocado import AvocadoTrainingConfig, train_avocado
 from epimpute.training.edice import EdiceTrainingConfig, train_edice
+from epimpute.training.extend import extend_average, extend_avocado, extend_edice
 
 
 @dataclass(frozen=True)
@@ -25,14 +26,18 @@ class ModelSpec:
     training_config: type
     train: Callable[..., Any]
     imputer: type[Imputer]
+    extend: Callable[..., Any] | None = None
+    """Adds a store's new biosamples / assays to a trained model
+    (:mod:`epimpute.training.extend`)."""
 
 
 MODELS: dict[str, ModelSpec] = {
     "average": ModelSpec("average", AverageConfig, AverageTrainingConfig, train_average,
-                         AverageImputer),
-    "edice": ModelSpec("edice", EdiceConfig, EdiceTrainingConfig, train_edice, EdiceImputer),
+                         AverageImputer, extend_average),
+    "edice": ModelSpec("edice", EdiceConfig, EdiceTrainingConfig, train_edice, EdiceImputer,
+                       extend_edice),
     "avocado": ModelSpec("avocado", AvocadoConfig, AvocadoTrainingConfig, train_avocado,
-                         AvocadoImputer),
+                         AvocadoImputer, extend_avocado),
 }
 
 

@@ -411,9 +411,13 @@ class Avocado(nn.Module):
             ``(K, L)`` predicted arcsinh signal.
         """
         first = self.decoder[0]
-        n_pair = self.config.celltype_factors + self.config.assay_factors
-        by_celltype, by_assay = self._pair_tables()
-        pair_part = by_celltype[targets[:, 0]] + by_assay[targets[:, 1]] + first.bias
+        n_cell = self.config.celltype_factors
+        n_pair = n_cell + self.config.assay_factors
+        # Only the targets' rows are projected, so a pair's output does not depend on how
+        # many cell types and assays the model has (extending a model keeps it exact).
+        pair_part = (self.celltype.weight[targets[:, 0]] @ first.weight[:, :n_cell].T
+                     + self.assay.weight[targets[:, 1]] @ first.weight[:, n_cell:n_pair].T
+                     + first.bias)
         genome_part = genome @ first.weight[:, n_pair:].T
         hidden = genome_part.unsqueeze(0) + pair_part.unsqueeze(1)
         if torch.is_grad_enabled():

@@ -57,6 +57,30 @@ class Layout:
         tracks = tuple((b_index[b], a_index[a]) for b, a in pairs)
         return cls(bios, ass, tracks, bin_size, tuple(excluded))
 
+    def extended(
+        self,
+        keys: Sequence[str],
+        *,
+        biosamples: Sequence[str] = (),
+        assays: Sequence[str] = (),
+        excluded: Sequence[str] = (),
+    ) -> "Layout":
+        """This layout grown by new biosamples, assays and input tracks.
+
+        Existing biosamples and assays keep their rows; new ones (from ``biosamples``,
+        ``assays`` and ``keys``, in that order of appearance) are appended. The inputs are
+        ``keys``: those that are inputs here first, in this layout's order, then the others
+        in the order given.
+        """
+        pairs = [split_key(k) for k in keys]
+        bios = list(dict.fromkeys([*self.biosamples, *biosamples, *(b for b, _ in pairs)]))
+        ass = list(dict.fromkeys([*self.assays, *assays, *(a for _, a in pairs)]))
+        wanted = set(keys)
+        kept = [k for k in self.keys if k in wanted]
+        order = kept + [k for k in dict.fromkeys(keys) if k not in set(kept)]
+        return Layout.from_keys(order, bin_size=self.bin_size, excluded=excluded,
+                                biosamples=bios, assays=ass)
+
     @property
     def n_biosamples(self) -> int:
         return len(self.biosamples)

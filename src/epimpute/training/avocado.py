@@ -27,6 +27,7 @@ which is what otherwise makes imputations of unseen pairs drift (``docs/avocado.
 
 from __future__ import annotations
 
+import copy
 import dataclasses
 import logging
 import math
@@ -46,6 +47,7 @@ from epimpute.models.layout import Layout
 from epimpute.store import Store
 from epimpute.training.checkpoint import load_checkpoint, save_checkpoint
 from epimpute.training.data import Block, genome_blocks, input_rows, store_layout
+from epimpute.training.freeze import TrainableMask, restrict_training
 from epimpute.hardware import resolve_device
 from epimpute.training.loop import History, LoopSpec, RunSettings, fit
 
@@ -644,8 +646,16 @@ def train_stage1(
     training: AvocadoTrainingConfig,
     settings: RunSettings,
     checkpoint: Path | None = None,
+    start: Avocado | None = None,
+    start_genome: Callable[[PositionData], GenomeFactors] | None = None,
+    trainable: TrainableMask | None = None,
 ) -> tuple[Avocado, GenomeFactors, PositionData, History]:
     """Stage 1: train every parameter on ``blocks``.
+
+    ``start`` (copied) and ``start_genome`` (the factors of the loaded positions) continue
+    training a model instead of new ones; ``trainable`` limits training to some entries of
+    the parameters of ``_Trainable`` (names ``network.*`` and ``genome.*``; see
+    :mod:`epimpute.training.freeze`).
 
     With validation tracks, a first run without them chooses the number of epochs (the
     one with the lowest error on them, within ``patience``); with ``refit`` a second run
@@ -676,9 +686,18 @@ def train_stage1(
 
     def build() -> tuple[Avocado, GenomeFactors, _Trainable, LazyAdam]:
         torch.manual_seed(settings.seed)
-        network = Avocado(layout, config)
-        genome = GenomeFactors(data.table_rows(), config, sparse=True)
+        network = Avocado(layout, config) if start is None else copy.deepcopy(start)
+        if start_genome is None:
+            genome = GenomeFactors(data.table_rows(), config, sparse=True)
+        else:
+            genome = start_genome(data)
         model = _Trainable(network, genome).to(device)
+        if trainable is not None:
+            optimizer, _ = restrict_training(
+                model, trainable,
+                lambda parameters: LazyAdam(parameters, lr=training.learning_rate,
+                                            weight_decay=training.weight_decay))
+            return network, genome, model, optimizer
         optimizer = LazyAdam([
             {"params": network.parameters(), "weight_decay": training.weight_decay},
             {"params": genome.parameters(), "l2": training.genome_l2,

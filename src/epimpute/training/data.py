@@ -106,6 +106,17 @@ def input_rows(store: Store, exclude: tuple[str, ...] | list[str]) -> list[int]:
     return [i for i, track in enumerate(store.tracks) if track.key not in excluded]
 
 
+def layout_rows(store: Store, layout: Layout) -> list[int]:
+    """Store row of every input track of ``layout``, in input order; InputError naming the
+    tracks the store lacks."""
+    rows = [store.track_index(key) for key in layout.keys]
+    lacking = [key for key, row in zip(layout.keys, rows) if row is None]
+    if lacking:
+        raise InputError(f"{store.path} lacks input tracks of the model: "
+                         f"{', '.join(lacking[:10])}" + (" ..." if len(lacking) > 10 else ""))
+    return [int(row) for row in rows if row is not None]
+
+
 def store_layout(store: Store, *, exclude: tuple[str, ...] | list[str] = ()) -> Layout:
     """The layout of a store: all its biosamples and assays, non-excluded tracks as inputs."""
     unknown = set(exclude) - {t.key for t in store.tracks}

@@ -10,12 +10,13 @@ from typing import Iterator
 import numpy as np
 import torch
 
-from epimpute.models.edice import Edice, EdiceConfig, EdiceImputer
+from epimpute.models.edice import Edice, EdiceConfig, EdiceImputer, biosample_groups
 from epimpute.models.features import context_margin, window_means
 from epimpute.store import Store
 from epimpute.training.data import (
-    BinTable, genome_blocks, input_rows, load_bins, split_blocks, store_layout,
+    BinTable, genome_blocks, input_rows, load_bins, layout_rows, split_blocks, store_layout,
 )
+from epimpute.training.freeze import TrainableMask, restrict_training
 from epimpute.hardware import resolve_device, uses_bf16
 from epimpute.training.loop import History, LoopSpec, RunSettings, fit
 from epimpute.training.masking import sample_masks
@@ -42,6 +43,10 @@ class EdiceTrainingConfig:
         At each bin between 1 and this fraction of the observed tracks are hidden.
     mask_biosample_probability
         Probability that a bin hides every track of one biosample instead.
+    mask_unit
+        What such a bin hides: ``"biosample"`` (every track of one biosample) or
+        ``"tissue"`` (every track of every biosample ``tissue@...`` of one tissue, across
+        individuals).
     max_train_bins
         Bins drawn (as whole blocks) for training and validation; the whole genome when it
         is smaller. Inputs of these bins are held in memory.
@@ -68,6 +73,7 @@ class EdiceTrainingConfig:
     patience: int = 4
     max_masked_fraction: float = 0.25
     mask_biosample_probability: float = 0.0
+    mask_unit: str = "biosample"
     max_train_bins: int = 2_000_000
     epoch_bins: int | None = 500_000
     validation_fraction: float = 0.05
@@ -116,6 +122,13 @@ class _EdiceBatches:
         self.targetable = targetable
         n_tracks = int(targetable.sum())
         self.max_masked = max(1, int(round(config.max_masked_fraction * n_tracks)))
+        self.groups = network.track_biosample.cpu()
+        if config.mask_unit == "tissue":
+            tissue = torch.tensor(biosample_groups(network.layout.biosamples)[0])
+            self.groups = tissue[self.groups]
+        elif config.mask_unit != "biosample":
+            raise ValueError(f"mask_unit must be 'biosample' or 'tissue', "
+                             f"got {config.mask_unit!r}")
 
     def __call__(self, epoch: int) -> Iterator[tuple[tuple[torch.Tensor, ...], int]]:
         n = len(self.values)
@@ -127,7 +140,7 @@ class _EdiceBatches:
             masks = sample_masks(
                 len(index), self.values.shape[1], max_masked=self.max_masked,
                 generator=self.generator,
-                track_biosample=self.network.track_biosample.cpu(),
+                track_biosample=self.groups,
                 biosample_probability=self.config.mask_biosample_probability,
                 targetable=self.targetable,
             )
@@ -153,13 +166,23 @@ def train_edice(
     settings: RunSettings,
     exclude: tuple[str, ...] | list[str] = (),
     checkpoint: Path | None = None,
+    start: Edice | None = None,
+    trainable: TrainableMask | None = None,
 ) -> tuple[EdiceImputer, History]:
     """Train eDICE on the observed (non-excluded) tracks of ``store``.
 
-    Returns the imputer holding the best weights by validation loss, and the history.
+    ``start`` continues training a network (its layout's input tracks, which the store
+    must hold, are the training tracks; ``exclude`` is then ignored) instead of a new one;
+    ``trainable`` limits training to some entries of its parameters (see
+    :mod:`epimpute.training.freeze`). Returns the imputer holding the best weights by
+    validation loss, and the history.
     """
-    layout = store_layout(store, exclude=exclude)
-    rows = input_rows(store, exclude)
+    if start is None:
+        layout = store_layout(store, exclude=exclude)
+        rows = input_rows(store, exclude)
+    else:
+        layout = start.layout
+        rows = layout_rows(store, layout)
     rng = np.random.default_rng(settings.seed)
     contig_bins = {c: store.n_bins(c) for c in store.contigs}
     # Small genomes get smaller blocks, so that validation has blocks of its own.
@@ -194,9 +217,17 @@ def train_edice(
     device = resolve_device(settings.device)
     with torch.random.fork_rng(devices=[]):
         torch.manual_seed(settings.seed)
-        network = Edice(layout, config).to(device)
-        optimizer = torch.optim.AdamW(network.parameters(), lr=training.learning_rate,
-                                      weight_decay=training.weight_decay)
+        network = (Edice(layout, config) if start is None else start).to(device)
+
+        def optimizer_for(parameters: list) -> torch.optim.Optimizer:
+            return torch.optim.AdamW(parameters, lr=training.learning_rate,
+                                     weight_decay=training.weight_decay)
+
+        release = lambda: None  # noqa: E731
+        if trainable is None:
+            optimizer = optimizer_for(list(network.parameters()))
+        else:
+            optimizer, release = restrict_training(network, trainable, optimizer_for)
         generator = torch.Generator().manual_seed(settings.seed + 1)
         batches = _EdiceBatches(train_table, network, training, generator, device, targetable)
         validation_batches = _validation_batches(validation_table, training, validation_tracks,
@@ -216,10 +247,13 @@ def train_edice(
             validate=validate,
             random_state=(generator.get_state, generator.set_state),
         )
-        history = fit(network, optimizer, spec, max_epochs=training.max_epochs,
-                      patience=training.patience, settings=settings, checkpoint=checkpoint,
-                      amp=uses_bf16(settings.precision, device), ema_decay=training.ema_decay,
-                      description="edice")
+        try:
+            history = fit(network, optimizer, spec, max_epochs=training.max_epochs,
+                          patience=training.patience, settings=settings, checkpoint=checkpoint,
+                          amp=uses_bf16(settings.precision, device), ema_decay=training.ema_decay,
+                          description="edice")
+        finally:
+            release()
     return EdiceImputer(network.cpu()), history
 
 

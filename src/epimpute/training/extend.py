@@ -1,0 +1,327 @@
+"""Extending a trained model with the biosamples, assays and tracks of a store it lacks.
+
+Two modes:
+
+- ``freeze``: only the parameters of the new items are trained: their identity embeddings
+  (eDICE: the rows of new biosamples / assays, or of new tissues / individuals with
+  ``shared_tissue_embedding``; Avocado: the new cell-type and assay factors) and, for
+  eDICE, the encoder input columns that read the new items' signal. Everything else keeps
+  its exact values, so existing tracks imputed from the same inputs are bit-identical
+  (eDICE computes only the biosamples and assays that have inputs or are asked for; new
+  items without inputs take no part).
+- ``finetune``: every parameter is trained further, on old and new tracks together, at a
+  lower learning rate.
+
+A biosample or assay counts as *new* when the model has no input track of it: one absent
+from the model, or one it knew by name only (its tracks were excluded), whose parameters
+were never trained. New items are appended after the model's own (never re-sorted), and new
+parameters start from the mean of the trained ones, so an extended model starts close to
+what it would do for an average biosample or assay.
+
+The store must hold every input track of the model that should stay an input; tracks the
+base model excluded are inputs again unless excluded anew.
+"""
+
+from __future__ import annotations
+
+import logging
+from dataclasses import dataclass
+from typing import Literal, Sequence
+
+import numpy as np
+import torch
+
+from epimpute.errors import InputError
+from epimpute.models.average import AverageImputer
+from epimpute.models.avocado import Avocado, AvocadoImputer, GenomeFactors
+from epimpute.models.edice import Edice, EdiceImputer, biosample_groups
+from epimpute.models.layout import Layout
+from epimpute.store import Store
+from epimpute.training.data import Block, layout_rows
+from epimpute.training.loop import History, RunSettings
+
+__all__ = ["ExtendMode", "Extension", "extend_average", "extend_avocado", "extend_edice",
+           "grow_avocado", "grow_edice", "plan_extension"]
+
+log = logging.getLogger(__name__)
+
+ExtendMode = Literal["freeze", "finetune"]
+MODES = ("freeze", "finetune")
+FINETUNE_LEARNING_RATE_FACTOR = 0.1
+"""``finetune`` trains at this fraction of the base model's learning rate(s) unless the
+configuration file sets one."""
+
+
+@dataclass(frozen=True)
+class Extension:
+    """What extending a model adds.
+
+    Attributes
+    ----------
+    layout
+        The extended layout (old biosamples and assays first, in their rows).
+    new_biosamples, new_assays
+        Indices (in ``layout``) of the items whose parameters are new: absent from the
+        model or without any input track in it.
+    new_tracks
+        Input keys the model did not take as inputs.
+    """
+
+    layout: Layout
+    new_biosamples: tuple[int, ...]
+    new_assays: tuple[int, ...]
+    new_tracks: tuple[str, ...]
+
+
+def plan_extension(old: Layout, store: Store, *, exclude: Sequence[str] = ()) -> Extension:
+    """The extension of layout ``old`` by what ``store`` holds (minus ``exclude``)."""
+    if store.bin_size != old.bin_size:
+        raise InputError(f"{store.path} has {store.bin_size}-bp bins but the model was trained "
+                         f"on {old.bin_size}-bp bins")
+    excluded = set(exclude)
+    unknown = excluded - {t.key for t in store.tracks}
+    if unknown:
+        raise InputError(f"--exclude names tracks that are not in {store.path}: "
+                         f"{', '.join(sorted(unknown))}")
+    keys = [t.key for t in store.tracks if t.key not in excluded]
+    dropped = [k for k in old.keys if store.track_index(k) is None]
+    if dropped:
+        log.warning("%s lacks %d input track(s) of the model (%s); they are no longer inputs",
+                    store.path, len(dropped), ", ".join(dropped[:5]))
+    layout = old.extended(keys, biosamples=store.biosamples, assays=store.assays,
+                          excluded=sorted(excluded))
+    trained_b = {old.biosamples[b] for b, _ in old.tracks}
+    trained_a = {old.assays[a] for _, a in old.tracks}
+    new_b = tuple(i for i, b in enumerate(layout.biosamples) if b not in trained_b)
+    new_a = tuple(i for i, a in enumerate(layout.assays) if a not in trained_a)
+    new_tracks = tuple(k for k in layout.keys if k not in set(old.keys))
+    if not new_tracks:
+        raise InputError(f"{store.path} holds no input track the model lacks: nothing to "
+                         "extend it with")
+    return Extension(layout, new_b, new_a, new_tracks)
+
+
+# -- parameter surgery ----------------------------------------------------------------------
+
+
+def _grow_rows(old: torch.Tensor, n_rows: int, new_rows: Sequence[int]
+               ) -> tuple[torch.Tensor, torch.Tensor]:
+    """``old`` (R, ...) grown to ``n_rows``; the ``new_rows`` get the mean of the others.
+    Returns the tensor and a bool mask of the new rows (broadcast to its shape)."""
+    grown = old.new_empty((n_rows, *old.shape[1:]))
+    grown[:old.shape[0]] = old
+    new = torch.zeros(n_rows, dtype=torch.bool)
+    new[list(new_rows)] = True
+    trained = ~new
+    trained[old.shape[0]:] = False
+    if bool(new.any()):
+        fill = old[trained[:old.shape[0]]].mean(0) if bool(trained.any()) else old.mean(0)
+        grown[new] = fill
+    mask = new.view(-1, *([1] * (old.dim() - 1))).expand_as(grown).clone()
+    return grown, mask
+
+
+def _grow_columns(old: torch.Tensor, n_blocks: int, width: int, new_blocks: Sequence[int]
+                  ) -> tuple[torch.Tensor, torch.Tensor]:
+    """A ``(d, blocks * width)`` encoder weight grown to ``n_blocks`` blocks of columns."""
+    d = old.shape[0]
+    blocks = old.reshape(d, -1, width).transpose(0, 1)  # (blocks, d, width)
+    grown, mask = _grow_rows(blocks, n_blocks, new_blocks)
+    return (grown.transpose(0, 1).reshape(d, n_blocks * width),
+            mask.transpose(0, 1).reshape(d, n_blocks * width))
+
+
+def grow_edice(network: Edice, extension: Extension, *, seed: int = 0
+               ) -> tuple[Edice, dict[str, torch.Tensor]]:
+    """An eDICE network for ``extension.layout`` holding ``network``'s parameters.
+
+    Returns the network and the trainable masks of ``freeze`` mode: the embedding rows of
+    the new items (of new tissues and individuals with ``shared_tissue_embedding``) and
+    the encoder input columns that read them.
+    """
+    layout = extension.layout
+    config = network.config
+    with torch.random.fork_rng(devices=[]):
+        torch.manual_seed(seed)
+        grown = Edice(layout, config)
+    state = {k: v.detach().cpu() for k, v in network.state_dict().items()}
+    masks: dict[str, torch.Tensor] = {}
+    width = len(config.windows)
+    new_b, new_a = extension.new_biosamples, extension.new_assays
+    resized = {
+        "biosample_encoder.encode.weight": _grow_columns(
+            state["biosample_encoder.encode.weight"], layout.n_assays, width, new_a),
+        "assay_encoder.encode.weight": _grow_columns(
+            state["assay_encoder.encode.weight"], layout.n_biosamples, width, new_b),
+        "assay_encoder.embedding.weight": _grow_rows(
+            state["assay_encoder.embedding.weight"], layout.n_assays, new_a),
+    }
+    if config.shared_tissue_embedding:
+        tissue, individual = biosample_groups(layout.biosamples)
+        new_set = set(new_b)
+        trained_t = {t for i, t in enumerate(tissue) if i not in new_set}
+        trained_i = {v for i, v in enumerate(individual) if i not in new_set}
+        n_t, n_i = max(tissue) + 1, max(individual) + 1
+        resized["biosample_encoder.tissue_embedding.weight"] = _grow_rows(
+            state["biosample_encoder.tissue_embedding.weight"], n_t,
+            [t for t in range(n_t) if t not in trained_t])
+        resized["biosample_encoder.individual_embedding.weight"] = _grow_rows(
+            state["biosample_encoder.individual_embedding.weight"], n_i,
+            [v for v in range(n_i) if v not in trained_i])
+    else:
+        resized["biosample_encoder.embedding.weight"] = _grow_rows(
+            state["biosample_encoder.embedding.weight"], layout.n_biosamples, new_b)
+    for name, (value, mask) in resized.items():
+        state[name] = value
+        masks[name] = mask
+    grown.load_state_dict(state)
+    return grown, masks
+
+
+def grow_avocado(network: Avocado, extension: Extension, *, seed: int = 0
+                 ) -> tuple[Avocado, dict[str, torch.Tensor]]:
+    """An Avocado network for ``extension.layout`` holding ``network``'s parameters, and the
+    trainable masks of ``freeze`` mode (the new cell-type and assay factor rows)."""
+    layout = extension.layout
+    with torch.random.fork_rng(devices=[]):
+        torch.manual_seed(seed)
+        grown = Avocado(layout, network.config)
+    state = {k: v.detach().cpu() for k, v in network.state_dict().items()}
+    celltype, celltype_mask = _grow_rows(state["celltype.weight"], layout.n_biosamples,
+                                         extension.new_biosamples)
+    assay, assay_mask = _grow_rows(state["assay.weight"], layout.n_assays, extension.new_assays)
+    state["celltype.weight"], state["assay.weight"] = celltype, assay
+    grown.load_state_dict(state)
+    return grown, {"celltype.weight": celltype_mask, "assay.weight": assay_mask}
+
+
+# -- the three models ---------------------------------------------------------------------
+
+
+def extend_edice(
+    imputer: EdiceImputer,
+    store: Store,
+    *,
+    mode: ExtendMode,
+    training: object,
+    settings: RunSettings,
+    exclude: Sequence[str] = (),
+    checkpoint: object = None,
+) -> tuple[EdiceImputer, History]:
+    """Extend an eDICE model with the new items of ``store`` (see the module docstring)."""
+    from epimpute.training.edice import train_edice
+
+    _check_mode(mode)
+    extension = plan_extension(imputer.layout, store, exclude=exclude)
+    _log_extension(extension, mode)
+    network, masks = grow_edice(imputer.network, extension, seed=settings.seed)
+    return train_edice(store, config=network.config, training=training, settings=settings,
+                       checkpoint=checkpoint, start=network,
+                       trainable=masks if mode == "freeze" else None)
+
+
+def extend_avocado(
+    imputer: AvocadoImputer,
+    store: Store,
+    *,
+    mode: ExtendMode,
+    training: object,
+    settings: RunSettings,
+    exclude: Sequence[str] = (),
+    checkpoint: object = None,
+) -> tuple[AvocadoImputer, History]:
+    """Extend an Avocado model with the new items of ``store``.
+
+    Both modes train on the stage-1 region set (the whole store when it is small) of the
+    contigs the model has factors for, starting from the model's genome factors there.
+    ``freeze`` trains only the new cell-type and assay factors (the genome factors and
+    the decoder stay as they are, and every contig keeps its factors); ``finetune``
+    trains every parameter, and the contigs stage 1 covers whole get the retrained
+    factors while the others keep theirs.
+    """
+    from epimpute.training.avocado import stage1_blocks, train_stage1, _whole_contig_factors
+
+    _check_mode(mode)
+    extension = plan_extension(imputer.layout, store, exclude=exclude)
+    _log_extension(extension, mode)
+    network, masks = grow_avocado(imputer.network, extension, seed=settings.seed)
+    config = network.config
+    fitted = set(imputer.contigs)
+    blocks = [b for b in stage1_blocks(store, training, align=max(config.scales),
+                                       rng=np.random.default_rng([settings.seed, 1]))
+              if b[0] in fitted]
+    if not blocks:
+        raise InputError(f"the avocado model has genome factors for none of the contigs of "
+                         f"{store.path} it would train on")
+    rows = layout_rows(store, extension.layout)
+    trainable = None
+    if mode == "freeze":
+        trainable = {f"network.{name}": mask for name, mask in masks.items()}
+    network, genome, data, history = train_stage1(
+        store, extension.layout, rows, blocks, config=config, training=training,
+        settings=settings, checkpoint=checkpoint, start=network,
+        start_genome=lambda _: _compact_factors(imputer, blocks, config),
+        trainable=trainable)
+    factors: dict[str, GenomeFactors] = {}
+    if mode == "finetune":
+        factors = _whole_contig_factors(genome.cpu(), data, blocks, store, config)
+    extended = AvocadoImputer(network.cpu(), factors)
+    kept = [c for c in imputer.contigs if c not in factors]
+    if kept:
+        extended.use_contig_loader(kept, imputer.contig_state_dict)
+    return extended, history
+
+
+def extend_average(
+    imputer: AverageImputer,
+    store: Store,
+    *,
+    mode: ExtendMode,
+    training: object,
+    settings: RunSettings,
+    exclude: Sequence[str] = (),
+    checkpoint: object = None,
+) -> tuple[AverageImputer, History]:
+    """The baseline learns nothing: extending it only records the new inputs."""
+    _check_mode(mode)
+    extension = plan_extension(imputer.layout, store, exclude=exclude)
+    return AverageImputer(extension.layout, imputer.config), History()
+
+
+def _compact_factors(imputer: AvocadoImputer, blocks: Sequence[Block], config: object
+                     ) -> GenomeFactors:
+    """The model's genome factors of ``blocks``, rows numbered as
+    :func:`epimpute.training.avocado.load_positions` numbers them."""
+    scales = imputer.network.config.scales
+    contig_ids = {c: i for i, c in enumerate(dict.fromkeys(c for c, _, _ in blocks))}
+    tables: list[torch.Tensor] = []
+    for k, scale in enumerate(scales):
+        keys = np.concatenate([
+            (contig_ids[c] << 40) | np.arange(start // scale, (end - 1) // scale + 1)
+            for c, start, end in blocks])
+        keys = np.unique(keys)
+        parts = []
+        for contig, cid in contig_ids.items():
+            rows = keys[(keys >> 40) == cid] & ((1 << 40) - 1)
+            weight = imputer.genome_factors(contig).tables[k].weight.detach().cpu()
+            parts.append(weight[torch.from_numpy(rows)])
+        tables.append(torch.cat(parts))
+    genome = GenomeFactors([t.shape[0] for t in tables], imputer.network.config, sparse=True,
+                           initialise=False)
+    with torch.no_grad():
+        for table, values in zip(genome.tables, tables):
+            table.weight.copy_(values)
+    return genome
+
+
+def _check_mode(mode: str) -> None:
+    if mode not in MODES:
+        raise InputError(f"unknown extension mode '{mode}' (known: {', '.join(MODES)})")
+
+
+def _log_extension(extension: Extension, mode: str) -> None:
+    layout = extension.layout
+    log.info("extending (%s): new cell types %s; new assays %s; %d new input tracks", mode,
+             ", ".join(layout.biosamples[b] for b in extension.new_biosamples) or "none",
+             ", ".join(layout.assays[a] for a in extension.new_assays) or "none",
+             len(extension.new_tracks))

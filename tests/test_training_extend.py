@@ -1,0 +1,193 @@
+"""Extending trained models with new cell types and assays (freeze and finetune)."""
+
+import json
+
+import numpy as np
+import pandas as pd
+import pytest
+import torch
+
+from epimpute import api
+from epimpute.errors import InputError
+from epimpute.model_dir import load_model, read_model_record
+from epimpute.models.layout import Layout
+from epimpute.store import Store, ingest
+from epimpute.training.extend import _grow_columns, _grow_rows, grow_edice, plan_extension
+
+EDICE = {"model": {"d_model": 16, "n_heads": 2, "feedforward": 32, "decoder_hidden": [32],
+                   "windows": [1, 3, 9]},
+         "training": {"batch_size": 256, "epoch_bins": 2048, "max_epochs": 2, "patience": 5,
+                      "validation_max_bins": 2000, "block_bins": 2000}}
+AVOCADO = {"model": {"preset": "small", "hidden": [16], "genome_factors": [4, 4, 4]},
+           "training": {"batch_size": 2000, "max_epochs": 2, "patience": 5}}
+NEW_CELL, NEW_ASSAY = "cell4", "H3K27me3"
+
+
+@pytest.fixture(scope="module")
+def stores(small_compendium, tmp_path_factory):
+    """The full store, and a base store without cell4 and without H3K27me3."""
+    full, _ = small_compendium
+    folder = tmp_path_factory.mktemp("extend")
+    sheet = pd.read_csv(full.path.parent / "arrays" / "samples.tsv", sep="\t")
+    sheet["path"] = [str(full.path.parent / "arrays" / p) for p in sheet["path"]]
+    base = sheet[(sheet.cell_type != NEW_CELL) & (sheet.assay != NEW_ASSAY)]
+    base.to_csv(folder / "base.tsv", sep="\t", index=False)
+    base_store = ingest(folder / "base.tsv", folder / "base.zarr", bin_size=25,
+                        chrom_sizes=full.contigs)
+    return full, base_store, folder
+
+
+def config_file(folder, name, values):
+    path = folder / f"{name}.json"
+    path.write_text(json.dumps(values))
+    return path
+
+
+@pytest.fixture(scope="module")
+def edice_models(stores):
+    full, base, folder = stores
+    conf = config_file(folder, "edice", EDICE)
+    api.train(base, folder / "edice-base", model="edice", config_file=conf, device="cpu",
+              precision="fp32", seed=1)
+    api.extend(folder / "edice-base", full, folder / "edice-freeze", mode="freeze",
+               device="cpu", precision="fp32", seed=2)
+    return folder / "edice-base", folder / "edice-freeze"
+
+
+def old_targets(base: Store) -> list[str]:
+    return [t.key for t in base.tracks][:6]
+
+
+def test_freeze_leaves_existing_imputations_bit_identical(stores, edice_models):
+    _, base, folder = stores
+    for name, model in zip(("old", "new"), edice_models):
+        api.impute(model, base, folder / f"imputed-{name}", targets=old_targets(base),
+                   output_format="npz", device="cpu", precision="fp32")
+    for key in old_targets(base):
+        name = key.replace(":", ".") + ".npz"
+        with np.load(folder / "imputed-old" / name) as a, \
+                np.load(folder / "imputed-new" / name) as b:
+            for contig in a.files:
+                assert np.array_equal(a[contig], b[contig]), (key, contig)
+
+
+def test_freeze_trains_only_the_new_parameters(stores, edice_models):
+    full, _, _ = stores
+    base = load_model(edice_models[0])
+    extended = load_model(edice_models[1])
+    extension = plan_extension(base.layout, full)
+    assert extended.layout.biosamples[:3] == base.layout.biosamples
+    assert extended.layout.biosamples[3] == NEW_CELL
+    assert extended.layout.assays[-1] == NEW_ASSAY
+    grown, masks = grow_edice(base.network, extension)
+    start, end = grown.state_dict(), extended.network.state_dict()
+    assert set(masks) == {"biosample_encoder.encode.weight", "assay_encoder.encode.weight",
+                          "assay_encoder.embedding.weight", "biosample_encoder.embedding.weight"}
+    for name, value in start.items():
+        mask = masks.get(name)
+        if mask is None:
+            assert torch.equal(value, end[name]), name
+        else:
+            assert torch.equal(value[~mask], end[name][~mask]), name
+            assert not torch.equal(value[mask], end[name][mask]), name
+    # the new embedding row is the 4th biosample and the 4th assay
+    assert masks["biosample_encoder.embedding.weight"][:, 0].tolist() == [False] * 3 + [True]
+    assert masks["assay_encoder.embedding.weight"][:, 0].tolist() == [False] * 3 + [True]
+    record = read_model_record(edice_models[1])
+    assert record["provenance"]["mode"] == "freeze"
+    assert not (edice_models[1] / "checkpoint.pt").exists()
+
+
+def test_finetune_trains_everything_at_a_tenth_of_the_learning_rate(stores, edice_models):
+    full, _, folder = stores
+    out = api.extend(edice_models[0], full, folder / "edice-finetune", mode="finetune",
+                     device="cpu", precision="fp32")
+    record = read_model_record(out)
+    assert record["training_config"]["learning_rate"] == pytest.approx(
+        EDICE_LR * 0.1)
+    base = load_model(edice_models[0]).network.state_dict()
+    tuned = load_model(out).network.state_dict()
+    assert not torch.equal(base["decoder.0.weight"], tuned["decoder.0.weight"])
+
+
+EDICE_LR = 1e-3
+
+
+def test_grown_rows_and_columns_start_at_the_mean_of_the_trained_ones():
+    old = torch.tensor([[1.0, 2.0], [3.0, 4.0], [9.0, 9.0]])
+    grown, mask = _grow_rows(old, 4, new_rows=[2, 3])  # row 2 was never trained
+    assert grown.tolist() == [[1, 2], [3, 4], [2, 3], [2, 3]]
+    assert mask[:, 0].tolist() == [False, False, True, True]
+    weight = torch.arange(8.0).reshape(2, 4)  # d=2, two blocks of width 2
+    grown, mask = _grow_columns(weight, 3, 2, new_blocks=[2])
+    assert grown.tolist() == [[0, 1, 2, 3, 1, 2], [4, 5, 6, 7, 5, 6]]
+    assert mask[0].tolist() == [False] * 4 + [True] * 2
+
+
+def test_layout_extension_appends_and_keeps_old_inputs_first():
+    old = Layout.from_keys(["b:K4", "a:K4", "a:K27"], bin_size=25)
+    new = old.extended(["a:K4", "c:K9", "a:K27", "b:K4", "c:K4"], biosamples=["a", "b", "c"])
+    assert new.biosamples == ("a", "b", "c") and new.assays == ("K27", "K4", "K9")
+    assert new.keys == ["b:K4", "a:K4", "a:K27", "c:K9", "c:K4"]
+
+
+def test_bad_extensions_are_input_errors(stores, edice_models):
+    full, base, folder = stores
+    with pytest.raises(InputError, match="nothing to extend"):
+        api.extend(edice_models[0], base, folder / "x1", mode="freeze", device="cpu")
+    with pytest.raises(InputError, match="unknown extension mode"):
+        api.extend(edice_models[0], full, folder / "x2", mode="thaw")
+    with pytest.raises(InputError, match="matches no track"):
+        api.extend(edice_models[0], full, folder / "x3", exclude=["nobody@*:*"])
+    with pytest.raises(InputError, match="exists and is not empty"):
+        api.extend(edice_models[0], full, edice_models[1], device="cpu")
+    assert not (folder / "x1").exists()
+
+
+def test_exclude_patterns_expand_to_store_keys(stores):
+    full, _, _ = stores
+    keys = api.expand_keys(full, [f"{NEW_CELL}:*", "cell1:H3K4me3"])
+    assert keys == [t.key for t in full.tracks if t.cell_type == NEW_CELL] + ["cell1:H3K4me3"]
+
+
+def test_avocado_freeze_keeps_old_tracks_and_trains_only_new_factors(stores):
+    full, base, folder = stores
+    conf = config_file(folder, "avocado", AVOCADO)
+    api.train(base, folder / "avo-base", model="avocado", config_file=conf, device="cpu",
+              seed=1)
+    api.extend(folder / "avo-base", full, folder / "avo-freeze", mode="freeze", device="cpu",
+               seed=1, exclude=[next(t.key for t in full.tracks if t.cell_type == NEW_CELL)])
+    old, new = load_model(folder / "avo-base"), load_model(folder / "avo-freeze")
+    a, b = old.network.state_dict(), new.network.state_dict()
+    for name in a:
+        if name in ("celltype.weight", "assay.weight"):
+            n = a[name].shape[0]
+            assert torch.equal(a[name], b[name][:n]), name
+            assert not torch.equal(b[name][n:], b[name][:n].mean(0).expand_as(b[name][n:]))
+        else:
+            assert torch.equal(a[name], b[name]), name
+    for contig in full.contigs:
+        fa, fb = old.contig_state_dict(contig), new.contig_state_dict(contig)
+        assert all(torch.equal(fa[k], fb[k]) for k in fa)
+    keys = old_targets(base)
+    for name, model in (("old", "avo-base"), ("new", "avo-freeze")):
+        api.impute(folder / model, base, folder / f"avo-{name}", targets=keys,
+                   output_format="npz", device="cpu")
+    for key in keys:
+        file = key.replace(":", ".") + ".npz"
+        with np.load(folder / "avo-old" / file) as x, np.load(folder / "avo-new" / file) as y:
+            assert all(np.array_equal(x[c], y[c]) for c in x.files)
+
+
+def test_avocado_finetune_moves_the_genome_factors(stores):
+    full, _, folder = stores
+    if not (folder / "avo-base").exists():
+        pytest.skip("needs the avocado base model of the previous test")
+    out = api.extend(folder / "avo-base", full, folder / "avo-finetune", mode="finetune",
+                     device="cpu", seed=1)
+    record = read_model_record(out)
+    assert record["training_config"]["genome_learning_rate"] == pytest.approx(1e-3)
+    old, new = load_model(folder / "avo-base"), load_model(out)
+    contig = next(iter(full.contigs))
+    assert not torch.equal(old.contig_state_dict(contig)["tables.0.weight"],
+                           new.contig_state_dict(contig)["tables.0.weight"])
