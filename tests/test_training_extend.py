@@ -191,3 +191,46 @@ def test_avocado_finetune_moves_the_genome_factors(stores):
     contig = next(iter(full.contigs))
     assert not torch.equal(old.contig_state_dict(contig)["tables.0.weight"],
                            new.contig_state_dict(contig)["tables.0.weight"])
+
+
+def test_a_new_individual_of_known_tissues_gets_only_its_individual_embedding():
+    from epimpute.models.edice import Edice, EdiceConfig
+    from epimpute.training.extend import Extension
+
+    config = EdiceConfig(d_model=8, n_heads=2, feedforward=16, decoder_hidden=(8,),
+                         windows=(1,), shared_tissue_embedding=True)
+    old = Layout.from_keys(["liver@A:K4", "lung@A:K4", "lung@A:K27"], bin_size=25)
+    network = Edice(old, config)
+    layout = old.extended(["liver@A:K4", "lung@A:K4", "lung@A:K27", "liver@B:K4"],
+                          biosamples=["lung@B"])
+    extension = Extension(layout, new_biosamples=(2, 3), new_assays=(), new_tracks=("x",))
+    grown, masks = grow_edice(network, extension)
+    tissue = masks["biosample_encoder.tissue_embedding.weight"]
+    individual = masks["biosample_encoder.individual_embedding.weight"]
+    assert not bool(tissue.any())
+    assert individual[:, 0].tolist() == [False, True]
+    weights = grown.state_dict()["biosample_encoder.individual_embedding.weight"]
+    old_weights = network.state_dict()["biosample_encoder.individual_embedding.weight"]
+    assert torch.equal(weights[1], old_weights[0])  # the mean of the one trained row
+    # the assay encoder reads two new biosamples: two new column blocks of width 1
+    assert masks["assay_encoder.encode.weight"][0].tolist() == [False, False, True, True]
+
+
+def test_tissue_masking_hides_a_tissue_across_individuals():
+    from epimpute.models.edice import Edice, EdiceConfig
+    from epimpute.training.data import BinTable
+    from epimpute.training.edice import EdiceTrainingConfig, _EdiceBatches
+
+    layout = Layout.from_keys(["liver@A:K4", "liver@B:K4", "liver@B:K27", "lung@A:K4",
+                               "lung@B:K27"], bin_size=25)
+    network = Edice(layout, EdiceConfig(d_model=8, n_heads=2, feedforward=16,
+                                        decoder_hidden=(8,), windows=(1,)))
+    table = BinTable(np.zeros((64, 5, 1), np.float32), np.zeros((64, 5), np.float32))
+    config = EdiceTrainingConfig(batch_size=64, epoch_bins=64, mask_biosample_probability=1.0,
+                                 mask_unit="tissue")
+    batches = _EdiceBatches(table, network, config, torch.Generator().manual_seed(0),
+                            torch.device("cpu"), torch.ones(5, dtype=torch.bool))
+    (batch, _), = list(batches(0))
+    available = batch[2]
+    hidden = {tuple(np.flatnonzero(~row.numpy())) for row in available}
+    assert hidden == {(0, 1, 2), (3, 4)}  # all liver tracks, or all lung tracks

@@ -98,6 +98,78 @@ def _plateau(track: np.ndarray, lo: int, hi: int, level: float | np.ndarray) -> 
         track[lo:hi] += level if np.isscalar(level) else np.asarray(level)[: hi - lo]
 
 
+@dataclass
+class _Structure:
+    """Genes, enhancers and heterochromatin blocks of one contig, and their activity."""
+
+    tss: np.ndarray
+    body: np.ndarray
+    strand: np.ndarray
+    gene_on: np.ndarray
+    enh: np.ndarray
+    enh_on: np.ndarray
+    gene_height: np.ndarray
+    enh_height: np.ndarray
+    het_lo: np.ndarray
+    het_len: np.ndarray
+    het_shared: np.ndarray
+    het_cell: np.ndarray
+
+
+def _draw_structure(rng: np.random.Generator, n_bins: int, length: int, spec: SyntheticSpec,
+                    lineage: np.ndarray) -> _Structure:
+    """Genes, enhancers and heterochromatin of a contig of ``n_bins`` bins."""
+    bp = spec.bin_size
+    n_genes = max(1, int(spec.genes_per_mb * length / 1e6))
+    n_enh = max(1, int(spec.enhancers_per_mb * length / 1e6))
+    tss = rng.integers(0, n_bins, n_genes)
+    body = (rng.uniform(2_000, 40_000, n_genes) / bp).astype(int)
+    strand = rng.choice([-1, 1], n_genes)
+    gene_on = _activity(n_genes, lineage, rng, (0.4, 0.35, 0.25))
+    enh = rng.integers(0, n_bins, n_enh)
+    enh_on = _activity(n_enh, lineage, rng, (0.25, 0.45, 0.3))
+    gene_height = rng.gamma(4.0, 6.0, n_genes)
+    enh_height = rng.gamma(3.0, 4.0, n_enh)
+    n_het = max(1, int(3 * length / 1e6))
+    het_lo = rng.integers(0, n_bins, n_het)
+    het_len = (rng.uniform(20_000, 120_000, n_het) / bp).astype(int)
+    het_shared = rng.random(n_het) < 0.8
+    het_cell = rng.integers(lineage.size, size=n_het)
+    return _Structure(tss, body, strand, gene_on, enh, enh_on, gene_height, enh_height,
+                      het_lo, het_len, het_shared, het_cell)
+
+
+def _mark_means(structure: _Structure, ci: int, n_bins: int, rng: np.random.Generator
+                ) -> dict[str, np.ndarray]:
+    """Noise-free intensity of every mark in cell type ``ci`` (``-log10 p`` scale)."""
+    tss, body, strand, gene_on = structure.tss, structure.body, structure.strand, structure.gene_on
+    enh, enh_on, gene_height, enh_height = (structure.enh, structure.enh_on,
+                                            structure.gene_height, structure.enh_height)
+    het_lo, het_len, het_shared, het_cell = (structure.het_lo, structure.het_len,
+                                             structure.het_shared, structure.het_cell)
+    n_genes, n_het = tss.size, het_lo.size
+    mu = {a: np.zeros(n_bins) for a in ASSAYS}
+    for g in range(n_genes):
+        lo = tss[g] if strand[g] > 0 else tss[g] - body[g]
+        hi = lo + body[g]
+        if gene_on[g, ci]:
+            _bump(mu["H3K4me3"], tss[g], 25, gene_height[g])
+            _bump(mu["H3K27ac"], tss[g], 30, 0.5 * gene_height[g])
+            ramp = np.linspace(1.0, 4.0, body[g])[:: strand[g]]
+            _plateau(mu["H3K36me3"], lo, hi, ramp * rng.uniform(0.8, 1.2))
+        elif not gene_on[g].all():
+            _plateau(mu["H3K27me3"], lo - 100, hi + 100, 3.0)
+            if gene_on[g].any():
+                _bump(mu["H3K4me3"], tss[g], 20, 0.25 * gene_height[g])
+    for e in np.flatnonzero(enh_on[:, ci]):
+        _bump(mu["H3K27ac"], enh[e], 20, enh_height[e])
+        _bump(mu["H3K4me1"], enh[e], 60, 0.5 * enh_height[e])
+    for h in range(n_het):
+        if het_shared[h] or het_cell[h] == ci:
+            _plateau(mu["H3K9me3"], het_lo[h], het_lo[h] + het_len[h], 4.0)
+    return mu
+
+
 def generate(spec: SyntheticSpec) -> SyntheticCompendium:
     """Generate a compendium following the module's model (deterministic given the seed)."""
     rng = np.random.default_rng(spec.seed)
@@ -109,41 +181,9 @@ def generate(spec: SyntheticSpec) -> SyntheticCompendium:
     bp = spec.bin_size
     for contig, length in spec.contigs.items():
         n_bins = -(-length // bp)
-        n_genes = max(1, int(spec.genes_per_mb * length / 1e6))
-        n_enh = max(1, int(spec.enhancers_per_mb * length / 1e6))
-        tss = rng.integers(0, n_bins, n_genes)
-        body = (rng.uniform(2_000, 40_000, n_genes) / bp).astype(int)
-        strand = rng.choice([-1, 1], n_genes)
-        gene_on = _activity(n_genes, lineage, rng, (0.4, 0.35, 0.25))
-        enh = rng.integers(0, n_bins, n_enh)
-        enh_on = _activity(n_enh, lineage, rng, (0.25, 0.45, 0.3))
-        gene_height = rng.gamma(4.0, 6.0, n_genes)
-        enh_height = rng.gamma(3.0, 4.0, n_enh)
-        n_het = max(1, int(3 * length / 1e6))
-        het_lo = rng.integers(0, n_bins, n_het)
-        het_len = (rng.uniform(20_000, 120_000, n_het) / bp).astype(int)
-        het_shared = rng.random(n_het) < 0.8
-        het_cell = rng.integers(spec.n_cell_types, size=n_het)
+        structure = _draw_structure(rng, n_bins, length, spec, lineage)
         for ci, cell in enumerate(cell_types):
-            mu = {a: np.zeros(n_bins) for a in ASSAYS}
-            for g in range(n_genes):
-                lo = tss[g] if strand[g] > 0 else tss[g] - body[g]
-                hi = lo + body[g]
-                if gene_on[g, ci]:
-                    _bump(mu["H3K4me3"], tss[g], 25, gene_height[g])
-                    _bump(mu["H3K27ac"], tss[g], 30, 0.5 * gene_height[g])
-                    ramp = np.linspace(1.0, 4.0, body[g])[:: strand[g]]
-                    _plateau(mu["H3K36me3"], lo, hi, ramp * rng.uniform(0.8, 1.2))
-                elif not gene_on[g].all():
-                    _plateau(mu["H3K27me3"], lo - 100, hi + 100, 3.0)
-                    if gene_on[g].any():
-                        _bump(mu["H3K4me3"], tss[g], 20, 0.25 * gene_height[g])
-            for e in np.flatnonzero(enh_on[:, ci]):
-                _bump(mu["H3K27ac"], enh[e], 20, enh_height[e])
-                _bump(mu["H3K4me1"], enh[e], 60, 0.5 * enh_height[e])
-            for h in range(n_het):
-                if het_shared[h] or het_cell[h] == ci:
-                    _plateau(mu["H3K9me3"], het_lo[h], het_lo[h] + het_len[h], 4.0)
+            mu = _mark_means(structure, ci, n_bins, rng)
             for assay in assays:
                 noise = rng.gamma(4.0, 0.25, n_bins) * mu[assay]
                 values = noise + rng.exponential(0.4, n_bins)
