@@ -234,3 +234,19 @@ def test_tissue_masking_hides_a_tissue_across_individuals():
     available = batch[2]
     hidden = {tuple(np.flatnonzero(~row.numpy())) for row in available}
     assert hidden == {(0, 1, 2), (3, 4)}  # all liver tracks, or all lung tracks
+
+
+def test_extend_command_line(stores, edice_models, capsys):
+    from epimpute.cli import main
+
+    full, _, folder = stores
+    status = main(["-q", "extend", str(edice_models[0]), str(full.path), "--out",
+                   str(folder / "cli-freeze"), "--mode", "freeze", "--device", "cpu",
+                   "--exclude", f"{NEW_CELL}:*", "--max-minutes", "0.05"])
+    assert status == 0
+    assert "saved the extended model (freeze)" in capsys.readouterr().out
+    assert read_model_record(folder / "cli-freeze")["provenance"]["exclude"] == sorted(
+        t.key for t in full.tracks if t.cell_type == NEW_CELL)
+    status = main(["-q", "extend", str(folder / "nowhere"), str(full.path), "--out",
+                   str(folder / "cli-x")])
+    assert status == 2 and "no config.json" in capsys.readouterr().err

@@ -26,6 +26,7 @@ from __future__ import annotations
 
 import logging
 from dataclasses import dataclass
+from pathlib import Path
 from typing import Literal, Sequence
 
 import numpy as np
@@ -37,7 +38,13 @@ from epimpute.models.avocado import Avocado, AvocadoImputer, GenomeFactors
 from epimpute.models.edice import Edice, EdiceImputer, biosample_groups
 from epimpute.models.layout import Layout
 from epimpute.store import Store
+from epimpute.models.avocado import AvocadoConfig
+from epimpute.training.average import AverageTrainingConfig
+from epimpute.training.avocado import (
+    AvocadoTrainingConfig, _whole_contig_factors, stage1_blocks, train_stage1,
+)
 from epimpute.training.data import Block, layout_rows
+from epimpute.training.edice import EdiceTrainingConfig, train_edice
 from epimpute.training.loop import History, RunSettings
 
 __all__ = ["ExtendMode", "Extension", "extend_average", "extend_avocado", "extend_edice",
@@ -203,14 +210,12 @@ def extend_edice(
     store: Store,
     *,
     mode: ExtendMode,
-    training: object,
+    training: EdiceTrainingConfig,
     settings: RunSettings,
     exclude: Sequence[str] = (),
-    checkpoint: object = None,
+    checkpoint: Path | None = None,
 ) -> tuple[EdiceImputer, History]:
     """Extend an eDICE model with the new items of ``store`` (see the module docstring)."""
-    from epimpute.training.edice import train_edice
-
     _check_mode(mode)
     extension = plan_extension(imputer.layout, store, exclude=exclude)
     _log_extension(extension, mode)
@@ -225,10 +230,10 @@ def extend_avocado(
     store: Store,
     *,
     mode: ExtendMode,
-    training: object,
+    training: AvocadoTrainingConfig,
     settings: RunSettings,
     exclude: Sequence[str] = (),
-    checkpoint: object = None,
+    checkpoint: Path | None = None,
 ) -> tuple[AvocadoImputer, History]:
     """Extend an Avocado model with the new items of ``store``.
 
@@ -239,8 +244,6 @@ def extend_avocado(
     trains every parameter, and the contigs stage 1 covers whole get the retrained
     factors while the others keep theirs.
     """
-    from epimpute.training.avocado import stage1_blocks, train_stage1, _whole_contig_factors
-
     _check_mode(mode)
     extension = plan_extension(imputer.layout, store, exclude=exclude)
     _log_extension(extension, mode)
@@ -277,10 +280,10 @@ def extend_average(
     store: Store,
     *,
     mode: ExtendMode,
-    training: object,
+    training: AverageTrainingConfig,
     settings: RunSettings,
     exclude: Sequence[str] = (),
-    checkpoint: object = None,
+    checkpoint: Path | None = None,
 ) -> tuple[AverageImputer, History]:
     """The baseline learns nothing: extending it only records the new inputs."""
     _check_mode(mode)
@@ -288,7 +291,7 @@ def extend_average(
     return AverageImputer(extension.layout, imputer.config), History()
 
 
-def _compact_factors(imputer: AvocadoImputer, blocks: Sequence[Block], config: object
+def _compact_factors(imputer: AvocadoImputer, blocks: Sequence[Block], config: AvocadoConfig
                      ) -> GenomeFactors:
     """The model's genome factors of ``blocks``, rows numbered as
     :func:`epimpute.training.avocado.load_positions` numbers them."""
@@ -306,7 +309,7 @@ def _compact_factors(imputer: AvocadoImputer, blocks: Sequence[Block], config: o
             weight = imputer.genome_factors(contig).tables[k].weight.detach().cpu()
             parts.append(weight[torch.from_numpy(rows)])
         tables.append(torch.cat(parts))
-    genome = GenomeFactors([t.shape[0] for t in tables], imputer.network.config, sparse=True,
+    genome = GenomeFactors([t.shape[0] for t in tables], config, sparse=True,
                            initialise=False)
     with torch.no_grad():
         for table, values in zip(genome.tables, tables):
