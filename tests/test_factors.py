@@ -2,7 +2,6 @@ import json
 
 import numpy as np
 import pytest
-import torch
 
 from epimpute import api
 from epimpute.cli import main
@@ -30,27 +29,40 @@ def trained(small_compendium, tmp_path_factory):
 
 
 def test_exported_factors_and_embeddings_reimpute_the_model(trained):
+    """Each member's embeddings, factor columns and decoder slice, averaged over the members
+    (the small preset has three), give back what ``impute`` writes."""
     store, model_dir, folder = trained
     keys = [store.tracks[0].key, store.tracks[-1].key]
     imputed = api.impute(model_dir, store, folder / "imputed", targets=keys,
                          output_format="npz", device="cpu")
     out = api.factors(model_dir, folder / "chrB.npz", contig="chrB")
-    network = load_model(model_dir).network.eval()
+    state = load_model(model_dir).network.state_dict()
     with np.load(out) as saved:
         n_bins = store.n_bins("chrB")
-        assert saved["factors"].shape == (n_bins, 12)
+        assert int(saved["members"]) == 3
+        assert saved["factors"].shape == (n_bins, 3 * 12)
         assert str(saved["chrom"]) == "chrB" and int(saved["bin_size"]) == 25
         assert saved["start"][:2].tolist() == [0, 25] and saved["end"][-1] == n_bins * 25
-        assert saved["factor_scale_bp"].tolist() == [25] * 3 + [250] * 4 + [5000] * 5
+        assert saved["factor_scale_bp"].tolist() == ([25] * 3 + [250] * 4 + [5000] * 5) * 3
+        assert saved["factor_member"].tolist() == [0] * 12 + [1] * 12 + [2] * 12
+        assert saved["celltype_embedding"].shape[1] == 3 * 4
+        assert saved["assay_embedding"].shape[1] == 3 * 3
         celltypes, assays = list(saved["celltypes"]), list(saved["assays"])
         for key, path in zip(keys, imputed):
             cell, assay = key.split(":")
-            inputs = np.concatenate([
-                np.broadcast_to(saved["celltype_embedding"][celltypes.index(cell)], (n_bins, 4)),
-                np.broadcast_to(saved["assay_embedding"][assays.index(assay)], (n_bins, 3)),
-                saved["factors"]], axis=1)
-            with torch.no_grad():
-                again = network.decoder(torch.from_numpy(inputs)).squeeze(1).numpy()
+            members = []
+            for m in range(3):
+                inputs = np.concatenate([
+                    np.broadcast_to(saved["celltype_embedding"][celltypes.index(cell),
+                                                                m * 4:(m + 1) * 4], (n_bins, 4)),
+                    np.broadcast_to(saved["assay_embedding"][assays.index(assay),
+                                                             m * 3:(m + 1) * 3], (n_bins, 3)),
+                    saved["factors"][:, saved["factor_member"] == m]], axis=1)
+                hidden = np.maximum(inputs @ state["decoder.0.weight"][m].numpy().T
+                                    + state["decoder.0.bias"][m].numpy(), 0)
+                members.append(hidden @ state["decoder.3.weight"][m].numpy().T
+                               + state["decoder.3.bias"][m].numpy())
+            again = np.mean(members, axis=0)[:, 0]
             np.testing.assert_allclose(again, np.load(path)["chrB"], rtol=1e-5, atol=1e-5)
 
 
@@ -59,7 +71,8 @@ def test_factors_command(trained, capsys):
     out = folder / "cli.npz"
     assert main(["factors", str(model_dir), "--chrom", "chrA", "--out", str(out)]) == 0
     printed = capsys.readouterr().out
-    assert "12 per bin (25 bp: 3, 250 bp: 4, 5000 bp: 5)" in printed and out.exists()
+    assert ("36 per bin (3 members x 12) (25 bp: 3, 250 bp: 4, 5000 bp: 5)" in printed
+            and out.exists())
     assert main(["factors", str(model_dir), "--chrom", "chrZ", "--out", str(out)]) == 2
     assert "no genome factors for contig 'chrZ'" in capsys.readouterr().err
 

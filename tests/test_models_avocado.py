@@ -1,17 +1,20 @@
+from dataclasses import asdict, replace
+
 import numpy as np
 import pytest
 import torch
 
 from epimpute.errors import InputError
 from epimpute.models.avocado import (
-    PRESETS, Avocado, AvocadoConfig, AvocadoImputer, GenomeFactors, decode_features,
-    genome_features,
+    PRESETS, Avocado, AvocadoConfig, AvocadoImputer, GenomeFactors, MemberLinear,
+    decode_features, genome_features,
 )
 from epimpute.models.layout import Layout
 
 LAYOUT = Layout.from_keys(["c1:a1", "c1:a2", "c2:a1", "c3:a2", "c3:a3"], bin_size=25)
 TINY = AvocadoConfig(celltype_factors=3, assay_factors=4, genome_factors=(2, 3, 4),
-                     scales=(1, 10, 200), hidden=(8, 6))
+                     scales=(1, 10, 200), hidden=(8, 6), members=1, celltype_dropout=0.0)
+ENSEMBLE = replace(TINY, members=3)
 
 
 def seeded(seed=0, config=TINY, n_bins=1000):
@@ -31,6 +34,11 @@ def test_presets_resolve_by_compendium_size():
     mixed = AvocadoConfig(preset="small", hidden=(64,)).resolve(5000)
     assert mixed.hidden == (64,) and mixed.assay_factors == 24 and mixed.preset == "small"
     assert mixed.n_genome_features == 60
+    assert (mixed.members, mixed.celltype_dropout, mixed.n_genome_columns) == (3, 0.25, 180)
+    assert (paper.members, paper.celltype_dropout) == (1, 0.0)
+    assert AvocadoConfig(members=2, celltype_dropout=0.1).resolve(25).members == 2
+    with pytest.raises(ValueError, match="members"):
+        AvocadoConfig(members=0)
     with pytest.raises(ValueError, match="resolve"):
         Avocado(LAYOUT, AvocadoConfig())
     with pytest.raises(ValueError, match="scales"):
@@ -70,6 +78,17 @@ def test_decode_pairs_equals_forward_on_every_pair():
             torch.testing.assert_close(grid[k], single)
 
 
+def plain_decoder(network, m, inputs):
+    """Member ``m``'s decoder as the published MLP: Linear, ReLU, ..., Linear."""
+    hidden = inputs
+    layers = [layer for layer in network.decoder if isinstance(layer, MemberLinear)]
+    for i, layer in enumerate(layers):
+        hidden = torch.nn.functional.linear(hidden, layer.weight[m], layer.bias[m])
+        if i < len(layers) - 1:
+            hidden = hidden.relu()
+    return hidden.squeeze(1)
+
+
 def test_forward_is_the_decoder_on_the_concatenation():
     """The split first layer is only a speed-up of the published architecture."""
     network, factors = seeded()
@@ -79,7 +98,73 @@ def test_forward_is_the_decoder_on_the_concatenation():
     with torch.no_grad():
         inputs = torch.cat([network.celltype(celltype), network.assay(assay), genome], dim=1)
         torch.testing.assert_close(network(genome, celltype, assay),
-                                   network.decoder(inputs).squeeze(1))
+                                   plain_decoder(network, 0, inputs))
+
+
+def test_one_member_layers_draw_what_linear_layers_draw():
+    torch.manual_seed(3)
+    ours = MemberLinear(1, 7, 5)
+    torch.manual_seed(3)
+    plain = torch.nn.Linear(7, 5)
+    assert torch.equal(ours.weight[0], plain.weight) and torch.equal(ours.bias[0], plain.bias)
+    x = torch.randn(1, 4, 7)
+    torch.testing.assert_close(ours(x)[0], plain(x[0]))
+
+
+def test_members_are_independent():
+    """Member 0's error moves none of member 1's parameters: no parameter is shared."""
+    network, factors = seeded(config=ENSEMBLE)
+    rows = [torch.tensor([3, 5, 700]) // s for s in ENSEMBLE.scales]
+    celltype, assay = torch.tensor([0, 1, 2]), torch.tensor([0, 2, 1])
+    outputs = network.member_outputs(factors(rows), celltype, assay)
+    assert outputs.shape == (3, 3)
+    outputs[0].square().sum().backward()
+    c, a = ENSEMBLE.celltype_factors, ENSEMBLE.assay_factors
+    assert network.celltype.weight.grad[:, :c].abs().sum() > 0
+    assert not network.celltype.weight.grad[:, c:].any()
+    assert not network.assay.weight.grad[:, a:].any()
+    for layer in network.decoder:
+        if isinstance(layer, MemberLinear):
+            assert layer.weight.grad[0].abs().sum() > 0
+            assert not layer.weight.grad[1:].any() and not layer.bias.grad[1:].any()
+    for table, size in zip(factors.tables, ENSEMBLE.genome_factors):
+        assert table.weight.grad[:, :size].abs().sum() > 0
+        assert not table.weight.grad[:, size:].any()
+
+
+def test_prediction_is_the_mean_of_the_members_computed_alone():
+    network, factors = seeded(config=ENSEMBLE)
+    imputer = AvocadoImputer(network, {"chr1": factors})
+    targets = [(0, 0), (1, 2), (2, 1)]
+    ensemble = imputer.impute_region(np.zeros((5, 1000), np.float32), np.ones(5, bool),
+                                     targets, contig="chr1", start=0)
+    alone = []
+    for m in range(3):
+        member = AvocadoImputer(network.member(m), {"chr1": factors.member(m)})
+        assert member.network.members == 1
+        alone.append(member.impute_region(np.zeros((5, 1000), np.float32), np.ones(5, bool),
+                                          targets, contig="chr1", start=0))
+    assert not np.allclose(alone[0], alone[1])
+    np.testing.assert_allclose(ensemble, np.mean(alone, axis=0), rtol=1e-5, atol=1e-6)
+    network.eval()
+    genome = factors.span(0, 40).detach()
+    celltype, assay = torch.randint(3, (40,)), torch.randint(3, (40,))
+    with torch.no_grad():
+        single = [network.member(m)(factors.member(m).span(0, 40), celltype, assay)
+                  for m in range(3)]
+        torch.testing.assert_close(network(genome, celltype, assay),
+                                   torch.stack(single).mean(0))
+
+
+def test_models_saved_before_ensembles_load_as_one_member():
+    network, factors = seeded()
+    config = {k: v for k, v in asdict(TINY).items() if k != "members"}
+    state = {k: v.squeeze(0) if k.startswith("decoder.") else v
+             for k, v in network.state_dict().items()}
+    loaded = AvocadoImputer.from_state(LAYOUT, config, state)
+    assert loaded.network.members == 1
+    for k, v in network.state_dict().items():
+        assert torch.equal(loaded.network.state_dict()[k], v)
 
 
 def test_sparse_gradients_touch_only_the_rows_used():
@@ -122,8 +207,9 @@ def test_positions_never_trained_on_are_refused():
         imputer.impute_region(signal, np.ones(5, bool), [(0, 0)], contig="chr1", start=950)
 
 
-def test_contig_state_round_trip_through_a_loader():
-    network, factors = seeded()
+@pytest.mark.parametrize("config", [TINY, ENSEMBLE], ids=["one", "three-members"])
+def test_contig_state_round_trip_through_a_loader(config):
+    network, factors = seeded(config=config)
     imputer = AvocadoImputer(network, {"chr1": factors})
     saved = {"chr1": imputer.contig_state_dict("chr1")}
     assert imputer.state_contigs() == ("chr1",)
@@ -138,11 +224,12 @@ def test_contig_state_round_trip_through_a_loader():
     assert calls == ["chr1"]  # the loaded contig is kept while it is being imputed
 
 
-def test_exported_features_and_embeddings_reimpute_the_same_values():
-    network, factors = seeded()
+@pytest.mark.parametrize("config", [TINY, ENSEMBLE], ids=["one", "three-members"])
+def test_exported_features_and_embeddings_reimpute_the_same_values(config):
+    network, factors = seeded(config=config)
     imputer = AvocadoImputer(network, {"chr1": factors})
     features = genome_features(factors, 0, 1000)
-    assert features.shape == (1000, TINY.n_genome_features)
+    assert features.shape == (1000, config.n_genome_columns)
     targets = [(0, 0), (1, 2)]
     expected = imputer.impute_region(np.zeros((5, 1000), np.float32), np.ones(5, bool),
                                      targets, contig="chr1", start=0)
@@ -165,7 +252,7 @@ def test_fast_dropout_behaves_like_dropout():
 
 
 def test_celltype_dropout_removes_the_cell_type_term_of_whole_examples():
-    config = AvocadoConfig(**{**TINY.__dict__, "dropout": 0.0, "celltype_dropout": 0.5})
+    config = replace(ENSEMBLE, dropout=0.0, celltype_dropout=0.5)
     network, factors = seeded(config=config, n_bins=2000)
     genome = factors.span(0, 2000).detach()
     celltype, assay = torch.zeros(2000, dtype=torch.long), torch.zeros(2000, dtype=torch.long)
@@ -175,7 +262,10 @@ def test_celltype_dropout_removes_the_cell_type_term_of_whole_examples():
         network.eval()
         full = network._first_layer(genome, celltype, assay)
         by_celltype, _ = network._pair_tables()
-        without = full - by_celltype[0]
-    dropped = torch.isclose(trained, without, atol=1e-6).all(dim=1)
-    kept = torch.isclose(trained, without + 2 * by_celltype[0], atol=1e-6).all(dim=1)
+        term = by_celltype[:, :1]  # (members, 1, H)
+        without = full - term
+    dropped = torch.isclose(trained, without, atol=1e-6).all(dim=2)
+    kept = torch.isclose(trained, without + 2 * term, atol=1e-6).all(dim=2)
     assert bool((dropped | kept).all()) and 0.4 < dropped.float().mean() < 0.6
+    # each member draws its own examples to drop
+    assert not torch.equal(dropped[0], dropped[1])

@@ -43,6 +43,7 @@ def test_small_store_is_trained_whole_in_stage_one(small_compendium):
     store, _ = small_compendium
     imputer, history = train_avocado(store, config=TINY, training=QUICK, settings=CPU)
     assert set(imputer.contigs) == set(store.contigs)
+    assert imputer.config_dict()["members"] == 3  # the small preset's ensemble, recorded
     assert {(e["stage"], e["phase"]) for e in history.epochs} == {(1, "train")}
     assert history.best_epoch >= 1
 

@@ -94,10 +94,13 @@ def _factors(args: argparse.Namespace) -> None:
     out = factors(args.model_dir, args.out, contig=args.chrom)
     with np.load(out) as saved:  # reads only the small arrays named below
         scale_bp = saved["factor_scale_bp"].tolist()
-        scales = ", ".join(f"{bp} bp: {scale_bp.count(bp)}" for bp in dict.fromkeys(scale_bp))
-        print(f"wrote {out}: genome factors of {args.chrom}, {len(scale_bp)} per bin "
-              f"({scales}); {len(saved['celltypes'])} cell-type and {len(saved['assays'])} "
-              f"assay embeddings")
+        members = int(saved["members"])
+        scales = ", ".join(f"{bp} bp: {scale_bp.count(bp) // members}"
+                           for bp in dict.fromkeys(scale_bp))
+        per_member = f" ({members} members x {len(scale_bp) // members})" if members > 1 else ""
+        print(f"wrote {out}: genome factors of {args.chrom}, {len(scale_bp)} per bin"
+              f"{per_member} ({scales}); {len(saved['celltypes'])} cell-type and "
+              f"{len(saved['assays'])} assay embeddings")
 
 
 def _demo(args: argparse.Namespace) -> None:

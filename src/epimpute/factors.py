@@ -3,24 +3,29 @@ embeddings, as one ``.npz`` file for downstream machine learning.
 
 File layout (arrays of the ``.npz``)::
 
-    factors              float32 (n_bins, G)  genome factors of every bin at 25-bp resolution:
-                                              the factors of each scale, coarser ones repeated
-                                              over the bins that share them (G = 110 with the
-                                              paper's sizes: 25 + 40 + 45)
+    factors              float32 (n_bins, M*G)  genome factors of every bin at 25-bp
+                                              resolution, member by member: for each of the
+                                              model's M ensemble members, the factors of each
+                                              scale, coarser ones repeated over the bins that
+                                              share them (G = 110 with the paper's sizes:
+                                              25 + 40 + 45; 60 with the small ones)
     chrom                str ()               the contig
     start, end           int64 (n_bins,)      bin coordinates in bp (0-based, end exclusive;
                                               the last bin's end is a whole bin past its
                                               start, the model does not know contig lengths)
-    factor_scale_bp      int64 (G,)           resolution of each column (25, 250 or 5000 bp)
+    factor_scale_bp      int64 (M*G,)         resolution of each column (25, 250 or 5000 bp)
+    factor_member        int64 (M*G,)         ensemble member of each column (0 .. M-1)
+    members              int64 ()             M
     bin_size             int64 ()             bp per bin
     celltypes, assays    str (C,), (A,)       names, in embedding-row order
-    celltype_embedding   float32 (C, c)
-    assay_embedding      float32 (A, a)
+    celltype_embedding   float32 (C, M*c)     member by member (columns m*c .. (m+1)*c)
+    assay_embedding      float32 (A, M*a)     member by member
 
 The factors are streamed to disk a block of bins at a time, so a chromosome's export needs
-no more memory than its factor tables. To re-impute from the file, feed
-``[celltype_embedding[c], assay_embedding[a], factors[p]]`` through the model's decoder (see
-:func:`epimpute.models.avocado.decode_features`).
+no more memory than its factor tables. To re-impute from the file, feed member ``m``'s
+``[celltype_embedding[c, m], assay_embedding[a, m], factors[p, factor_member == m]]``
+through member ``m``'s slice of the decoder (``decoder.<i>.weight[m]``, ``bias[m]``) and
+average over the members (see :func:`epimpute.models.avocado.decode_features`).
 """
 
 from __future__ import annotations
@@ -75,8 +80,10 @@ def export_factors(imputer: Imputer, out: Path, *, contig: str,
     network = imputer.network
     config = network.config
     n_bins, bin_size = int(factors.n_bins), imputer.layout.bin_size
-    scale_bp = np.concatenate([np.full(size, scale * bin_size, dtype=np.int64)
-                               for scale, size in zip(config.scales, config.genome_factors)])
+    scale_bp = np.tile(np.concatenate([
+        np.full(size, scale * bin_size, dtype=np.int64)
+        for scale, size in zip(config.scales, config.genome_factors)]), config.members)
+    member = np.repeat(np.arange(config.members, dtype=np.int64), config.n_genome_features)
 
     spans = [(lo, min(lo + chunk_bins, n_bins)) for lo in range(0, n_bins, chunk_bins)]
     tmp = out.with_name(f".{out.name}.tmp-{os.getpid()}")
@@ -93,6 +100,8 @@ def export_factors(imputer: Imputer, out: Path, *, contig: str,
                 small = {
                     "chrom": np.array(contig),
                     "factor_scale_bp": scale_bp,
+                    "factor_member": member,
+                    "members": np.array(config.members, dtype=np.int64),
                     "bin_size": np.array(bin_size, dtype=np.int64),
                     "celltypes": np.array(imputer.layout.biosamples),
                     "assays": np.array(imputer.layout.assays),

@@ -9,13 +9,16 @@ in that position's genome factors, so it can only impute positions it was traine
 
 Shape contract
 --------------
-For ``N`` (position, cell type, assay) triples:
+For ``N`` (position, cell type, assay) triples and ``M`` ensemble members:
 
-- genome features ``(N, G)``: for bin ``p`` of a contig, the concatenation of
-  ``tables[k][p // scales[k]]`` over the scales, ``G = sum(genome_factors)``;
+- genome features ``(N, M * G)``: for bin ``p`` of a contig, member by member, the
+  concatenation of that member's columns of ``tables[k][p // scales[k]]`` over the scales,
+  ``G = sum(genome_factors)`` (member-major: member ``m`` owns columns
+  ``m * G .. (m + 1) * G``);
 - ``celltype`` ``(N,)`` and ``assay`` ``(N,)`` long indices into the
   :class:`~epimpute.models.layout.Layout`'s biosamples and assays;
-- output ``(N,)`` signal on the arcsinh scale.
+- output ``(N,)`` signal on the arcsinh scale: the mean of the members' outputs
+  (:meth:`Avocado.member_outputs` gives each member's ``(M, N)``).
 
 With 25-bp bins the default scales ``(1, 10, 200)`` are 25 bp, 250 bp and 5 kb: ten
 neighbouring bins share a 250-bp factor vector and two hundred share a 5-kb one.
@@ -23,6 +26,17 @@ neighbouring bins share a 250-bp factor vector and two hundred share a 5-kb one.
 The network keeps the cell-type and assay embeddings and the decoder; the genome factors of
 each contig are a separate :class:`GenomeFactors` module, so a genome-wide model never
 needs more than one contig's factors in memory.
+
+Ensemble members
+----------------
+With ``members = M`` the model is ``M`` independently initialised Avocado models trained
+side by side on the same batches: member ``m`` owns columns ``m * c .. (m + 1) * c`` of the
+cell-type table (``c`` factors per member; likewise the assay table and every scale's
+genome table) and slice ``m`` of every decoder layer's ``(M, out, in)`` weights. No
+parameter is shared, so the training loss (the mean of the members' squared errors)
+gives each member exactly the gradient of its own error. Imputations of (cell type,
+assay) pairs never seen in training vary from one initialisation to the next; the mean of
+the members varies much less (``docs/avocado.md``).
 """
 
 from __future__ import annotations
@@ -33,7 +47,6 @@ from typing import Any, Mapping, Sequence
 import numpy as np
 import torch
 from torch import nn
-from torch.nn import functional as F
 from torch.nn.utils import skip_init
 
 from epimpute.errors import InputError
@@ -47,6 +60,7 @@ __all__ = [
     "AvocadoConfig",
     "AvocadoImputer",
     "GenomeFactors",
+    "MemberLinear",
     "decode_features",
     "genome_features",
 ]
@@ -57,15 +71,21 @@ PRESETS: dict[str, dict[str, Any]] = {
         "assay_factors": 256,
         "genome_factors": (25, 40, 45),
         "hidden": (2048, 2048),
+        "celltype_dropout": 0.0,
+        "members": 1,
     },
     "small": {
         "celltype_factors": 32,
         "assay_factors": 24,
         "genome_factors": (10, 20, 30),
         "hidden": (128,),
+        "celltype_dropout": 0.25,
+        "members": 3,
     },
 }
-"""Sizes of the published model (``paper``) and of the authors' CPU tutorial (``small``)."""
+"""Sizes of the published model (``paper``) and of the authors' CPU tutorial (``small``);
+``small`` adds three ensemble members and cell-type dropout, which small compendia need
+(see ``docs/avocado.md``)."""
 
 SMALL_PRESET_BELOW_TRACKS = 100
 """With ``preset="auto"``, compendia with fewer input tracks than this get ``small``."""
@@ -75,19 +95,20 @@ SMALL_PRESET_BELOW_TRACKS = 100
 class AvocadoConfig:
     """Hyperparameters of :class:`Avocado`.
 
-    Sizes left at ``None`` come from the preset. ``preset="auto"`` picks ``"small"`` for
+    Settings left at ``None`` come from the preset. ``preset="auto"`` picks ``"small"`` for
     compendia of fewer than :data:`SMALL_PRESET_BELOW_TRACKS` input tracks and ``"paper"``
-    otherwise (see :meth:`resolve`); a saved model always records concrete sizes.
+    otherwise (see :meth:`resolve`); a saved model always records concrete values.
 
     Attributes
     ----------
     preset
         ``"auto"``, ``"paper"`` (32 cell-type, 256 assay, 25 / 40 / 45 genome factors,
-        2 x 2048 hidden units) or ``"small"`` (32, 24, 10 / 20 / 30, 1 x 128).
+        2 x 2048 hidden units, one member, no cell-type dropout) or ``"small"`` (32, 24,
+        10 / 20 / 30, 1 x 128, three members, cell-type dropout 0.25).
     celltype_factors, assay_factors
-        Embedding sizes of cell types (biosamples) and assays.
+        Embedding sizes of cell types (biosamples) and assays, per member.
     genome_factors
-        Factors per position at each scale.
+        Factors per position at each scale, per member.
     scales
         Bins that share one factor vector at each scale; ``(1, 10, 200)`` is 25 bp, 250 bp
         and 5 kb with 25-bp bins.
@@ -101,6 +122,10 @@ class AvocadoConfig:
         Probability, per training example, of removing the cell type's contribution to the
         first layer (the rest scaled up to match), so the decoder also learns what an assay
         looks like regardless of cell type.
+    members
+        Independently initialised models trained side by side (see the module docstring);
+        the model predicts their mean. Every table and the decoder are ``members`` times
+        as large, and training and imputation cost about ``members`` times as much.
     """
 
     preset: str = "auto"
@@ -110,7 +135,8 @@ class AvocadoConfig:
     scales: tuple[int, ...] = (1, 10, 200)
     hidden: tuple[int, ...] | None = None
     dropout: float = 0.5
-    celltype_dropout: float = 0.0
+    celltype_dropout: float | None = None
+    members: int | None = None
 
     def __post_init__(self) -> None:
         if self.preset not in ("auto", *PRESETS):
@@ -125,17 +151,25 @@ class AvocadoConfig:
         if self.genome_factors is not None and len(self.genome_factors) != len(self.scales):
             raise ValueError(f"genome_factors has {len(self.genome_factors)} sizes but there "
                              f"are {len(self.scales)} scales")
-        if not 0.0 <= self.dropout < 1.0 or not 0.0 <= self.celltype_dropout < 1.0:
+        if self.celltype_dropout is not None:
+            self.celltype_dropout = float(self.celltype_dropout)
+        if not 0.0 <= self.dropout < 1.0 or not 0.0 <= (self.celltype_dropout or 0.0) < 1.0:
             raise ValueError("dropout and celltype_dropout must be in [0, 1)")
+        if self.members is not None:
+            if isinstance(self.members, bool) or int(self.members) != self.members \
+                    or self.members < 1:
+                raise ValueError(f"members must be a positive whole number, got "
+                                 f"{self.members!r}")
+            self.members = int(self.members)
 
     @property
     def is_resolved(self) -> bool:
-        """Whether every size is set (a network can be built)."""
+        """Whether every setting is set (a network can be built)."""
         return None not in (self.celltype_factors, self.assay_factors, self.genome_factors,
-                            self.hidden)
+                            self.hidden, self.celltype_dropout, self.members)
 
     def resolve(self, n_tracks: int) -> "AvocadoConfig":
-        """A copy with the preset chosen and every size left at ``None`` filled in.
+        """A copy with the preset chosen and every setting left at ``None`` filled in.
 
         Parameters
         ----------
@@ -153,8 +187,18 @@ class AvocadoConfig:
 
     @property
     def n_genome_features(self) -> int:
-        """``G``: genome features per bin, all scales together."""
+        """``G``: genome features per bin and member, all scales together."""
         return sum(self._resolved().genome_factors)
+
+    @property
+    def n_genome_columns(self) -> int:
+        """``M * G``: genome features per bin, all members together."""
+        return self._resolved().members * self.n_genome_features
+
+    def genome_values_per_bin(self) -> float:
+        """Learnt genome-factor values per bin: ``M * sum(factors[k] / scales[k])``."""
+        config = self._resolved()
+        return config.members * sum(f / s for f, s in zip(config.genome_factors, config.scales))
 
     def _resolved(self) -> "AvocadoConfig":
         if not self.is_resolved:
@@ -202,7 +246,8 @@ class GenomeFactors(nn.Module):
     """Genome factors of one stretch of genome: one table per scale.
 
     For a contig, row ``r`` of table ``k`` holds the factors of bins
-    ``[r * scales[k], (r + 1) * scales[k])``. During training on a set of regions the rows
+    ``[r * scales[k], (r + 1) * scales[k])``: ``members * genome_factors[k]`` values, member
+    by member. During training on a set of regions the rows
     are numbered compactly instead (see :mod:`epimpute.training.avocado`).
 
     Parameters
@@ -227,10 +272,13 @@ class GenomeFactors(nn.Module):
         config = config._resolved()
         if len(rows) != len(config.scales):
             raise ValueError("one row count per scale is needed")
+        self.config = config
         self.scales = config.scales
+        self.members = config.members
         self.sparse = sparse
         self.tables = nn.ModuleList(
-            skip_init(nn.Embedding, int(n), size) for n, size in zip(rows, config.genome_factors)
+            skip_init(nn.Embedding, int(n), config.members * size)
+            for n, size in zip(rows, config.genome_factors)
         )
         if initialise:
             for table in self.tables:
@@ -247,19 +295,28 @@ class GenomeFactors(nn.Module):
 
     @property
     def size(self) -> int:
-        """``G``: features per bin."""
+        """``M * G``: features per bin, all members together."""
         return sum(table.embedding_dim for table in self.tables)
 
+    def _by_member(self, parts: list[torch.Tensor]) -> torch.Tensor:
+        """Per-scale ``(N, M * f_k)`` blocks to member-major ``(N, M * G)`` features."""
+        if self.members == 1:
+            return torch.cat(parts, dim=1)
+        n = parts[0].shape[0]
+        return torch.cat([p.view(n, self.members, -1) for p in parts], dim=2).view(n, -1)
+
     def forward(self, rows: Sequence[torch.Tensor]) -> torch.Tensor:
-        """Features of ``N`` positions given their ``(N,)`` row at each scale: ``(N, G)``."""
+        """Features of ``N`` positions given their ``(N,)`` row at each scale:
+        ``(N, M * G)``, member-major."""
         if self.sparse and torch.is_grad_enabled():
             parts = [_GatherRows.apply(table.weight, r) for table, r in zip(self.tables, rows)]
         else:
             parts = [table.weight.index_select(0, r) for table, r in zip(self.tables, rows)]
-        return torch.cat(parts, dim=1)
+        return self._by_member(parts)
 
     def span(self, start: int, end: int) -> torch.Tensor:
-        """Features of contig bins ``start .. end`` (end exclusive): ``(end - start, G)``."""
+        """Features of contig bins ``start .. end`` (end exclusive): ``(end - start, M * G)``,
+        member-major."""
         if not 0 <= start <= end <= int(self.n_bins):
             raise IndexError(f"bins {start}..{end} are outside 0..{int(self.n_bins)}")
         parts = []
@@ -270,11 +327,22 @@ class GenomeFactors(nn.Module):
             first, last = start // scale, -(-end // scale)
             block = table.weight[first:last].repeat_interleave(scale, dim=0)
             parts.append(block[start - first * scale:end - first * scale])
-        return torch.cat(parts, dim=1)
+        return self._by_member(parts)
 
     def parameter_count(self) -> int:
-        """Number of learnt values (all scales)."""
+        """Number of learnt values (all scales and members)."""
         return sum(table.weight.numel() for table in self.tables)
+
+    def member(self, m: int) -> "GenomeFactors":
+        """Member ``m``'s factors alone, as a one-member copy."""
+        _check_member(m, self.members)
+        config = replace(self.config, members=1)
+        part = GenomeFactors([t.num_embeddings for t in self.tables], config,
+                             n_bins=int(self.n_bins), initialise=False)
+        with torch.no_grad():
+            for table, size, source in zip(part.tables, config.genome_factors, self.tables):
+                table.weight.copy_(source.weight[:, m * size:(m + 1) * size])
+        return part
 
 
 class FastDropout(nn.Module):
@@ -308,7 +376,8 @@ class FastDropout(nn.Module):
 
 
 class _RowDropout(nn.Module):
-    """Zero whole rows with probability ``p`` (scaling the rest by ``1 / (1 - p)``)."""
+    """Zero whole rows (vectors along the last dimension) with probability ``p``, scaling
+    the rest by ``1 / (1 - p)``."""
 
     def __init__(self, p: float) -> None:
         super().__init__()
@@ -317,12 +386,50 @@ class _RowDropout(nn.Module):
     def forward(self, x: torch.Tensor) -> torch.Tensor:
         if not self.training or self.p == 0:
             return x
-        keep = (torch.rand(x.shape[0], 1, device=x.device) >= self.p).to(x.dtype)
+        keep = (torch.rand(*x.shape[:-1], 1, device=x.device) >= self.p).to(x.dtype)
         return x * keep.mul_(1.0 / (1.0 - self.p))
+
+
+class MemberLinear(nn.Module):
+    """One linear layer per ensemble member: ``(M, ..., in) -> (M, ..., out)``.
+
+    ``weight`` is ``(M, out, in)`` and ``bias`` ``(M, out)``; slice ``m`` is initialised like
+    a :class:`torch.nn.Linear` (members in turn, weight then bias), so a one-member layer
+    draws exactly what ``nn.Linear`` draws.
+    """
+
+    def __init__(self, members: int, in_features: int, out_features: int) -> None:
+        super().__init__()
+        self.weight = nn.Parameter(torch.empty(members, out_features, in_features))
+        self.bias = nn.Parameter(torch.empty(members, out_features))
+        with torch.no_grad():
+            for m in range(members):
+                layer = skip_init(nn.Linear, in_features, out_features)
+                layer.reset_parameters()
+                self.weight[m].copy_(layer.weight)
+                self.bias[m].copy_(layer.bias)
+
+    def forward(self, x: torch.Tensor) -> torch.Tensor:
+        flat = x.reshape(x.shape[0], -1, x.shape[-1])
+        out = torch.baddbmm(self.bias.unsqueeze(1), flat, self.weight.transpose(1, 2))
+        return out.view(*x.shape[:-1], out.shape[-1])
+
+    def extra_repr(self) -> str:
+        members, out_features, in_features = self.weight.shape
+        return f"members={members}, in_features={in_features}, out_features={out_features}"
+
+
+def _check_member(m: int, members: int) -> None:
+    if not 0 <= m < members:
+        raise IndexError(f"member {m} of a model with {members} member(s)")
 
 
 class Avocado(nn.Module):
     """Cell-type and assay embeddings and the decoder (see the module docstring).
+
+    ``celltype.weight`` is ``(C, M * c)`` and ``assay.weight`` ``(A, M * a)``, member-major;
+    ``decoder`` is a sequence of :class:`MemberLinear` layers with ReLU (and dropout) between
+    them, the first reading ``[celltype, assay, genome]`` of its member.
 
     Parameters
     ----------
@@ -337,29 +444,35 @@ class Avocado(nn.Module):
         config = config._resolved()
         self.layout = layout
         self.config = config
-        self.celltype = nn.Embedding(layout.n_biosamples, config.celltype_factors)
-        self.assay = nn.Embedding(layout.n_assays, config.assay_factors)
+        members = config.members
+        self.celltype = nn.Embedding(layout.n_biosamples, members * config.celltype_factors)
+        self.assay = nn.Embedding(layout.n_assays, members * config.assay_factors)
         for table in (self.celltype, self.assay):
             nn.init.uniform_(table.weight, -0.05, 0.05)
         width = config.celltype_factors + config.assay_factors + config.n_genome_features
         layers: list[nn.Module] = []
         for hidden in config.hidden:
-            layers += [nn.Linear(width, hidden), nn.ReLU()]
+            layers += [MemberLinear(members, width, hidden), nn.ReLU()]
             if config.dropout > 0:
                 layers.append(FastDropout(config.dropout))
             width = hidden
-        layers.append(nn.Linear(width, 1))
+        layers.append(MemberLinear(members, width, 1))
         self.decoder = nn.Sequential(*layers)
         self.celltype_dropout = _RowDropout(config.celltype_dropout)
 
+    @property
+    def members(self) -> int:
+        """``M``: ensemble members."""
+        return self.config.members
+
     def forward(self, genome: torch.Tensor, celltype: torch.Tensor, assay: torch.Tensor
                 ) -> torch.Tensor:
-        """Signal of ``N`` triples.
+        """Signal of ``N`` triples: the mean of :meth:`member_outputs`.
 
         Parameters
         ----------
         genome
-            ``(N, G)`` genome features of each position.
+            ``(N, M * G)`` genome features of each position.
         celltype, assay
             ``(N,)`` long indices.
 
@@ -368,32 +481,50 @@ class Avocado(nn.Module):
         torch.Tensor
             ``(N,)`` predicted arcsinh signal.
         """
+        return self.member_outputs(genome, celltype, assay).mean(0)
+
+    def member_outputs(self, genome: torch.Tensor, celltype: torch.Tensor,
+                       assay: torch.Tensor) -> torch.Tensor:
+        """Each member's signal of ``N`` triples: ``(M, N)`` (arguments as :meth:`forward`)."""
         hidden = self._first_layer(genome, celltype, assay)
-        return self.decoder[1:](hidden).squeeze(1)
+        return self.decoder[1:](hidden).squeeze(-1)
+
+    def _member_columns(self, table: torch.Tensor) -> torch.Tensor:
+        """``(R, M * k)`` member-major rows as ``(M, R, k)``."""
+        return table.view(table.shape[0], self.members, -1).transpose(0, 1)
 
     def _pair_tables(self) -> tuple[torch.Tensor, torch.Tensor]:
-        """First-layer contributions of every cell type ``(C, H)`` and every assay ``(A, H)``."""
+        """First-layer contributions of every cell type ``(M, C, H)`` and every assay
+        ``(M, A, H)``."""
         weight = self.decoder[0].weight
         n_cell, n_assay = self.config.celltype_factors, self.config.assay_factors
-        return (self.celltype.weight @ weight[:, :n_cell].T,
-                self.assay.weight @ weight[:, n_cell:n_cell + n_assay].T)
+        return (torch.bmm(self._member_columns(self.celltype.weight),
+                          weight[:, :, :n_cell].transpose(1, 2)),
+                torch.bmm(self._member_columns(self.assay.weight),
+                          weight[:, :, n_cell:n_cell + n_assay].transpose(1, 2)))
+
+    def _genome_part(self, genome: torch.Tensor) -> torch.Tensor:
+        """First-layer contribution (with the bias) of ``(N, M * G)`` features: ``(M, N, H)``."""
+        first = self.decoder[0]
+        n_pair = self.config.celltype_factors + self.config.assay_factors
+        return torch.baddbmm(first.bias.unsqueeze(1), self._member_columns(genome),
+                             first.weight[:, :, n_pair:].transpose(1, 2))
 
     def _first_layer(self, genome: torch.Tensor, celltype: torch.Tensor, assay: torch.Tensor
                      ) -> torch.Tensor:
-        """The first linear layer on ``[celltype, assay, genome]`` without building the
-        concatenation: the cell-type and assay parts are projected once per table row."""
-        first = self.decoder[0]
-        n_pair = self.config.celltype_factors + self.config.assay_factors
+        """The first linear layer of every member on ``[celltype, assay, genome]``,
+        ``(M, N, H)``, without building the concatenation: the cell-type and assay parts
+        are projected once per table row."""
         by_celltype, by_assay = self._pair_tables()
-        projected = torch.addmm(first.bias, genome, first.weight[:, n_pair:].T)
-        by_position = F.embedding(celltype, by_celltype)
+        projected = self._genome_part(genome)
+        by_position = by_celltype.index_select(1, celltype)
         if self.training and self.config.celltype_dropout > 0:
             by_position = self.celltype_dropout(by_position)
         projected = projected + by_position
-        return projected.add_(F.embedding(assay, by_assay))
+        return projected.add_(by_assay.index_select(1, assay))
 
     def decode_pairs(self, genome: torch.Tensor, targets: torch.Tensor) -> torch.Tensor:
-        """Signal of ``K`` (cell type, assay) pairs at ``L`` positions.
+        """Signal of ``K`` (cell type, assay) pairs at ``L`` positions (mean of the members).
 
         Equivalent to :meth:`forward` on every (position, pair) combination, but the first
         layer's genome part is computed once for all pairs.
@@ -401,7 +532,7 @@ class Avocado(nn.Module):
         Parameters
         ----------
         genome
-            ``(L, G)`` genome features.
+            ``(L, M * G)`` genome features.
         targets
             ``(K, 2)`` long ``(celltype, assay)`` pairs.
 
@@ -410,21 +541,43 @@ class Avocado(nn.Module):
         torch.Tensor
             ``(K, L)`` predicted arcsinh signal.
         """
-        first = self.decoder[0]
+        weight = self.decoder[0].weight
         n_cell = self.config.celltype_factors
         n_pair = n_cell + self.config.assay_factors
         # Only the targets' rows are projected, so a pair's output does not depend on how
         # many cell types and assays the model has (extending a model keeps it exact).
-        pair_part = (self.celltype.weight[targets[:, 0]] @ first.weight[:, :n_cell].T
-                     + self.assay.weight[targets[:, 1]] @ first.weight[:, n_cell:n_pair].T
-                     + first.bias)
-        genome_part = genome @ first.weight[:, n_pair:].T
-        hidden = genome_part.unsqueeze(0) + pair_part.unsqueeze(1)
+        pair_part = (
+            torch.bmm(self._member_columns(self.celltype.weight[targets[:, 0]]),
+                      weight[:, :, :n_cell].transpose(1, 2))
+            + torch.bmm(self._member_columns(self.assay.weight[targets[:, 1]]),
+                        weight[:, :, n_cell:n_pair].transpose(1, 2)))       # (M, K, H)
+        genome_part = self._genome_part(genome)                              # (M, L, H)
+        hidden = genome_part.unsqueeze(1) + pair_part.unsqueeze(2)           # (M, K, L, H)
         if torch.is_grad_enabled():
-            return self.decoder[1:](hidden).squeeze(-1)
+            return self.decoder[1:](hidden).squeeze(-1).mean(0)
         for layer in self.decoder[1:]:  # in place where possible: this is memory-bound
             hidden = hidden.relu_() if isinstance(layer, nn.ReLU) else layer(hidden)
-        return hidden.squeeze(-1)
+        return hidden.squeeze(-1).mean(0)
+
+    def member(self, m: int) -> "Avocado":
+        """Member ``m`` alone, as a one-member copy (its own embedding columns and
+        decoder slice, in this network's training mode)."""
+        _check_member(m, self.members)
+        config = replace(self.config, members=1)
+        with torch.random.fork_rng(devices=[]):  # initial values are overwritten
+            single = Avocado(self.layout, config)
+        n_cell, n_assay = config.celltype_factors, config.assay_factors
+        state = {}
+        for name, value in self.state_dict().items():
+            if name == "celltype.weight":
+                value = value[:, m * n_cell:(m + 1) * n_cell]
+            elif name == "assay.weight":
+                value = value[:, m * n_assay:(m + 1) * n_assay]
+            elif name.startswith("decoder."):
+                value = value[m:m + 1]
+            state[name] = value.clone()
+        single.load_state_dict(state)
+        return single.train(self.training)
 
 
 class AvocadoImputer(Imputer):
@@ -549,6 +702,10 @@ class AvocadoImputer(Imputer):
     def from_state(
         cls, layout: Layout, config: dict[str, Any], state: dict[str, torch.Tensor]
     ) -> "AvocadoImputer":
+        if config.get("members") is None:  # saved before ensembles: one member
+            config = {**config, "members": 1}
+            state = {k: v.unsqueeze(0) if k.startswith("decoder.") else v
+                     for k, v in state.items()}
         with torch.random.fork_rng(devices=[]):  # initial values are overwritten anyway
             network = Avocado(layout, AvocadoConfig(**config))
         network.load_state_dict(state)
@@ -576,9 +733,10 @@ def _factors_from_state(state: dict[str, torch.Tensor], config: AvocadoConfig) -
 
 
 def genome_features(factors: GenomeFactors, start: int, end: int) -> np.ndarray:
-    """Genome features of contig bins ``start .. end`` as a ``(end - start, G)`` float32 array.
+    """Genome features of contig bins ``start .. end``: ``(end - start, M * G)`` float32.
 
-    Columns are the factors of each scale in order (e.g. 25 bp, then 250 bp, then 5 kb).
+    Columns are member by member, and within a member the factors of each scale in order
+    (e.g. 25 bp, then 250 bp, then 5 kb).
     """
     with torch.no_grad():
         return factors.span(start, end).float().cpu().numpy()
@@ -586,7 +744,7 @@ def genome_features(factors: GenomeFactors, start: int, end: int) -> np.ndarray:
 
 def decode_features(network: Avocado, genome: np.ndarray, targets: Sequence[tuple[int, int]]
                     ) -> np.ndarray:
-    """Impute from exported genome features: ``(L, G)`` features -> ``(K, L)`` signal.
+    """Impute from exported genome features: ``(L, M * G)`` features -> ``(K, L)`` signal.
 
     This is what :meth:`AvocadoImputer.impute_region` computes, starting from the array
     written by ``epimpute factors`` instead of the model's own tables.

@@ -23,6 +23,9 @@ and stage 1 is then trained again on every track for that many epochs.
 Regularisation: dropout in the decoder and weight decay on the decoder and embeddings keep
 the model from treating the (cell type, assay) pairs it is trained on as special cases,
 which is what otherwise makes imputations of unseen pairs drift (``docs/avocado.md``).
+
+Ensemble members (``AvocadoConfig.members``) are trained side by side on the same batches,
+each on its own squared error; validation and the stopping rule score their mean.
 """
 
 from __future__ import annotations
@@ -453,9 +456,18 @@ class _Epochs:
 
 
 def _squared_error(model: _Trainable, batch: Batch) -> torch.Tensor:
+    """``(N,)`` squared error of the model's prediction (the mean of its members)."""
     rows, celltype, assay, value = batch
     predicted = model.network(model.genome(rows), celltype, assay)
     return (predicted.float() - value) ** 2
+
+
+def _member_loss(model: _Trainable, batch: Batch) -> torch.Tensor:
+    """Training loss: the mean over members of each member's own mean squared error, so
+    every member gets the gradient of its own error (members share no parameter)."""
+    rows, celltype, assay, value = batch
+    predicted = model.network.member_outputs(model.genome(rows), celltype, assay)
+    return ((predicted.float() - value) ** 2).mean()
 
 
 def _mean_error(model: _Trainable, batches: Sequence[Batch]) -> Callable[[], float]:
@@ -556,7 +568,7 @@ def _fit_loop(
 ) -> History:
     spec = LoopSpec(
         batches=epochs,
-        loss=lambda batch: _squared_error(model, batch).mean(),
+        loss=lambda batch: _member_loss(model, batch),
         validate=validate,
         random_state=(epochs.generator.get_state, epochs.generator.set_state),
     )
