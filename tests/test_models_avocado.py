@@ -6,8 +6,14 @@ import torch
 
 from epimpute.errors import InputError
 from epimpute.models.avocado import (
-    PRESETS, Avocado, AvocadoConfig, AvocadoImputer, GenomeFactors, MemberLinear,
-    decode_features, genome_features,
+    PRESETS,
+    Avocado,
+    AvocadoConfig,
+    AvocadoImputer,
+    GenomeFactors,
+    MemberLinear,
+    decode_features,
+    genome_features,
 )
 from epimpute.models.layout import Layout
 
@@ -157,7 +163,7 @@ def test_prediction_is_the_mean_of_the_members_computed_alone():
 
 
 def test_models_saved_before_ensembles_load_as_one_member():
-    network, factors = seeded()
+    network, _ = seeded()
     config = {k: v for k, v in asdict(TINY).items() if k != "members"}
     state = {k: v.squeeze(0) if k.startswith("decoder.") else v
              for k, v in network.state_dict().items()}
