@@ -4,8 +4,9 @@ Protocol (after the eDICE paper's EN-TEx experiment):
 
 1. train eDICE on every track of individual A (``--exclude '*@B:*'``), with a biosample's
    embedding the sum of a tissue and an individual embedding
-   (``shared_tissue_embedding``) and every track of one biosample hidden at a quarter of
-   the training bins (the situation of B's target tissue);
+   (``shared_tissue_embedding``), every track of one biosample hidden at a quarter of
+   the training bins (the situation of B's target tissue), and batches of 256 bins (a
+   small compendium has few bins per epoch);
 2. fine-tune it on A's tracks and B's tracks except those of the target tissue T
    (``epimpute extend --mode finetune --exclude 'T@B:*'``); ``freeze`` is run as well;
 3. impute every assay of T@B and score it against B's observed tracks.
@@ -45,7 +46,8 @@ from roadmap_pilot import markdown, run_command  # noqa: E402  (benchmarks folde
 EPIMPUTE = [sys.executable, "-m", "epimpute.cli", "-q"]
 CONFIG = {
     "model": {"shared_tissue_embedding": True},
-    "training": {"mask_biosample_probability": 0.25, "mask_unit": "biosample"},
+    "training": {"mask_biosample_probability": 0.25, "mask_unit": "biosample",
+                 "batch_size": 256},
 }
 
 
@@ -94,13 +96,21 @@ def main() -> None:
     parser.add_argument("--extend-minutes", type=float, default=1.5)
     parser.add_argument("--base-epochs", type=int, default=30)
     parser.add_argument("--extend-epochs", type=int, default=15)
+    parser.add_argument("--extend-learning-rate", type=float,
+                        help="learning rate of the extension (default: a tenth of the base's)")
+    parser.add_argument("--megabases", type=float, default=1.0,
+                        help="size of the generated compendium's one contig")
+    parser.add_argument("--modes", default="finetune,freeze", help="extension modes to run")
+    parser.add_argument("--extend-mask-biosample", type=float,
+                        help="mask_biosample_probability of the extension (default: the base's)")
     parser.add_argument("--seed", type=int, default=0)
     args = parser.parse_args()
     out = args.out
     out.mkdir(parents=True, exist_ok=True)
     sheet = args.samples
     if sheet is None:
-        sheet = generate_individuals(IndividualsSpec(seed=args.seed)).write(out / "tracks")
+        spec = IndividualsSpec(contigs={"chrA": int(args.megabases * 1e6)}, seed=args.seed)
+        sheet = generate_individuals(spec).write(out / "tracks")
     store_path = out / "compendium.zarr"
     if not store_path.exists():
         run_command(EPIMPUTE + ["ingest", str(sheet), "--out", str(store_path)],
@@ -112,7 +122,12 @@ def main() -> None:
         raise SystemExit(f"{store.path} has no track of {tissue}@{b}")
     config = dict(CONFIG, training=dict(CONFIG["training"], max_epochs=args.base_epochs))
     (out / "base.json").write_text(json.dumps(config))
-    (out / "extend.json").write_text(json.dumps({"training": {"max_epochs": args.extend_epochs}}))
+    extend_training = {"max_epochs": args.extend_epochs}
+    if args.extend_learning_rate is not None:
+        extend_training["learning_rate"] = args.extend_learning_rate
+    if args.extend_mask_biosample is not None:
+        extend_training["mask_biosample_probability"] = args.extend_mask_biosample
+    (out / "extend.json").write_text(json.dumps({"training": extend_training}))
     common = ["--seed", str(args.seed), "--device", "cpu"]
     base = out / "model-A"
     timings = {}
@@ -124,7 +139,7 @@ def main() -> None:
             out / "train-base.log", threads=1)[0]
     targets = [f"{tissue}@{b}:{assay}" for assay in assays]
     predictions: dict[str, dict[str, dict[str, np.ndarray]]] = {}
-    for mode in ("finetune", "freeze"):
+    for mode in args.modes.split(","):
         model = out / f"model-AB-{mode}"
         if not (model / "config.json").exists():
             timings[mode] = run_command(
