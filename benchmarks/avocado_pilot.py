@@ -8,7 +8,8 @@ scale). Every step runs as its own ``epimpute`` command, so its wall time and pe
 are the command's own.
 
 First, the seconds per training epoch of the ``small`` configuration over all 1,126,469
-positions are timed in process (no validation, no checkpoint; ``--timing-threads``).
+positions are timed in process (no validation, no checkpoint; ``--timing-threads``): with
+its default ensemble of members, and with one member (what each member costs alone).
 Then, per fold: per-track and mean MSE and Pearson of both models, the MSE ratio to the
 baseline, Avocado's training time (the whole command: loading, both stages, validation,
 a checkpoint after every epoch), number of epochs, seconds per epoch as the command ran
@@ -72,16 +73,19 @@ def epoch_seconds(history: dict) -> float:
     return median(times) if times else float("nan")
 
 
-def time_epochs(store_path: Path, *, n_epochs: int, seed: int) -> list[float]:
-    """Wall seconds of ``n_epochs`` stage-1 epochs of the ``small`` configuration over every
-    pilot position (20 tracks, as in a fold), in this process: no validation, no
-    checkpoint, so only training is timed."""
+def time_epochs(store_path: Path, *, n_epochs: int, seed: int, members: int | None = None
+                ) -> list[float]:
+    """Wall seconds of ``n_epochs`` stage-1 epochs of the ``small`` configuration (with
+    ``members`` ensemble members, default: the preset's) over every pilot position
+    (20 tracks, as in a fold), in this process: no validation, no checkpoint, so only
+    training is timed."""
     from epimpute.models.avocado import AvocadoConfig
     from epimpute.training.avocado import AvocadoTrainingConfig, train_avocado
     from epimpute.training.loop import RunSettings
 
     training = AvocadoTrainingConfig(max_epochs=n_epochs, validation_fraction=0.0)
-    _, history = train_avocado(Store.open(store_path), config=AvocadoConfig(preset="small"),
+    config = AvocadoConfig(preset="small", members=members)
+    _, history = train_avocado(Store.open(store_path), config=config,
                                training=training, settings=RunSettings(seed=seed, device="cpu"),
                                exclude=fold_tracks(0))
     seconds = [e["seconds"] for e in history.epochs]
@@ -113,12 +117,13 @@ def run_fold(shift: int, store_path: Path, out: Path, *, max_minutes: float, see
             epimpute + ["impute", str(model_dir), str(store_path), "--out", str(imputed),
                         "--format", "npz", "--device", "cpu"] + targets,
             fold_dir / f"impute-{model}.log", threads=threads)
-        history = json.loads((model_dir / "config.json").read_text())["provenance"].get(
-            "history", {})
+        record = json.loads((model_dir / "config.json").read_text())
+        history = record["provenance"].get("history", {})
         for key in held_out:
             predicted = np.load(imputed / f"{key.replace(':', '.')}.npz")["pilot"]
             rows.append({
                 "fold": shift, "model": model, "track": key,
+                "members": record.get("config", {}).get("members", 1),
                 "mse": mse(truth[key], predicted), "pearson": gwcorr(truth[key], predicted),
                 "train_s": train_s, "train_peak_mib": train_mib,
                 "epochs": len(history.get("epochs", [])),
@@ -143,7 +148,7 @@ def summarise(table: pd.DataFrame) -> str:
     means.columns = [f"{a} {b}" for a, b in means.columns]
     means["mse ratio"] = means["mse avocado"] / means["mse average"]
     avocado = table[table["model"] == "avocado"].groupby("fold").first()
-    figures = avocado[["train_s", "epochs", "chosen_epochs", "epoch_s", "impute_s",
+    figures = avocado[["members", "train_s", "epochs", "chosen_epochs", "epoch_s", "impute_s",
                        "impute_bins_per_s", "train_peak_mib", "impute_peak_mib"]]
     summary = means.join(figures).reset_index()
     return ("## Per track (arcsinh scale)\n\n" + markdown(wide, 4)
@@ -175,12 +180,16 @@ def main() -> None:
     store = ingest_all(args.data, args.out, threads=args.threads)
     if args.epoch_timing:
         torch.set_num_threads(args.timing_threads)
-        epochs = time_epochs(store, n_epochs=args.epoch_timing, seed=args.seed)
-        (args.out / "epoch_timing.json").write_text(json.dumps(
-            {"threads": args.timing_threads, "seconds": epochs}) + "\n")
-        print(f"small configuration, {args.timing_threads} thread(s): seconds per epoch over "
-              f"1,126,469 positions: " + ", ".join(f"{s:.2f}" for s in epochs)
-              + f" (median {median(epochs):.2f})", flush=True)
+        timing = {"threads": args.timing_threads}
+        for label, members in (("ensemble", None), ("one_member", 1)):
+            epochs = time_epochs(store, n_epochs=args.epoch_timing, seed=args.seed,
+                                 members=members)
+            timing[label] = epochs
+            print(f"small configuration ({label.replace('_', ' ')}), {args.timing_threads} "
+                  f"thread(s): seconds per epoch over 1,126,469 positions: "
+                  + ", ".join(f"{s:.2f}" for s in epochs)
+                  + f" (median {median(epochs):.2f})", flush=True)
+        (args.out / "epoch_timing.json").write_text(json.dumps(timing) + "\n")
     rows: list[dict] = []
     for shift in shifts:
         rows += run_fold(shift, store, args.out, max_minutes=args.max_minutes,
