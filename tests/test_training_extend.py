@@ -211,7 +211,10 @@ def test_a_new_individual_of_known_tissues_gets_only_its_individual_embedding():
     assert individual[:, 0].tolist() == [False, True]
     weights = grown.state_dict()["biosample_encoder.individual_embedding.weight"]
     old_weights = network.state_dict()["biosample_encoder.individual_embedding.weight"]
-    assert torch.equal(weights[1], old_weights[0])  # the mean of the one trained row
+    assert torch.equal(weights[0], old_weights[0])
+    # B starts as a fresh identity (standard normal from the seed), not as a copy of A
+    fresh = torch.randn((1, 8), generator=torch.Generator().manual_seed(0))[0]
+    assert torch.equal(weights[1], fresh)
     # the assay encoder reads two new biosamples: two new column blocks of width 1
     assert masks["assay_encoder.encode.weight"][0].tolist() == [False, False, True, True]
 

@@ -16,7 +16,9 @@ A biosample or assay counts as *new* when the model has no input track of it: on
 from the model, or one it knew by name only (its tracks were excluded), whose parameters
 were never trained. New items are appended after the model's own (never re-sorted), and new
 parameters start from the mean of the trained ones, so an extended model starts close to
-what it would do for an average biosample or assay.
+what it would do for an average biosample or assay (a new individual, with
+``shared_tissue_embedding``, starts as a fresh random identity instead; see
+:func:`grow_edice`).
 
 The store must hold every input track of the model that should stay an input; tracks the
 base model excluded are inputs again unless excluded anew.
@@ -111,9 +113,10 @@ def plan_extension(old: Layout, store: Store, *, exclude: Sequence[str] = ()) ->
 # -- parameter surgery ----------------------------------------------------------------------
 
 
-def _grow_rows(old: torch.Tensor, n_rows: int, new_rows: Sequence[int]
-               ) -> tuple[torch.Tensor, torch.Tensor]:
-    """``old`` (R, ...) grown to ``n_rows``; the ``new_rows`` get the mean of the others.
+def _grow_rows(old: torch.Tensor, n_rows: int, new_rows: Sequence[int], *,
+               fresh: torch.Generator | None = None) -> tuple[torch.Tensor, torch.Tensor]:
+    """``old`` (R, ...) grown to ``n_rows``; the ``new_rows`` get the mean of the others, or
+    with ``fresh`` standard normal values drawn from it (as ``nn.Embedding`` starts).
     Returns the tensor and a bool mask of the new rows (broadcast to its shape)."""
     grown = old.new_empty((n_rows, *old.shape[1:]))
     grown[:old.shape[0]] = old
@@ -121,7 +124,10 @@ def _grow_rows(old: torch.Tensor, n_rows: int, new_rows: Sequence[int]
     new[list(new_rows)] = True
     trained = ~new
     trained[old.shape[0]:] = False
-    if bool(new.any()):
+    if bool(new.any()) and fresh is not None:
+        grown[new] = torch.randn((int(new.sum()), *old.shape[1:]), generator=fresh,
+                                 dtype=old.dtype)
+    elif bool(new.any()):
         fill = old[trained[:old.shape[0]]].mean(0) if bool(trained.any()) else old.mean(0)
         grown[new] = fill
     mask = new.view(-1, *([1] * (old.dim() - 1))).expand_as(grown).clone()
@@ -172,9 +178,13 @@ def grow_edice(network: Edice, extension: Extension, *, seed: int = 0
         resized["biosample_encoder.tissue_embedding.weight"] = _grow_rows(
             state["biosample_encoder.tissue_embedding.weight"], n_t,
             [t for t in range(n_t) if t not in trained_t])
+        # A new individual starts as a fresh identity, not as the mean of the known ones:
+        # with one reference individual the mean is that individual, and a never-observed
+        # biosample of the new one would then look like the reference's.
         resized["biosample_encoder.individual_embedding.weight"] = _grow_rows(
             state["biosample_encoder.individual_embedding.weight"], n_i,
-            [v for v in range(n_i) if v not in trained_i])
+            [v for v in range(n_i) if v not in trained_i],
+            fresh=torch.Generator().manual_seed(seed))
     else:
         resized["biosample_encoder.embedding.weight"] = _grow_rows(
             state["biosample_encoder.embedding.weight"], layout.n_biosamples, new_b)
