@@ -82,6 +82,41 @@ def test_residual_prediction_starts_from_the_assay_mean(layout):
     torch.testing.assert_close(out[:, 0], (features[:, 0, 0] + features[:, 2, 0]) / 2)
 
 
+def test_gain_scales_the_assay_mean(layout):
+    """With the last layer's weights zeroed and biases (c, s), the output is
+    c + (1 + s) x the target assay's mean over the biosamples where it is available."""
+    config = EdiceConfig(d_model=16, n_heads=2, feedforward=32, decoder_hidden=(32,),
+                         windows=(1, 3, 9), gain=True)
+    net = make_network(layout, config)
+    with torch.no_grad():
+        net.decoder[-1].weight.zero_()
+        net.decoder[-1].bias.copy_(torch.tensor([0.25, 0.5]))
+    features = torch.rand(4, 6, 3)
+    available = torch.ones(4, 6, dtype=torch.bool)
+    out = net(features, available, torch.tensor([[[3, 2]]]).expand(4, -1, -1))
+    mean = (features[:, 0, 0] + features[:, 2, 0]) / 2
+    torch.testing.assert_close(out[:, 0], 0.25 + 1.5 * mean)
+    with pytest.raises(ValueError, match="gain needs residual"):
+        EdiceConfig(gain=True, residual=False)
+
+
+def test_identity_dropout_acts_in_training_only(layout):
+    config = EdiceConfig(d_model=16, n_heads=2, feedforward=32, decoder_hidden=(32,),
+                         windows=(1, 3, 9), dropout=0.0, identity_dropout=0.5)
+    plain = EdiceConfig(d_model=16, n_heads=2, feedforward=32, decoder_hidden=(32,),
+                        windows=(1, 3, 9), dropout=0.0)
+    net, reference = make_network(layout, config), make_network(layout, plain)
+    features = torch.rand(16, 6, 3)
+    available = torch.ones(16, 6, dtype=torch.bool)
+    targets = torch.tensor([[0, 1], [2, 2]]).expand(16, -1, -1)
+    assert torch.equal(net(features, available, targets),
+                       reference(features, available, targets))
+    net.train()
+    torch.manual_seed(1)
+    assert not torch.allclose(net(features, available, targets),
+                              reference(features, available, targets))
+
+
 def test_published_single_bin_form_is_available(layout):
     config = EdiceConfig(d_model=16, n_heads=2, feedforward=32, decoder_hidden=(32,),
                          windows=(1,), assay_mean_input=False, residual=False)

@@ -73,6 +73,14 @@ class EdiceConfig:
     residual: bool = True
     """Predict a correction to the target assay's mean over the available biosamples
     (needs window 1 and ``assay_mean_input``). The published model has neither option."""
+    identity_dropout: float = 0.0
+    """Training only: probability of dropping a biosample's or assay's identity embedding
+    from its token at a bin, so tokens must also describe items by their data (which is
+    all that carries over to the pairs never seen as training targets)."""
+    gain: bool = False
+    """With ``residual``: the decoder also predicts a multiplicative gain on that mean
+    (prediction = correction + (1 + gain) x mean), so a biosample whose signal is stronger
+    or weaker than the others' in every assay can be decoded as such."""
     similarity_weighted_mean: bool = True
     """Make that mean a weighted one: weights from attention of the target biosample's token
     over the tokens of the biosamples where the assay is available (uniform at start)."""
@@ -90,6 +98,8 @@ class EdiceConfig:
             raise ValueError("windows must be odd positive widths")
         if self.residual and (1 not in self.windows or not self.assay_mean_input):
             raise ValueError("residual needs window 1 and assay_mean_input")
+        if self.gain and not self.residual:
+            raise ValueError("gain needs residual")
 
 
 class SetAttentionBlock(nn.Module):
@@ -136,6 +146,7 @@ class _AxisEncoder(nn.Module):
                  *, groups: tuple[Sequence[int], Sequence[int]] | None = None) -> None:
         super().__init__()
         self.n_features = n_features
+        self.identity_dropout = config.identity_dropout
         self.encode = nn.Linear(n_other * n_features, config.d_model)
         if groups is None:
             self.embedding = nn.Embedding(n_items, config.d_model)
@@ -181,7 +192,11 @@ class _AxisEncoder(nn.Module):
             encoded = F.linear(flat, self.encode.weight.index_select(1, columns),
                                self.encode.bias)
         encoded = encoded / counts.clamp(min=1).unsqueeze(-1).to(encoded.dtype)
-        tokens = F.relu(encoded) + self.item_embedding(items)
+        identity = self.item_embedding(items)
+        if self.training and self.identity_dropout > 0:
+            keep = torch.ones(n, n_items, 1, dtype=identity.dtype, device=identity.device)
+            identity = F.dropout(keep, self.identity_dropout, training=True) * identity
+        tokens = F.relu(encoded) + identity
         present = counts > 0
         for block in self.blocks:
             tokens = block(tokens, present)
@@ -221,7 +236,7 @@ class Edice(nn.Module):
         for hidden in config.decoder_hidden:
             layers += [nn.Linear(width, hidden), nn.ReLU(), nn.Dropout(config.dropout)]
             width = hidden
-        layers.append(nn.Linear(width, 1))
+        layers.append(nn.Linear(width, 2 if config.gain else 1))
         self.decoder = nn.Sequential(*layers)
         if config.similarity_weighted_mean:
             self.mean_query = nn.Linear(config.d_model, config.d_model, bias=False)
@@ -271,9 +286,13 @@ class Edice(nn.Module):
         if self.config.assay_mean_input:
             picked_mean = self._assay_mean(grid, present, biosample_tokens, picked_bios, targets)
             decoder_input.append(picked_mean)
-        predicted = self.decoder(torch.cat(decoder_input, dim=-1)).squeeze(-1)
+        decoded = self.decoder(torch.cat(decoder_input, dim=-1))
+        predicted = decoded[..., 0]
         if self.config.residual:
-            predicted = predicted + picked_mean[..., self.config.windows.index(1)]
+            centre = picked_mean[..., self.config.windows.index(1)]
+            if self.config.gain:
+                centre = centre * (1 + decoded[..., 1])
+            predicted = predicted + centre
         return predicted
 
     def _active_items(
