@@ -69,7 +69,7 @@ def first_bins(data: Path, out: Path, n_bins: int | None) -> Path:
     """``data``, or copies of its tracks cut to their first ``n_bins`` bins (made once)."""
     if n_bins is None:
         return data
-    folder = out / f"pilot-first-{n_bins}"
+    folder = (out / f"pilot-first-{n_bins}").resolve()
     folder.mkdir(parents=True, exist_ok=True)
     for cell in CELLS:
         for assay in ASSAYS:
