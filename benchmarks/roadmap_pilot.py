@@ -164,7 +164,7 @@ def main() -> None:
     parser.add_argument("--data", type=Path, default=DEFAULT_DATA)
     parser.add_argument("--out", type=Path,
                         default=Path(__file__).resolve().parent / "results" / "pilot")
-    parser.add_argument("--max-minutes", type=float, default=8.0,
+    parser.add_argument("--max-minutes", type=float, default=9.0,
                         help="training budget per model and fold")
     parser.add_argument("--seed", type=int, default=0)
     args = parser.parse_args()
