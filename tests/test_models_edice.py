@@ -145,6 +145,32 @@ def test_imputer_region_matches_network_on_features(layout):
     np.testing.assert_allclose(out[:, 10], direct[0].detach().numpy(), rtol=1e-5)
 
 
+@pytest.mark.parametrize("reduced", [False, True])
+def test_imputation_split_across_workers_matches_one_worker(layout, reduced):
+    """With several torch threads a region is cut into parts on batch boundaries, run in
+    parallel (each re-entering the caller's autocast): the same batches, the same values."""
+    imputer = EdiceImputer(make_network(layout), batch_bins=8)
+    margin = imputer.context_bins
+    signal = np.random.default_rng(1).random((6, 61 + 2 * margin)).astype(np.float32)
+    available = np.ones(6, dtype=bool)
+    threads = torch.get_num_threads()
+    results = []
+    try:
+        for n_threads in (1, 3):
+            torch.set_num_threads(n_threads)
+            with torch.autocast("cpu", dtype=torch.bfloat16, enabled=reduced):
+                results.append(imputer.impute_region(signal, available, [(3, 1), (0, 2)],
+                                                     contig="c", start=0))
+            assert torch.get_num_threads() == n_threads
+    finally:
+        torch.set_num_threads(threads)
+    assert np.array_equal(results[0], results[1])
+    with torch.autocast("cpu", dtype=torch.bfloat16, enabled=not reduced):
+        other = imputer.impute_region(signal, available, [(3, 1), (0, 2)], contig="c",
+                                      start=0)
+    assert not np.array_equal(other, results[0])
+
+
 def test_only_active_items_are_computed_and_the_result_is_unchanged(layout):
     """Biosample 'd' has no input and is not a target: leaving it out of the computation
     gives what the full computation gives (with it as a query-only token)."""

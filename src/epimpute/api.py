@@ -19,12 +19,11 @@ from typing import Any, Sequence
 
 from epimpute import __version__
 from epimpute.errors import InputError
-from epimpute.evaluation.run import evaluate
+from epimpute.hardware import resolve_device
 from epimpute.imputation import OutputFormat, impute as impute_store, resolve_targets
 from epimpute.model_dir import CHECKPOINT_FILE, CONFIG_FILE, load_model, save_model
 from epimpute.registry import build_config, model_spec
 from epimpute.store import Store, ingest
-from epimpute.hardware import resolve_device
 from epimpute.training.loop import RunSettings
 
 __all__ = ["ingest", "train", "extend", "impute", "evaluate", "factors", "load_model",
@@ -281,3 +280,13 @@ def _prepare_output(out: Path, run: dict[str, Any], *, resume: bool) -> None:
     tmp = run_file.with_name(f".{RUN_FILE}.tmp-{os.getpid()}")
     tmp.write_text(json.dumps(run, indent=2) + "\n")
     os.replace(tmp, run_file)
+
+
+def __getattr__(name: str) -> Any:
+    # ``evaluate`` (epimpute.evaluation.run.evaluate) is imported on first use: scipy and
+    # pandas would otherwise slow every command's start by a second.
+    if name == "evaluate":
+        from epimpute.evaluation.run import evaluate
+
+        return evaluate
+    raise AttributeError(f"module {__name__!r} has no attribute {name!r}")

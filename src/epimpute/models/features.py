@@ -37,11 +37,11 @@ def window_means(signal: np.ndarray, windows: Sequence[int], *, margin: int) -> 
     cumulative = np.zeros((n_tracks, padded + 1), dtype=np.float64)
     np.cumsum(signal, axis=1, dtype=np.float64, out=cumulative[:, 1:])
     out = np.empty((n_bins, n_tracks, len(windows)), dtype=np.float32)
-    centres = np.arange(margin, margin + n_bins)
     for k, width in enumerate(windows):
         if width % 2 != 1:
             raise ValueError(f"window widths must be odd, got {width}")
         half = width // 2
-        sums = cumulative[:, centres + half + 1] - cumulative[:, centres - half]
-        out[:, :, k] = (sums / width).T
+        upper = cumulative[:, margin + half + 1:margin + half + 1 + n_bins]
+        lower = cumulative[:, margin - half:margin - half + n_bins]
+        out[:, :, k] = ((upper - lower) / width).T
     return out
