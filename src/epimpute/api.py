@@ -20,7 +20,8 @@ from typing import Any, Sequence
 from epimpute import __version__
 from epimpute.errors import InputError
 from epimpute.hardware import resolve_device
-from epimpute.imputation import OutputFormat, impute as impute_store, resolve_targets
+from epimpute.imputation import OutputFormat, resolve_targets
+from epimpute.imputation import impute as impute_store
 from epimpute.model_dir import CHECKPOINT_FILE, CONFIG_FILE, load_model, save_model
 from epimpute.registry import build_config, model_spec
 from epimpute.store import Store, ingest
@@ -43,12 +44,7 @@ def read_config_file(path: Path | None, model: str) -> tuple[Any, Any]:
     values: dict[str, Any] = {}
     if path is not None:
         path = Path(path)
-        try:
-            values = json.loads(path.read_text())
-        except FileNotFoundError:
-            raise InputError(f"{path}: config file not found") from None
-        except json.JSONDecodeError as error:
-            raise InputError(f"{path}: not valid JSON ({error})") from None
+        values = _read_json(path)
         if not isinstance(values, dict):
             raise InputError(f"{path}: expected a JSON object with 'model' and/or 'training'")
         unknown = sorted(set(values) - {"model", "training"})
@@ -59,6 +55,16 @@ def read_config_file(path: Path | None, model: str) -> tuple[Any, Any]:
     return (build_config(spec.model_config, values.get("model", {}), where=f"{where} [model]"),
             build_config(spec.training_config, values.get("training", {}),
                          where=f"{where} [training]"))
+
+
+def _read_json(path: Path) -> Any:
+    """The JSON value in a configuration file; InputError when missing or malformed."""
+    try:
+        return json.loads(path.read_text())
+    except FileNotFoundError:
+        raise InputError(f"{path}: config file not found") from None
+    except json.JSONDecodeError as error:
+        raise InputError(f"{path}: not valid JSON ({error})") from None
 
 
 def train(
@@ -132,10 +138,9 @@ def extend(
     shell-style patterns such as ``'liver@B:*'`` allowed). See :mod:`epimpute.training.extend`.
     """
     from epimpute.model_dir import read_model_record
-    from epimpute.training.extend import FINETUNE_LEARNING_RATE_FACTOR, MODES
+    from epimpute.training.extend import FINETUNE_LEARNING_RATE_FACTOR, check_mode
 
-    if mode not in MODES:
-        raise InputError(f"unknown extension mode '{mode}' (known: {', '.join(MODES)})")
+    check_mode(mode)
     model_dir, out = Path(model_dir), Path(out)
     record = read_model_record(model_dir)
     spec = model_spec(record["model"])
@@ -169,7 +174,8 @@ def extend(
             "model": record["model"], "extended_from": str(model_dir), "mode": mode,
             "store": str(store.path), "exclude": sorted(exclude), "seed": seed,
             "base_provenance": record.get("provenance", {}),
-            "device": str(resolve_device(device)), "seconds": time.time() - started,
+            "device": str(resolve_device(device)), "precision": precision,
+            "seconds": time.time() - started,
             "history": history.to_dict(), "epimpute_version": __version__,
         }
         save_model(tmp, extended, training=training, provenance=provenance)
@@ -204,12 +210,7 @@ def _config_overrides(path: Path | None) -> dict[str, Any]:
     if path is None:
         return {}
     path = Path(path)
-    try:
-        values = json.loads(path.read_text())
-    except FileNotFoundError:
-        raise InputError(f"{path}: config file not found") from None
-    except json.JSONDecodeError as error:
-        raise InputError(f"{path}: not valid JSON ({error})") from None
+    values = _read_json(path)
     if not isinstance(values, dict) or set(values) - {"training"}:
         raise InputError(f"{path}: an extension takes only a 'training' section (the model's "
                          "architecture is the base model's)")

@@ -36,21 +36,28 @@ import torch
 
 from epimpute.errors import InputError
 from epimpute.models.average import AverageImputer
-from epimpute.models.avocado import Avocado, AvocadoImputer, GenomeFactors
+from epimpute.models.avocado import (
+    Avocado,
+    AvocadoConfig,
+    AvocadoImputer,
+    GenomeFactors,
+)
 from epimpute.models.edice import Edice, EdiceImputer, biosample_groups
 from epimpute.models.layout import Layout
 from epimpute.store import Store
-from epimpute.models.avocado import AvocadoConfig
 from epimpute.training.average import AverageTrainingConfig
 from epimpute.training.avocado import (
-    AvocadoTrainingConfig, _whole_contig_factors, stage1_blocks, train_stage1,
+    AvocadoTrainingConfig,
+    _whole_contig_factors,
+    stage1_blocks,
+    train_stage1,
 )
 from epimpute.training.data import Block, layout_rows
 from epimpute.training.edice import EdiceTrainingConfig, train_edice
 from epimpute.training.loop import History, RunSettings
 
-__all__ = ["ExtendMode", "Extension", "extend_average", "extend_avocado", "extend_edice",
-           "grow_avocado", "grow_edice", "plan_extension"]
+__all__ = ["ExtendMode", "Extension", "check_mode", "extend_average", "extend_avocado",
+           "extend_edice", "grow_avocado", "grow_edice", "plan_extension"]
 
 log = logging.getLogger(__name__)
 
@@ -226,7 +233,7 @@ def extend_edice(
     checkpoint: Path | None = None,
 ) -> tuple[EdiceImputer, History]:
     """Extend an eDICE model with the new items of ``store`` (see the module docstring)."""
-    _check_mode(mode)
+    check_mode(mode)
     extension = plan_extension(imputer.layout, store, exclude=exclude)
     _log_extension(extension, mode)
     network, masks = grow_edice(imputer.network, extension, seed=settings.seed)
@@ -254,7 +261,7 @@ def extend_avocado(
     trains every parameter, and the contigs stage 1 covers whole get the retrained
     factors while the others keep theirs.
     """
-    _check_mode(mode)
+    check_mode(mode)
     extension = plan_extension(imputer.layout, store, exclude=exclude)
     _log_extension(extension, mode)
     network, masks = grow_avocado(imputer.network, extension, seed=settings.seed)
@@ -296,7 +303,7 @@ def extend_average(
     checkpoint: Path | None = None,
 ) -> tuple[AverageImputer, History]:
     """The baseline learns nothing: extending it only records the new inputs."""
-    _check_mode(mode)
+    check_mode(mode)
     extension = plan_extension(imputer.layout, store, exclude=exclude)
     return AverageImputer(extension.layout, imputer.config), History()
 
@@ -327,7 +334,8 @@ def _compact_factors(imputer: AvocadoImputer, blocks: Sequence[Block], config: A
     return genome
 
 
-def _check_mode(mode: str) -> None:
+def check_mode(mode: str) -> None:
+    """InputError unless ``mode`` is one of :data:`MODES`."""
     if mode not in MODES:
         raise InputError(f"unknown extension mode '{mode}' (known: {', '.join(MODES)})")
 
