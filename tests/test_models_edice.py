@@ -96,8 +96,9 @@ def test_gain_scales_the_assay_mean(layout):
     out = net(features, available, torch.tensor([[[3, 2]]]).expand(4, -1, -1))
     mean = (features[:, 0, 0] + features[:, 2, 0]) / 2
     torch.testing.assert_close(out[:, 0], 0.25 + 1.5 * mean)
-    with pytest.raises(ValueError, match="gain needs residual"):
-        EdiceConfig(gain=True, residual=False)
+    # without the residual there is no mean to scale, and no gain output
+    plain = make_network(layout, EdiceConfig(**{**config.__dict__, "residual": False}))
+    assert plain.decoder[-1].out_features == 1
 
 
 def test_identity_dropout_acts_in_training_only(layout):
@@ -207,3 +208,51 @@ def test_shared_tissue_embedding_is_the_sum_of_tissue_and_individual_rows():
     out = net(torch.rand(4, 4, 1), torch.ones(4, 4, dtype=torch.bool),
               torch.tensor([[1, 1]]).expand(4, -1, -1))
     assert out.shape == (4, 1) and torch.isfinite(out).all()
+
+
+def _standardised_network(layout, values):
+    from epimpute.training.edice import measure_pair_statistics
+    net = make_network(layout)
+    measure_pair_statistics(net, values, estimate_all=True)
+    return net
+
+
+def test_pair_statistics_are_measured_for_inputs_and_estimated_for_the_rest(layout):
+    rng = np.random.default_rng(1)
+    values = rng.gamma(2.0, 0.3, size=(1000, 6)) * np.array([1, 2, 1, 3, 2, 3])
+    net = _standardised_network(layout, values)
+    for track, (b, a) in enumerate(layout.tracks):
+        assert float(net.pair_mean[b, a]) == pytest.approx(values[:, track].mean(), rel=1e-6)
+        assert float(net.pair_sd[b, a]) == pytest.approx(values[:, track].std(), rel=1e-6)
+    measured = net.pair_measured.numpy()
+    assert measured.sum() == 6
+    assert torch.isfinite(net.pair_mean).all() and (net.pair_sd > 0).all()
+
+
+def test_a_biosample_k_times_stronger_is_imputed_k_times_stronger(layout):
+    """Standardisation: multiplying every track of biosample 'a' by k multiplies its
+    measured statistics by k, and so its estimated ones (biosample factor x assay factor);
+    inputs on each track's own scale are unchanged, so a's imputation of a pair it never
+    measured (a:K36) is k times the original, and the others' are unchanged."""
+    rng = np.random.default_rng(2)
+    n = 64
+    values = rng.gamma(2.0, 0.3, size=(500, 6)).astype(np.float32)
+    features = torch.rand(n, 6, 3)
+    available = torch.ones(n, 6, dtype=torch.bool)
+    targets = torch.tensor([[0, 2], [1, 1], [2, 0]]).expand(n, -1, -1)
+    k = 1.7
+    of_a = torch.tensor([b == 0 for b, _ in layout.tracks])
+    before = _standardised_network(layout, values)(features, available, targets)
+    scaled_values = values * np.where(of_a.numpy(), k, 1.0).astype(np.float32)
+    scaled_features = features * torch.where(of_a, k, 1.0)[None, :, None]
+    after = _standardised_network(layout, scaled_values)(scaled_features, available, targets)
+    torch.testing.assert_close(after[:, 0], k * before[:, 0], rtol=1e-4, atol=1e-5)
+    torch.testing.assert_close(after[:, 1:], before[:, 1:], rtol=1e-4, atol=1e-5)
+
+
+def test_models_saved_before_standardisation_load_without_it(layout):
+    net = make_network(layout, EdiceConfig(**{**TINY.__dict__, "standardize": False}))
+    config = {key: value for key, value in EdiceImputer(net).config_dict().items()
+              if key != "standardize"}
+    loaded = EdiceImputer.from_state(layout, config, EdiceImputer(net).state_dict())
+    assert loaded.network.config.standardize is False

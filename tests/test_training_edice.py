@@ -80,3 +80,30 @@ def test_validation_tracks_span_distinct_biosamples_and_assays():
     for seed in range(20):
         chosen = choose_validation_tracks(lonely, 3, np.random.default_rng(seed))
         assert 5 not in chosen  # (3, 2) is biosample 3's only track
+
+
+def test_masked_loss_is_measured_in_each_target_tracks_sd():
+    """With standardisation an error of one sd costs the same on a strong track as on a
+    weak one."""
+    from epimpute.models.edice import Edice
+    from epimpute.models.layout import Layout
+    from epimpute.training.edice import masked_loss, measure_pair_statistics
+
+    layout = Layout.from_keys(["a:K4", "a:K27", "b:K4", "b:K27"], bin_size=25)
+    torch.manual_seed(0)
+    net = Edice(layout, EdiceConfig(d_model=8, n_heads=2, feedforward=8, decoder_hidden=(8,),
+                                    windows=(1,))).eval()
+    values = np.random.default_rng(0).gamma(2.0, 0.3, size=(200, 4)) * [1, 5, 2, 3]
+    measure_pair_statistics(net, values, estimate_all=True)
+    features = torch.rand(10, 4, 1)
+    truth = torch.rand(10, 4)
+    targets = torch.tensor([[1, 2]]).expand(10, -1)
+    available = torch.ones(10, 4, dtype=torch.bool)
+    available[:, [1, 2]] = False
+    valid = torch.ones(10, 2, dtype=torch.bool)
+    loss = masked_loss(net, (features, truth, available, targets, valid))
+    pairs = torch.tensor([layout.tracks[1], layout.tracks[2]])
+    predicted = net(features, available, pairs.expand(10, -1, -1))
+    sd = torch.tensor([values[:, 1].std(), values[:, 2].std()], dtype=torch.float32)
+    expected = (((predicted - truth[:, [1, 2]]) / sd) ** 2).mean()
+    torch.testing.assert_close(loss, expected)

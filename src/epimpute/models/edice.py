@@ -29,7 +29,10 @@ only its own embedding.
 An MLP decodes each target from [biosample token, assay token]; by default (beyond the
 published model) it also reads the target assay's features averaged over the biosamples
 where it is available, weighted by token similarity to the target biosample, and predicts
-a correction to that average's centre bin.
+a correction to that average's centre bin. With ``standardize`` (default) every track is
+read and predicted in units of its own sd around its own mean; a never-measured pair's
+mean and sd are estimated as biosample factor x assay factor
+(:mod:`epimpute.models.track_scale`).
 """
 
 from __future__ import annotations
@@ -78,13 +81,18 @@ class EdiceConfig:
     """Training only: probability of dropping a biosample's or assay's identity embedding
     from its token at a bin, so tokens must also describe items by their data (which is
     all that carries over to the pairs never seen as training targets)."""
-    gain: bool = False
-    """With ``residual``: the decoder also predicts a multiplicative gain on that mean
-    (prediction = correction + (1 + gain) x mean), so a biosample whose signal is stronger
-    or weaker than the others' in every assay can be decoded as such."""
+    gain: bool = True
+    """With ``residual`` (no effect without): the decoder also predicts a multiplicative
+    gain on that mean (prediction = correction + (1 + gain) x mean), so a biosample whose
+    signal is stronger or weaker than the others' in every assay can be decoded as such."""
     similarity_weighted_mean: bool = True
     """Make that mean a weighted one: weights from attention of the target biosample's token
     over the tokens of the biosamples where the assay is available (uniform at start)."""
+    standardize: bool = True
+    """Read and predict every track on its own scale, (signal - mean) / sd, and put a
+    prediction back with its pair's mean and sd: measured for tracks the model was
+    trained on, estimated for other pairs by :mod:`epimpute.models.track_scale`
+    (biosample factor x assay factor). Not in the published model."""
     shared_tissue_embedding: bool = False
     """A biosample ``tissue@individual`` gets the sum of a tissue embedding (shared by every
     individual) and an individual embedding (shared by every tissue) instead of one of its
@@ -99,8 +107,6 @@ class EdiceConfig:
             raise ValueError("windows must be odd positive widths")
         if self.residual and (1 not in self.windows or not self.assay_mean_input):
             raise ValueError("residual needs window 1 and assay_mean_input")
-        if self.gain and not self.residual:
-            raise ValueError("gain needs residual")
 
 
 class SetAttentionBlock(nn.Module):
@@ -237,7 +243,7 @@ class Edice(nn.Module):
         for hidden in config.decoder_hidden:
             layers += [nn.Linear(width, hidden), nn.ReLU(), nn.Dropout(config.dropout)]
             width = hidden
-        layers.append(nn.Linear(width, 2 if config.gain else 1))
+        layers.append(nn.Linear(width, 2 if config.gain and config.residual else 1))
         self.decoder = nn.Sequential(*layers)
         if config.similarity_weighted_mean:
             self.mean_query = nn.Linear(config.d_model, config.d_model, bias=False)
@@ -246,11 +252,37 @@ class Edice(nn.Module):
         tracks = torch.tensor(layout.tracks, dtype=torch.long).reshape(-1, 2)
         self.register_buffer("track_biosample", tracks[:, 0].clone(), persistent=False)
         self.register_buffer("track_assay", tracks[:, 1].clone(), persistent=False)
+        if config.standardize:
+            # Identity until training measures the tracks (see set_pair_statistics).
+            shape = (layout.n_biosamples, layout.n_assays)
+            self.register_buffer("pair_mean", torch.zeros(shape))
+            self.register_buffer("pair_sd", torch.ones(shape))
+            self.register_buffer("pair_measured", torch.zeros(shape, dtype=torch.bool))
+
+    def set_pair_statistics(self, mean: np.ndarray, sd: np.ndarray, measured: np.ndarray
+                            ) -> None:
+        """Set the ``(biosamples, assays)`` means and sds tracks are standardised with."""
+        for name, value in (("pair_mean", mean), ("pair_sd", sd), ("pair_measured", measured)):
+            buffer = getattr(self, name)
+            buffer.copy_(torch.as_tensor(np.asarray(value), dtype=buffer.dtype))
+
+    def target_sd(self, targets: torch.Tensor) -> torch.Tensor:
+        """``(...)`` sd of each ``(biosample, assay)`` pair in ``targets`` ``(..., 2)``; 1
+        without ``standardize`` (so a loss divided by it is the loss on the model's scale)."""
+        if not self.config.standardize:
+            return torch.ones(targets.shape[:-1], device=targets.device)
+        return self.pair_sd[targets[..., 0], targets[..., 1]]
 
     def forward(
         self, features: torch.Tensor, available: torch.Tensor, targets: torch.Tensor
     ) -> torch.Tensor:
         n, _, n_features = features.shape
+        if self.config.standardize:
+            tracks = (self.track_biosample, self.track_assay)
+            features = ((features - self.pair_mean[tracks].unsqueeze(-1))
+                        / self.pair_sd[tracks].unsqueeze(-1))
+            target_mean = self.pair_mean[targets[..., 0], targets[..., 1]]
+            target_sd = self.pair_sd[targets[..., 0], targets[..., 1]]
         active = self._active_items(available, targets)
         track_biosample, track_assay = self.track_biosample, self.track_assay
         bios_items = assay_items = None
@@ -294,6 +326,8 @@ class Edice(nn.Module):
             if self.config.gain:
                 centre = centre * (1 + decoded[..., 1])
             predicted = predicted + centre
+        if self.config.standardize:
+            predicted = target_mean + target_sd * predicted
         return predicted
 
     def _active_items(
@@ -421,6 +455,7 @@ class EdiceImputer(Imputer):
     def from_state(
         cls, layout: Layout, config: dict[str, Any], state: dict[str, torch.Tensor]
     ) -> "EdiceImputer":
+        config = {"standardize": False, **config}  # saved before the option existed
         network = Edice(layout, EdiceConfig(**config))
         network.load_state_dict(state)
         return cls(network)

@@ -12,6 +12,7 @@ import torch
 
 from epimpute.models.edice import Edice, EdiceConfig, EdiceImputer, biosample_groups
 from epimpute.models.features import context_margin, window_means
+from epimpute.models.track_scale import STATISTIC_FLOOR, complete_log_additive
 from epimpute.store import Store
 from epimpute.training.data import (
     BinTable, genome_blocks, input_rows, load_bins, layout_rows, split_blocks, store_layout,
@@ -154,8 +155,34 @@ def masked_loss(network: Edice, batch: tuple[torch.Tensor, ...]) -> torch.Tensor
     pairs = torch.stack([network.track_biosample[targets], network.track_assay[targets]], dim=-1)
     predicted = network(features, available, pairs).float()
     truth = torch.gather(values, 1, targets)
-    squared = (predicted - truth) ** 2
+    squared = ((predicted - truth) / network.target_sd(pairs)) ** 2
     return (squared * valid).sum() / valid.sum().clamp(min=1)
+
+
+def measure_pair_statistics(network: Edice, values: np.ndarray, *, estimate_all: bool) -> None:
+    """Fill ``network``'s standardisation tables (``standardize``).
+
+    Input tracks not yet measured get the mean and sd of their column of ``values``
+    (bins x input tracks). Pairs without a measurement are then estimated from the
+    measured ones (:func:`complete_log_additive`): all of them with ``estimate_all``,
+    otherwise only those still unset (NaN: the rows and columns extension added), so that
+    an extended model keeps every statistic the original model used.
+    """
+    mean = network.pair_mean.cpu().numpy().astype(np.float64)
+    sd = network.pair_sd.cpu().numpy().astype(np.float64)
+    measured = network.pair_measured.cpu().numpy().copy()
+    b, a = network.track_biosample.cpu().numpy(), network.track_assay.cpu().numpy()
+    new = ~measured[b, a]
+    if new.any():
+        columns = np.asarray(values[:, new], dtype=np.float64)
+        mean[b[new], a[new]] = columns.mean(0)
+        sd[b[new], a[new]] = np.maximum(columns.std(0), STATISTIC_FLOOR)
+        measured[b[new], a[new]] = True
+    unset = np.isnan(mean) | np.isnan(sd)
+    estimate = ~measured & (unset | estimate_all)
+    for table in (mean, sd):
+        table[estimate] = complete_log_additive(table, measured)[estimate]
+    network.set_pair_statistics(mean, sd, measured)
 
 
 def train_edice(
@@ -217,7 +244,10 @@ def train_edice(
     device = resolve_device(settings.device)
     with torch.random.fork_rng(devices=[]):
         torch.manual_seed(settings.seed)
-        network = (Edice(layout, config) if start is None else start).to(device)
+        network = Edice(layout, config) if start is None else start
+        if network.config.standardize:
+            measure_pair_statistics(network, train_table.values, estimate_all=start is None)
+        network = network.to(device)
 
         def optimizer_for(parameters: list) -> torch.optim.Optimizer:
             return torch.optim.AdamW(parameters, lr=training.learning_rate,

@@ -198,8 +198,26 @@ def grow_edice(network: Edice, extension: Extension, *, seed: int = 0
     for name, (value, mask) in resized.items():
         state[name] = value
         masks[name] = mask
+    if config.standardize:
+        state.update(_grow_pair_statistics(state, layout, new_b, new_a))
     grown.load_state_dict(state)
     return grown, masks
+
+
+def _grow_pair_statistics(state: dict[str, torch.Tensor], layout: Layout,
+                          new_b: Sequence[int], new_a: Sequence[int]) -> dict[str, torch.Tensor]:
+    """The standardisation tables grown to ``layout``: the old entries kept, those of new
+    biosamples and assays unset (NaN, unmeasured) for training to measure and estimate."""
+    grown = {}
+    for name, fill in (("pair_mean", float("nan")), ("pair_sd", float("nan")),
+                       ("pair_measured", False)):
+        old = state[name]
+        table = torch.full((layout.n_biosamples, layout.n_assays), fill, dtype=old.dtype)
+        table[:old.shape[0], :old.shape[1]] = old
+        table[list(new_b)] = fill
+        table[:, list(new_a)] = fill
+        grown[name] = table
+    return grown
 
 
 def grow_avocado(network: Avocado, extension: Extension, *, seed: int = 0
