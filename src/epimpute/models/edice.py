@@ -282,7 +282,7 @@ class Edice(nn.Module):
             features = ((features - self.pair_mean[tracks].unsqueeze(-1))
                         / self.pair_sd[tracks].unsqueeze(-1))
             target_mean = self.pair_mean[targets[..., 0], targets[..., 1]]
-            target_sd = self.pair_sd[targets[..., 0], targets[..., 1]]
+            target_sd = self.target_sd(targets)
         active = self._active_items(available, targets)
         track_biosample, track_assay = self.track_biosample, self.track_assay
         bios_items = assay_items = None
