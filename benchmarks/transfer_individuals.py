@@ -8,7 +8,8 @@ Protocol (after the eDICE paper's EN-TEx experiment):
    the training bins (the situation of B's target tissue), and batches of 256 bins (a
    small compendium has few bins per epoch);
 2. fine-tune it on A's tracks and B's tracks except those of the target tissue T
-   (``epimpute extend --mode finetune --exclude 'T@B:*'``); ``freeze`` is run as well;
+   (``epimpute extend --mode finetune --probe-share 0 --exclude 'T@B:*'``: every
+   parameter from the start, at 3e-4); ``freeze`` (at 3e-3) is run as well;
 3. impute every assay of T@B and score it against B's observed tracks.
 
 Baselines: A's track of the same tissue and assay (``T@A``), and B's average of the assay
@@ -96,9 +97,14 @@ def main() -> None:
     parser.add_argument("--extend-minutes", type=float, default=4.0)
     parser.add_argument("--base-epochs", type=int, default=30)
     parser.add_argument("--extend-epochs", type=int, default=15)
-    parser.add_argument("--extend-learning-rate", type=float, default=3e-4,
-                        help="learning rate of the extension (the paper's is 3e-5 on a "
-                             "genome-scale compendium)")
+    parser.add_argument("--extend-learning-rate", type=float, default=3e-3,
+                        help="learning rate of the extension's configuration: freeze trains "
+                             "at it, finetune at a tenth of it (the paper fine-tunes at 3e-5 "
+                             "on a genome-scale compendium)")
+    parser.add_argument("--probe-share", type=float, default=0.0,
+                        help="finetune's share of the budget training only B's parameters "
+                             "(0: everything from the start; B's own peaks need the shared "
+                             "parameters)")
     parser.add_argument("--megabases", type=float, default=0.6,
                         help="size of the generated compendium's one contig")
     parser.add_argument("--modes", default="finetune,freeze", help="extension modes to run")
@@ -147,7 +153,8 @@ def main() -> None:
                 EPIMPUTE + ["extend", str(base), str(store_path), "--mode", mode, "--out",
                             str(model), "--config", str(out / "extend.json"),
                             "--exclude", f"{tissue}@{b}:*",
-                            "--max-minutes", str(args.extend_minutes)] + common,
+                            "--max-minutes", str(args.extend_minutes)] + common
+                + (["--probe-share", str(args.probe_share)] if mode == "finetune" else []),
                 out / f"extend-{mode}.log", threads=1)[0]
         imputed = out / f"imputed-{mode}"
         run_command(EPIMPUTE + ["impute", str(model), str(store_path), "--out", str(imputed),

@@ -12,7 +12,16 @@ from epimpute.errors import InputError
 from epimpute.model_dir import load_model, read_model_record
 from epimpute.models.layout import Layout
 from epimpute.store import Store, ingest
-from epimpute.training.extend import _grow_columns, _grow_rows, grow_edice, plan_extension
+from epimpute.training.avocado import AvocadoTrainingConfig
+from epimpute.training.edice import EdiceTrainingConfig
+from epimpute.training.extend import (
+    _finetune_phases,
+    _grow_columns,
+    _grow_rows,
+    grow_edice,
+    plan_extension,
+)
+from epimpute.training.loop import RunSettings
 
 EDICE = {"model": {"d_model": 16, "n_heads": 2, "feedforward": 32, "decoder_hidden": [32],
                    "windows": [1, 3, 9]},
@@ -107,16 +116,52 @@ def test_freeze_trains_only_the_new_parameters(stores, edice_models):
     assert not (edice_models[1] / "checkpoint.pt").exists()
 
 
-def test_finetune_trains_everything_at_a_tenth_of_the_learning_rate(stores, edice_models):
+def test_finetune_probes_then_trains_everything(stores, edice_models):
     full, _, folder = stores
     out = api.extend(edice_models[0], full, folder / "edice-finetune", mode="finetune",
                      device="cpu", precision="fp32")
     record = read_model_record(out)
-    assert record["training_config"]["learning_rate"] == pytest.approx(
-        EDICE_LR * 0.1)
+    assert record["training_config"]["learning_rate"] == pytest.approx(EDICE_LR)
+    # max_epochs 2: one epoch of the new parameters alone, then one of everything
+    assert [e["epoch"] for e in record["provenance"]["history"]["epochs"]] == [1, 2]
     base = load_model(edice_models[0]).network.state_dict()
     tuned = load_model(out).network.state_dict()
     assert not torch.equal(base["decoder.0.weight"], tuned["decoder.0.weight"])
+    rows = tuned["biosample_encoder.embedding.weight"]
+    assert not torch.equal(rows[:3], base["biosample_encoder.embedding.weight"])
+    start = base["biosample_encoder.embedding.weight"].mean(0)
+    assert not torch.equal(rows[3], start)  # the new row moved from its start
+
+
+def test_finetune_without_probe_trains_everything_from_the_start(stores, edice_models):
+    full, _, folder = stores
+    out = api.extend(edice_models[0], full, folder / "edice-noprobe", mode="finetune",
+                     device="cpu", precision="fp32", probe_share=0.0)
+    record = read_model_record(out)
+    assert record["provenance"]["probe_share"] == 0.0
+    assert [e["epoch"] for e in record["provenance"]["history"]["epochs"]] == [1, 2]
+    with pytest.raises(InputError, match="probe share"):
+        api.extend(edice_models[0], full, folder / "edice-bad", mode="finetune",
+                   probe_share=1.0)
+    assert not (folder / "edice-bad").exists()
+
+
+def test_finetune_phases_split_the_budget_and_slow_the_second():
+    edice = EdiceTrainingConfig(max_epochs=60, learning_rate=1e-3)
+    (s1, t1), (s2, t2) = _finetune_phases(RunSettings(max_minutes=3.0), edice, 0.5)
+    assert (s1.max_minutes, s2.max_minutes) == (1.5, 1.5)
+    assert (t1.max_epochs, t2.max_epochs) == (30, 30)
+    assert (t1.learning_rate, t2.learning_rate) == pytest.approx((1e-3, 1e-4))
+    avocado = AvocadoTrainingConfig(max_epochs=1, learning_rate=1e-3, genome_learning_rate=1e-2)
+    (s1, t1), (s2, t2) = _finetune_phases(RunSettings(), avocado, 0.5)
+    assert s1.max_minutes is None and s2.max_minutes is None
+    assert (t1.max_epochs, t2.max_epochs) == (1, 1)  # at least one epoch each
+    assert (t2.learning_rate, t2.genome_learning_rate) == pytest.approx((1e-4, 1e-3))
+    assert t1.genome_learning_rate == pytest.approx(1e-2)
+    # no probe: the whole budget trains everything
+    probe, (s2, t2) = _finetune_phases(RunSettings(max_minutes=3.0), edice, 0.0)
+    assert probe is None and s2.max_minutes == 3.0 and t2.max_epochs == 60
+    assert t2.learning_rate == pytest.approx(1e-4)
 
 
 EDICE_LR = 1e-3
@@ -195,7 +240,7 @@ def test_avocado_finetune_moves_the_genome_factors(stores):
     out = api.extend(folder / "avo-base", full, folder / "avo-finetune", mode="finetune",
                      device="cpu", seed=1)
     record = read_model_record(out)
-    assert record["training_config"]["genome_learning_rate"] == pytest.approx(1e-3)
+    assert [e["epoch"] for e in record["provenance"]["history"]["epochs"]][-1] > 1
     old, new = load_model(folder / "avo-base"), load_model(out)
     contig = next(iter(full.contigs))
     assert not torch.equal(old.contig_state_dict(contig)["tables.0.weight"],

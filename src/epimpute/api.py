@@ -126,21 +126,25 @@ def extend(
     max_minutes: float | None = None,
     precision: str = "auto",
     progress: bool = False,
+    probe_share: float | None = None,
 ) -> Path:
     """Extend the model in ``model_dir`` with the biosamples, assays and tracks of ``store``
     it lacks, and save the result to ``out``; returns ``out``.
 
     ``mode`` is ``freeze`` (train only the new items' parameters; imputations of existing
-    tracks from the same inputs stay bit-identical) or ``finetune`` (train every parameter
-    on old and new tracks at a tenth of the base learning rate). Training starts from the
-    base model's training configuration; ``config_file`` may override it with a
+    tracks from the same inputs stay bit-identical) or ``finetune`` (train the new items'
+    parameters alone for ``probe_share`` of the budget, by default half, then every
+    parameter on old and new tracks at a tenth of the learning rate). Training starts from
+    the base model's training configuration; ``config_file`` may override it with a
     ``{"training": {...}}`` section. ``exclude`` hides tracks of ``store`` (``CELL:ASSAY``,
-    shell-style patterns such as ``'liver@B:*'`` allowed). See :mod:`epimpute.training.extend`.
+    shell-style patterns such as ``'liver@B:*'`` allowed). See
+    :mod:`epimpute.training.extend`.
     """
     from epimpute.model_dir import read_model_record
-    from epimpute.training.extend import FINETUNE_LEARNING_RATE_FACTOR, check_mode
+    from epimpute.training.extend import FINETUNE_PROBE_SHARE, check_mode
 
-    check_mode(mode)
+    probe_share = FINETUNE_PROBE_SHARE if probe_share is None else probe_share
+    check_mode(mode, probe_share)
     model_dir, out = Path(model_dir), Path(out)
     record = read_model_record(model_dir)
     spec = model_spec(record["model"])
@@ -150,10 +154,6 @@ def extend(
     exclude = expand_keys(store, exclude)
     overrides = _config_overrides(config_file)
     values = dict(record.get("training_config") or {}, **overrides)
-    if mode == "finetune":
-        for name in ("learning_rate", "genome_learning_rate"):
-            if name in values and name not in overrides:
-                values[name] = values[name] * FINETUNE_LEARNING_RATE_FACTOR
     training = build_config(spec.training_config, values,
                             where=str(config_file) if config_file else str(model_dir))
     imputer = load_model(model_dir)
@@ -169,9 +169,11 @@ def extend(
         started = time.time()
         extended, history = spec.extend(imputer, store, mode=mode, training=training,
                                         settings=settings, exclude=list(exclude),
-                                        checkpoint=tmp / CHECKPOINT_FILE)
+                                        checkpoint=tmp / CHECKPOINT_FILE,
+                                        probe_share=probe_share)
         provenance = {
             "model": record["model"], "extended_from": str(model_dir), "mode": mode,
+            "probe_share": probe_share if mode == "finetune" else None,
             "store": str(store.path), "exclude": sorted(exclude), "seed": seed,
             "base_provenance": record.get("provenance", {}),
             "device": str(resolve_device(device)), "precision": precision,

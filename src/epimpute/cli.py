@@ -49,7 +49,7 @@ def _extend(args: argparse.Namespace) -> None:
     out = extend(args.model_dir, args.store, args.out, mode=args.mode, config_file=args.config,
                  exclude=args.exclude, seed=args.seed, device=args.device,
                  max_minutes=args.max_minutes, precision=args.precision,
-                 progress=not args.quiet)
+                 progress=not args.quiet, probe_share=args.probe_share)
     print(f"saved the extended model ({args.mode}) to {out}")
 
 
@@ -157,7 +157,11 @@ def build_parser() -> argparse.ArgumentParser:
     p.add_argument("--out", type=Path, required=True, help="folder of the extended model")
     p.add_argument("--mode", choices=["freeze", "finetune"], default="freeze",
                    help="freeze: train only the new items' parameters (existing imputations "
-                        "unchanged); finetune: train everything at a lower learning rate")
+                        "unchanged); finetune: train those first, then everything at a tenth "
+                        "of the learning rate")
+    p.add_argument("--probe-share", type=float, metavar="F",
+                   help="finetune: share of the budget that trains only the new items' "
+                        "parameters (default 0.5; 0 trains everything from the start)")
     p.add_argument("--config", type=Path,
                    help='JSON {"training": {...}} overriding the base model\'s training settings')
     p.add_argument("--exclude", action="append", default=[], metavar="CELL:ASSAY",

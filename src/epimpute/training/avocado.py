@@ -696,6 +696,8 @@ def train_stage1(
     if refit and settings.max_minutes is not None:
         first_settings = dataclasses.replace(settings, max_minutes=settings.max_minutes / 2)
 
+    releases: list[Callable[[], None]] = []  # of restrict_training, run when done
+
     def build() -> tuple[Avocado, GenomeFactors, _Trainable, LazyAdam]:
         torch.manual_seed(settings.seed)
         network = Avocado(layout, config) if start is None else copy.deepcopy(start)
@@ -705,10 +707,11 @@ def train_stage1(
             genome = start_genome(data)
         model = _Trainable(network, genome).to(device)
         if trainable is not None:
-            optimizer, _ = restrict_training(
+            optimizer, release = restrict_training(
                 model, trainable,
                 lambda parameters: LazyAdam(parameters, lr=training.learning_rate,
                                             weight_decay=training.weight_decay))
+            releases.append(release)
             return network, genome, model, optimizer
         optimizer = LazyAdam([
             {"params": network.parameters(), "weight_decay": training.weight_decay},
@@ -768,6 +771,8 @@ def train_stage1(
             history.stopped_because += (f"; refit on every track for "
                                         f"{len(refit_history.epochs)} of {n_epochs} epochs")
         history.seconds = time.monotonic() - started
+    for release in releases:
+        release()
     return network, genome, data, history
 
 

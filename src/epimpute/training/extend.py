@@ -9,8 +9,14 @@ Two modes:
   its exact values, so existing tracks imputed from the same inputs are bit-identical
   (eDICE computes only the biosamples and assays that have inputs or are asked for; new
   items without inputs take no part).
-- ``finetune``: every parameter is trained further, on old and new tracks together, at a
-  lower learning rate.
+- ``finetune``: first as ``freeze`` (the new items' parameters alone, at the configured
+  learning rate) for a share of the budget (``probe_share``, half by default), then every
+  parameter, on old and new tracks together, at a tenth of the learning rate. Training
+  the shared parameters while the new items' parameters are still at their starting
+  values would bend them to make up for those (fine-tuning after a first "probe" phase,
+  as in Kumar et al., ICLR 2022). Where the new item differs from the known ones in ways
+  only the shared parameters can express (a new individual's own peaks), a probe share
+  of 0 trains everything from the start.
 
 A biosample or assay counts as *new* when the model has no input track of it: one absent
 from the model, or one it knew by name only (its tracks were excluded), whose parameters
@@ -26,10 +32,12 @@ base model excluded are inputs again unless excluded anew.
 
 from __future__ import annotations
 
+import copy
+import dataclasses
 import logging
 from dataclasses import dataclass
 from pathlib import Path
-from typing import Literal, Sequence
+from typing import Literal, Sequence, TypeVar
 
 import numpy as np
 import torch
@@ -48,6 +56,7 @@ from epimpute.store import Store
 from epimpute.training.average import AverageTrainingConfig
 from epimpute.training.avocado import (
     AvocadoTrainingConfig,
+    PositionData,
     _whole_contig_factors,
     stage1_blocks,
     train_stage1,
@@ -61,11 +70,16 @@ __all__ = ["ExtendMode", "Extension", "check_mode", "extend_average", "extend_av
 
 log = logging.getLogger(__name__)
 
+TrainingConfig = TypeVar("TrainingConfig", EdiceTrainingConfig, AvocadoTrainingConfig)
+
 ExtendMode = Literal["freeze", "finetune"]
 MODES = ("freeze", "finetune")
 FINETUNE_LEARNING_RATE_FACTOR = 0.1
-"""``finetune`` trains at this fraction of the base model's learning rate(s) unless the
-configuration file sets one."""
+"""``finetune`` trains every parameter at this fraction of the learning rate(s) of its
+training configuration (the base model's unless a configuration file sets them)."""
+FINETUNE_PROBE_SHARE = 0.5
+"""By default ``finetune`` spends this share of its budget (minutes and epochs) training only
+the new items' parameters."""
 
 
 @dataclass(frozen=True)
@@ -249,15 +263,27 @@ def extend_edice(
     settings: RunSettings,
     exclude: Sequence[str] = (),
     checkpoint: Path | None = None,
+    probe_share: float = FINETUNE_PROBE_SHARE,
 ) -> tuple[EdiceImputer, History]:
-    """Extend an eDICE model with the new items of ``store`` (see the module docstring)."""
-    check_mode(mode)
+    """Extend an eDICE model with the new items of ``store`` (see the module docstring;
+    ``probe_share``: the share of ``finetune``'s budget that trains only the new items)."""
+    check_mode(mode, probe_share)
     extension = plan_extension(imputer.layout, store, exclude=exclude)
     _log_extension(extension, mode)
     network, masks = grow_edice(imputer.network, extension, seed=settings.seed)
-    return train_edice(store, config=network.config, training=training, settings=settings,
-                       checkpoint=checkpoint, start=network,
-                       trainable=masks if mode == "freeze" else None)
+    if mode == "freeze":
+        return train_edice(store, config=network.config, training=training, settings=settings,
+                           checkpoint=checkpoint, start=network, trainable=masks)
+    probe, rest = _finetune_phases(settings, training, probe_share)
+    history = History()
+    if probe is not None:
+        probed, history = train_edice(
+            store, config=network.config, training=probe[1], settings=probe[0],
+            checkpoint=_phase_checkpoint(checkpoint), start=network, trainable=masks)
+        network = probed.network
+    tuned, tuned_history = train_edice(store, config=network.config, training=rest[1],
+                                       settings=rest[0], checkpoint=checkpoint, start=network)
+    return tuned, _chain(history, tuned_history)
 
 
 def extend_avocado(
@@ -269,6 +295,7 @@ def extend_avocado(
     settings: RunSettings,
     exclude: Sequence[str] = (),
     checkpoint: Path | None = None,
+    probe_share: float = FINETUNE_PROBE_SHARE,
 ) -> tuple[AvocadoImputer, History]:
     """Extend an Avocado model with the new items of ``store``.
 
@@ -276,10 +303,10 @@ def extend_avocado(
     contigs the model has factors for, starting from the model's genome factors there.
     ``freeze`` trains only the new cell-type and assay factors (the genome factors and
     the decoder stay as they are, and every contig keeps its factors); ``finetune``
-    trains every parameter, and the contigs stage 1 covers whole get the retrained
-    factors while the others keep theirs.
+    trains them so first, then every parameter, and the contigs stage 1 covers whole get
+    the retrained factors while the others keep theirs.
     """
-    check_mode(mode)
+    check_mode(mode, probe_share)
     extension = plan_extension(imputer.layout, store, exclude=exclude)
     _log_extension(extension, mode)
     network, masks = grow_avocado(imputer.network, extension, seed=settings.seed)
@@ -292,14 +319,33 @@ def extend_avocado(
         raise InputError(f"the avocado model has genome factors for none of the contigs of "
                          f"{store.path} it would train on")
     rows = layout_rows(store, extension.layout)
-    trainable = None
+    trainable = {f"network.{name}": mask for name, mask in masks.items()}
+
+    def stage1(**kwargs: object) -> tuple[Avocado, GenomeFactors, PositionData, History]:
+        return train_stage1(store, extension.layout, rows, blocks, config=config, **kwargs)
+
+    probed: GenomeFactors | None = None  # the genome factors after finetune's first phase
+
+    def start_genome(_: PositionData) -> GenomeFactors:
+        if probed is not None:
+            return copy.deepcopy(probed)
+        return _compact_factors(imputer, blocks, config)
+
     if mode == "freeze":
-        trainable = {f"network.{name}": mask for name, mask in masks.items()}
-    network, genome, data, history = train_stage1(
-        store, extension.layout, rows, blocks, config=config, training=training,
-        settings=settings, checkpoint=checkpoint, start=network,
-        start_genome=lambda _: _compact_factors(imputer, blocks, config),
-        trainable=trainable)
+        network, genome, data, history = stage1(
+            training=training, settings=settings, checkpoint=checkpoint, start=network,
+            start_genome=start_genome, trainable=trainable)
+    else:
+        probe, rest = _finetune_phases(settings, training, probe_share)
+        history = History()
+        if probe is not None:
+            network, probed, _, history = stage1(
+                training=probe[1], settings=probe[0], checkpoint=_phase_checkpoint(checkpoint),
+                start=network, start_genome=start_genome, trainable=trainable)
+        network, genome, data, tuned_history = stage1(
+            training=rest[1], settings=rest[0], checkpoint=checkpoint, start=network,
+            start_genome=start_genome)
+        history = _chain(history, tuned_history)
     factors: dict[str, GenomeFactors] = {}
     if mode == "finetune":
         factors = _whole_contig_factors(genome.cpu(), data, blocks, store, config)
@@ -319,9 +365,10 @@ def extend_average(
     settings: RunSettings,
     exclude: Sequence[str] = (),
     checkpoint: Path | None = None,
+    probe_share: float = FINETUNE_PROBE_SHARE,
 ) -> tuple[AverageImputer, History]:
     """The baseline learns nothing: extending it only records the new inputs."""
-    check_mode(mode)
+    check_mode(mode, probe_share)
     extension = plan_extension(imputer.layout, store, exclude=exclude)
     return AverageImputer(extension.layout, imputer.config), History()
 
@@ -352,10 +399,53 @@ def _compact_factors(imputer: AvocadoImputer, blocks: Sequence[Block], config: A
     return genome
 
 
-def check_mode(mode: str) -> None:
-    """InputError unless ``mode`` is one of :data:`MODES`."""
+def _finetune_phases(settings: RunSettings, training: TrainingConfig, probe_share: float
+                     ) -> tuple[tuple[RunSettings, TrainingConfig] | None,
+                                tuple[RunSettings, TrainingConfig]]:
+    """The run settings and training configurations of ``finetune``'s two phases: the
+    budget (minutes and epochs) split by ``probe_share``, the second phase at a lower rate.
+    The first is None when ``probe_share`` is 0."""
+    def share(fraction: float) -> RunSettings:
+        minutes = settings.max_minutes
+        return dataclasses.replace(settings,
+                                   max_minutes=None if minutes is None else minutes * fraction)
+
+    probe = None
+    probe_epochs = 0
+    if probe_share > 0:
+        probe_epochs = max(1, round(training.max_epochs * probe_share))
+        probe = (share(probe_share), dataclasses.replace(training, max_epochs=probe_epochs))
+    slower = {name: getattr(training, name) * FINETUNE_LEARNING_RATE_FACTOR
+              for name in ("learning_rate", "genome_learning_rate") if hasattr(training, name)}
+    rest = (share(1 - probe_share),
+            dataclasses.replace(training, max_epochs=max(1, training.max_epochs - probe_epochs),
+                                **slower))
+    return probe, rest
+
+
+def _phase_checkpoint(checkpoint: Path | None) -> Path | None:
+    """Where the first phase of ``finetune`` checkpoints, beside ``checkpoint``."""
+    return None if checkpoint is None else checkpoint.with_name(
+        f"{checkpoint.stem}-probe{checkpoint.suffix}")
+
+
+def _chain(first: History, second: History) -> History:
+    """The history of two runs one after the other (best: the second run's)."""
+    offset = len(first.epochs)
+    return History(
+        epochs=first.epochs + [dict(e, epoch=e["epoch"] + offset) for e in second.epochs],
+        best_epoch=second.best_epoch + offset, best_validation=second.best_validation,
+        stopped_because=second.stopped_because, seconds=first.seconds + second.seconds,
+        bins_seen=first.bins_seen + second.bins_seen)
+
+
+def check_mode(mode: str, probe_share: float = FINETUNE_PROBE_SHARE) -> None:
+    """InputError unless ``mode`` is one of :data:`MODES` and ``probe_share`` in [0, 1)."""
     if mode not in MODES:
         raise InputError(f"unknown extension mode '{mode}' (known: {', '.join(MODES)})")
+    if not 0 <= probe_share < 1:
+        raise InputError(f"the probe share of finetune must be at least 0 and below 1, not "
+                         f"{probe_share}")
 
 
 def _log_extension(extension: Extension, mode: str) -> None:
