@@ -5,7 +5,8 @@ tracks; ``--exclude 'X:*'``), then given 1 or 2 of X's tracks and asked for X's 
 tracks, four ways:
 
 - ``freeze``: ``epimpute extend --mode freeze`` (only X's embedding and input columns learn);
-- ``finetune``: ``epimpute extend --mode finetune`` (everything, at a tenth of the rate);
+- ``finetune``: ``epimpute extend --mode finetune`` (X's parameters alone for half the
+  budget, then everything at a tenth of the rate);
 - ``retrain``: a new model trained from scratch on the 20 + k tracks (2-track case only,
   to keep the CPU cost modest);
 - ``average``: the average-activity baseline.
