@@ -15,7 +15,7 @@ from epimpute.store import Store, ingest
 from epimpute.training.avocado import AvocadoTrainingConfig
 from epimpute.training.edice import EdiceTrainingConfig
 from epimpute.training.extend import (
-    _finetune_phases,
+    _phases,
     _grow_columns,
     _grow_rows,
     grow_edice,
@@ -146,21 +146,28 @@ def test_finetune_without_probe_trains_everything_from_the_start(stores, edice_m
     assert not (folder / "edice-bad").exists()
 
 
+def finetune_phases(settings, training, probe_share):
+    """(settings, training) of each phase of finetune; the first trains only new items."""
+    phases = _phases("finetune", settings, training, probe_share, None)
+    assert [p.new_items_only for p in phases] == [True] * (len(phases) - 1) + [False]
+    return [(p.settings, p.training) for p in phases]
+
+
 def test_finetune_phases_split_the_budget_and_slow_the_second():
     edice = EdiceTrainingConfig(max_epochs=60, learning_rate=1e-3)
-    (s1, t1), (s2, t2) = _finetune_phases(RunSettings(max_minutes=3.0), edice, 0.5)
+    (s1, t1), (s2, t2) = finetune_phases(RunSettings(max_minutes=3.0), edice, 0.5)
     assert (s1.max_minutes, s2.max_minutes) == (1.5, 1.5)
     assert (t1.max_epochs, t2.max_epochs) == (30, 30)
     assert (t1.learning_rate, t2.learning_rate) == pytest.approx((1e-3, 1e-4))
     avocado = AvocadoTrainingConfig(max_epochs=1, learning_rate=1e-3, genome_learning_rate=1e-2)
-    (s1, t1), (s2, t2) = _finetune_phases(RunSettings(), avocado, 0.5)
+    (s1, t1), (s2, t2) = finetune_phases(RunSettings(), avocado, 0.5)
     assert s1.max_minutes is None and s2.max_minutes is None
     assert (t1.max_epochs, t2.max_epochs) == (1, 1)  # at least one epoch each
     assert (t2.learning_rate, t2.genome_learning_rate) == pytest.approx((1e-4, 1e-3))
     assert t1.genome_learning_rate == pytest.approx(1e-2)
     # no probe: the whole budget trains everything
-    probe, (s2, t2) = _finetune_phases(RunSettings(max_minutes=3.0), edice, 0.0)
-    assert probe is None and s2.max_minutes == 3.0 and t2.max_epochs == 60
+    [(s2, t2)] = finetune_phases(RunSettings(max_minutes=3.0), edice, 0.0)
+    assert s2.max_minutes == 3.0 and t2.max_epochs == 60
     assert t2.learning_rate == pytest.approx(1e-4)
 
 

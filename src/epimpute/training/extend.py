@@ -271,19 +271,14 @@ def extend_edice(
     extension = plan_extension(imputer.layout, store, exclude=exclude)
     _log_extension(extension, mode)
     network, masks = grow_edice(imputer.network, extension, seed=settings.seed)
-    if mode == "freeze":
-        return train_edice(store, config=network.config, training=training, settings=settings,
-                           checkpoint=checkpoint, start=network, trainable=masks)
-    probe, rest = _finetune_phases(settings, training, probe_share)
-    history = History()
-    if probe is not None:
-        probed, history = train_edice(
-            store, config=network.config, training=probe[1], settings=probe[0],
-            checkpoint=_phase_checkpoint(checkpoint), start=network, trainable=masks)
-        network = probed.network
-    tuned, tuned_history = train_edice(store, config=network.config, training=rest[1],
-                                       settings=rest[0], checkpoint=checkpoint, start=network)
-    return tuned, _chain(history, tuned_history)
+    history, tuned = History(), None
+    for phase in _phases(mode, settings, training, probe_share, checkpoint):
+        tuned, phase_history = train_edice(
+            store, config=network.config, training=phase.training, settings=phase.settings,
+            checkpoint=phase.checkpoint, start=network,
+            trainable=masks if phase.new_items_only else None)
+        network, history = tuned.network, _chain(history, phase_history)
+    return tuned, history
 
 
 def extend_avocado(
@@ -321,31 +316,20 @@ def extend_avocado(
     rows = layout_rows(store, extension.layout)
     trainable = {f"network.{name}": mask for name, mask in masks.items()}
 
-    def stage1(**kwargs: object) -> tuple[Avocado, GenomeFactors, PositionData, History]:
-        return train_stage1(store, extension.layout, rows, blocks, config=config, **kwargs)
-
-    probed: GenomeFactors | None = None  # the genome factors after finetune's first phase
+    genome: GenomeFactors | None = None  # the factors after the previous phase
 
     def start_genome(_: PositionData) -> GenomeFactors:
-        if probed is not None:
-            return copy.deepcopy(probed)
+        if genome is not None:
+            return copy.deepcopy(genome)
         return _compact_factors(imputer, blocks, config)
 
-    if mode == "freeze":
-        network, genome, data, history = stage1(
-            training=training, settings=settings, checkpoint=checkpoint, start=network,
-            start_genome=start_genome, trainable=trainable)
-    else:
-        probe, rest = _finetune_phases(settings, training, probe_share)
-        history = History()
-        if probe is not None:
-            network, probed, _, history = stage1(
-                training=probe[1], settings=probe[0], checkpoint=_phase_checkpoint(checkpoint),
-                start=network, start_genome=start_genome, trainable=trainable)
-        network, genome, data, tuned_history = stage1(
-            training=rest[1], settings=rest[0], checkpoint=checkpoint, start=network,
-            start_genome=start_genome)
-        history = _chain(history, tuned_history)
+    history = History()
+    for phase in _phases(mode, settings, training, probe_share, checkpoint):
+        network, genome, data, phase_history = train_stage1(
+            store, extension.layout, rows, blocks, config=config, training=phase.training,
+            settings=phase.settings, checkpoint=phase.checkpoint, start=network,
+            start_genome=start_genome, trainable=trainable if phase.new_items_only else None)
+        history = _chain(history, phase_history)
     factors: dict[str, GenomeFactors] = {}
     if mode == "finetune":
         factors = _whole_contig_factors(genome.cpu(), data, blocks, store, config)
@@ -399,34 +383,46 @@ def _compact_factors(imputer: AvocadoImputer, blocks: Sequence[Block], config: A
     return genome
 
 
-def _finetune_phases(settings: RunSettings, training: TrainingConfig, probe_share: float
-                     ) -> tuple[tuple[RunSettings, TrainingConfig] | None,
-                                tuple[RunSettings, TrainingConfig]]:
-    """The run settings and training configurations of ``finetune``'s two phases: the
-    budget (minutes and epochs) split by ``probe_share``, the second phase at a lower rate.
-    The first is None when ``probe_share`` is 0."""
+@dataclass(frozen=True)
+class _Phase:
+    """One training run of an extension."""
+
+    settings: RunSettings
+    training: EdiceTrainingConfig | AvocadoTrainingConfig
+    new_items_only: bool
+    checkpoint: Path | None
+
+
+def _phases(mode: ExtendMode, settings: RunSettings, training: TrainingConfig,
+            probe_share: float, checkpoint: Path | None) -> list[_Phase]:
+    """The training runs of ``mode``: ``freeze`` one run of the new items' parameters;
+    ``finetune`` that run on ``probe_share`` of the budget (minutes and epochs; none when
+    it is 0), then every parameter on the rest at a lower rate."""
+    if mode == "freeze":
+        return [_Phase(settings, training, True, checkpoint)]
+
     def share(fraction: float) -> RunSettings:
         minutes = settings.max_minutes
         return dataclasses.replace(settings,
                                    max_minutes=None if minutes is None else minutes * fraction)
 
-    probe = None
+    phases = []
     probe_epochs = 0
     if probe_share > 0:
         probe_epochs = max(1, round(training.max_epochs * probe_share))
-        probe = (share(probe_share), dataclasses.replace(training, max_epochs=probe_epochs))
+        probe_checkpoint = None if checkpoint is None else checkpoint.with_name(
+            f"{checkpoint.stem}-probe{checkpoint.suffix}")
+        phases.append(_Phase(share(probe_share),
+                             dataclasses.replace(training, max_epochs=probe_epochs),
+                             True, probe_checkpoint))
     slower = {name: getattr(training, name) * FINETUNE_LEARNING_RATE_FACTOR
               for name in ("learning_rate", "genome_learning_rate") if hasattr(training, name)}
-    rest = (share(1 - probe_share),
-            dataclasses.replace(training, max_epochs=max(1, training.max_epochs - probe_epochs),
-                                **slower))
-    return probe, rest
-
-
-def _phase_checkpoint(checkpoint: Path | None) -> Path | None:
-    """Where the first phase of ``finetune`` checkpoints, beside ``checkpoint``."""
-    return None if checkpoint is None else checkpoint.with_name(
-        f"{checkpoint.stem}-probe{checkpoint.suffix}")
+    phases.append(_Phase(
+        share(1 - probe_share),
+        dataclasses.replace(training, max_epochs=max(1, training.max_epochs - probe_epochs),
+                            **slower),
+        False, checkpoint))
+    return phases
 
 
 def _chain(first: History, second: History) -> History:
