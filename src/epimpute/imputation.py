@@ -16,6 +16,7 @@ from epimpute.errors import InputError
 from epimpute.hardware import autocast, uses_bf16
 from epimpute.io.bigwig import BigWigWriter
 from epimpute.io.npz_stream import NpzStreamWriter
+from epimpute.io.trackkey import output_path
 from epimpute.models.base import Imputer
 from epimpute.store import Store
 
@@ -83,10 +84,9 @@ def input_availability(imputer: Imputer, store: Store) -> tuple[np.ndarray, np.n
     return rows, available
 
 
-def output_name(key: str, output_format: OutputFormat) -> str:
-    """``BIOSAMPLE.ASSAY.bw`` or ``BIOSAMPLE.ASSAY.npz``."""
-    biosample, _, assay = key.rpartition(":")
-    return f"{biosample}.{assay}.{'bw' if output_format == 'bigwig' else 'npz'}"
+def output_file(out_dir: Path, key: str, output_format: OutputFormat) -> Path:
+    """``OUT_DIR/BIOSAMPLE.ASSAY.bw`` or ``.npz`` (see :func:`epimpute.io.trackkey.output_path`)."""
+    return output_path(out_dir, key, ".bw" if output_format == "bigwig" else ".npz")
 
 
 def impute(
@@ -128,7 +128,7 @@ def impute(
     sizes = {c: store.contigs[c] for c in contig_names}
     margin = imputer.context_bins
     groups = _group_by_inputs(targets, available)
-    paths = [out_dir / output_name(t.key, output_format) for t in targets]
+    paths = [output_file(out_dir, t.key, output_format) for t in targets]
     total = sum(store.n_bins(c) for c in contig_names)
     with ExitStack() as stack:
         writers = []

@@ -23,6 +23,7 @@ import numpy as np
 from numpy.typing import NDArray
 
 from epimpute.errors import InputError
+from epimpute.io.trackkey import TrackKey
 
 __all__ = ["PredictionDir", "TruthSource", "open_truth", "read_truth"]
 
@@ -94,10 +95,9 @@ class PredictionDir:
 
     def file_for(self, key: str) -> Path | None:
         """The file holding track ``biosample:assay``, or None."""
-        biosample, _, assay = key.rpartition(":")
-        stem = f"{biosample}.{assay}"
+        track = TrackKey.parse(key)
         for suffix in (_NPZ, *_BIGWIG):
-            found = self._files.get(stem + suffix)
+            found = self._files.get(track.file_name(suffix))
             if found is not None:
                 return found
         return None

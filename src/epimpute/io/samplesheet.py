@@ -3,16 +3,20 @@
 The sheet is a tab-separated file with a header line. Columns:
 
 ``cell_type`` (required)
-    Cell type or tissue, e.g. ``E003``. No ``:`` or ``@``.
+    Cell type or tissue, e.g. ``E003``.
 ``assay`` (required)
-    Assay, e.g. ``H3K4me3``. No ``:``.
+    Assay, e.g. ``H3K4me3``.
 ``path`` (required)
     Signal file, absolute or relative to the sheet's folder: bigWig (``.bw``,
     ``.bigwig``), bedGraph (``.bedgraph``, ``.bdg``, optionally ``.gz``) or pre-binned
     arrays (``.npy``, ``.npz``).
 ``individual`` (optional)
     Donor or replicate; tracks of one cell type from several individuals become separate
-    biosamples ``cell_type@individual``. No ``:`` or ``@``.
+    biosamples ``cell_type@individual``.
+
+Names (cell type, assay, individual) are made of ASCII letters, digits and ``_ - . +``
+and do not start with ``.`` (:data:`epimpute.io.trackkey.NAME_RULE`); they become parts
+of output file names.
 ``chrom`` (optional, arrays only)
     Contig held by a ``.npy`` or single-array ``.npz`` file. One track may span several
     rows, one per contig.
@@ -28,6 +32,7 @@ from dataclasses import dataclass
 from pathlib import Path
 
 from epimpute.errors import InputError
+from epimpute.io.trackkey import TrackKey, check_name
 
 __all__ = ["SampleSpec", "check_samples", "file_kind", "read_sample_sheet"]
 
@@ -42,7 +47,7 @@ _KINDS = {
     ".npy": "array",
     ".npz": "array",
 }
-_FORBIDDEN = {"cell_type": ":@", "assay": ":", "individual": ":@"}
+_NAMES = ("cell_type", "assay", "individual")
 
 
 @dataclass(frozen=True)
@@ -72,14 +77,19 @@ class SampleSpec:
     row: int = 0
 
     @property
+    def track_key(self) -> TrackKey:
+        """The track's identity (names checked)."""
+        return TrackKey(self.cell_type, self.assay, self.individual)
+
+    @property
     def biosample(self) -> str:
         """``cell_type``, or ``cell_type@individual`` when there is an individual."""
-        return f"{self.cell_type}@{self.individual}" if self.individual else self.cell_type
+        return self.track_key.biosample
 
     @property
     def key(self) -> str:
         """Track key ``biosample:assay``."""
-        return f"{self.biosample}:{self.assay}"
+        return str(self.track_key)
 
     @property
     def kind(self) -> str:
@@ -204,11 +214,13 @@ def check_samples(specs: Sequence[SampleSpec], *, sheet: str = "sample list") ->
         for name in ("cell_type", "assay"):
             if not getattr(spec, name):
                 raise InputError(f"{where}: {name} is empty")
-        for name, forbidden in _FORBIDDEN.items():
+        for name in _NAMES:
             value = getattr(spec, name)
-            bad = [c for c in forbidden if c in value]
-            if bad:
-                raise InputError(f"{where}: {name} {value!r} must not contain {bad[0]!r}")
+            if value or name != "individual":
+                try:
+                    check_name(value, what=name)
+                except InputError as error:
+                    raise InputError(f"{where}: {error}") from None
         kind = file_kind(spec.path)
         if kind is None:
             raise InputError(f"{where}: {spec.path}: {_UNKNOWN_TYPE}")

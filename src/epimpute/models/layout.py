@@ -6,14 +6,10 @@ from dataclasses import dataclass, field
 from typing import Any, Sequence
 
 from epimpute.errors import InputError
+from epimpute.io.trackkey import TrackKey
 
-
-def split_key(key: str) -> tuple[str, str]:
-    """Split a ``BIOSAMPLE:ASSAY`` track key into its two parts."""
-    biosample, sep, assay = key.rpartition(":")
-    if not sep or not biosample or not assay:
-        raise InputError(f"'{key}' is not a track key of the form CELL:ASSAY")
-    return biosample, assay
+split_key = TrackKey.split
+"""Split a ``BIOSAMPLE:ASSAY`` track key into its two parts (names checked)."""
 
 
 @dataclass(frozen=True)

@@ -24,6 +24,7 @@ import zarr
 from epimpute import __version__
 from epimpute.errors import InputError
 from epimpute.io.binning import n_bins as _count_bins
+from epimpute.io.trackkey import TrackKey
 
 __all__ = [
     "CHUNK_BINS",
@@ -63,14 +64,19 @@ class Track:
     source: str = ""
 
     @property
+    def track_key(self) -> TrackKey:
+        """The track's identity (names checked)."""
+        return TrackKey(self.cell_type, self.assay, self.individual)
+
+    @property
     def biosample(self) -> str:
         """``cell_type``, or ``cell_type@individual`` when there is an individual."""
-        return f"{self.cell_type}@{self.individual}" if self.individual else self.cell_type
+        return self.track_key.biosample
 
     @property
     def key(self) -> str:
         """Track key ``biosample:assay``."""
-        return f"{self.biosample}:{self.assay}"
+        return str(self.track_key)
 
 
 class Store:
