@@ -154,7 +154,7 @@ def test_arrays_only_take_sizes_from_their_length(tmp_path):
 def test_overwrite(inputs, tmp_path):
     out = tmp_path / "s.zarr"
     ingest(inputs, out, bin_size=10, chroms=["chr2"])
-    with pytest.raises(InputError, match=r"s\.zarr already exists; use overwrite"):
+    with pytest.raises(InputError, match=r"s\.zarr already exists; use --overwrite"):
         ingest(inputs, out, bin_size=10)
     store = ingest(inputs, out, bin_size=10, overwrite=True)
     assert list(store.contigs) == ["chr1", "chr2", "chr10"]

@@ -11,3 +11,12 @@ class EpimputeError(Exception):
 
 class InputError(EpimputeError, ValueError):
     """A user file or argument is missing, malformed or inconsistent."""
+
+
+class Terminated(BaseException):
+    """The process received SIGTERM (raised by the command line's signal handler).
+
+    A ``BaseException`` like ``KeyboardInterrupt``: it unwinds through ``finally`` blocks and
+    context managers, which remove temporary outputs, and is not caught by ``except
+    Exception``.
+    """

@@ -30,7 +30,6 @@ average over the members (see :func:`epimpute.models.avocado.decode_features`).
 
 from __future__ import annotations
 
-import os
 import zipfile
 from pathlib import Path
 from typing import Iterable
@@ -39,10 +38,11 @@ import numpy as np
 import torch
 
 from epimpute.errors import InputError
+from epimpute.io.atomic import atomic_file
 from epimpute.models.avocado import AvocadoImputer, genome_features
 from epimpute.models.base import Imputer
 
-__all__ = ["export_factors"]
+__all__ = ["export_factors", "is_factors_file"]
 
 _CHUNK_BINS = 262_144
 
@@ -86,8 +86,7 @@ def export_factors(imputer: Imputer, out: Path, *, contig: str,
     member = np.repeat(np.arange(config.members, dtype=np.int64), config.n_genome_features)
 
     spans = [(lo, min(lo + chunk_bins, n_bins)) for lo in range(0, n_bins, chunk_bins)]
-    tmp = out.with_name(f".{out.name}.tmp-{os.getpid()}")
-    try:
+    with atomic_file(out) as tmp:
         with zipfile.ZipFile(tmp, "w", compression=zipfile.ZIP_STORED,
                              allowZip64=True) as archive:
             _stream(archive, "factors", (n_bins, factors.size), "<f4",
@@ -111,10 +110,16 @@ def export_factors(imputer: Imputer, out: Path, *, contig: str,
             for name, array in small.items():
                 with archive.open(f"{name}.npy", "w") as member:
                     np.lib.format.write_array(member, np.asarray(array), allow_pickle=False)
-        os.replace(tmp, out)
-    finally:
-        tmp.unlink(missing_ok=True)
     return out
+
+
+def is_factors_file(path: Path) -> bool:
+    """Whether ``path`` is a factors file written by :func:`export_factors`."""
+    try:
+        with zipfile.ZipFile(path) as archive:
+            return {"factors.npy", "factor_scale_bp.npy"} <= set(archive.namelist())
+    except (OSError, zipfile.BadZipFile):
+        return False
 
 
 def _stream(archive: zipfile.ZipFile, name: str, shape: tuple[int, ...], dtype: str,

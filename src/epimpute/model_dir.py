@@ -6,7 +6,6 @@ Loading never unpickles Python objects: weights are read with ``weights_only=Tru
 from __future__ import annotations
 
 import json
-import os
 from dataclasses import asdict, is_dataclass
 from pathlib import Path
 from typing import Any
@@ -15,6 +14,7 @@ import torch
 
 from epimpute import __version__
 from epimpute.errors import InputError
+from epimpute.io.atomic import atomic_file
 from epimpute.models.base import Imputer
 from epimpute.models.layout import Layout
 
@@ -29,12 +29,16 @@ each, listed under ``contig_state`` in ``config.json``."""
 
 
 def _atomic_write(path: Path, write: Any) -> None:
-    tmp = path.with_name(f".{path.name}.tmp-{os.getpid()}")
-    try:
+    with atomic_file(path) as tmp:
         write(tmp)
-        os.replace(tmp, path)
-    finally:
-        tmp.unlink(missing_ok=True)
+
+
+def is_model_dir(path: Path) -> bool:
+    """Whether ``path`` holds an epimpute model (its ``config.json`` says so)."""
+    try:
+        return json.loads((Path(path) / CONFIG_FILE).read_text()).get("format") == FORMAT
+    except (OSError, ValueError, AttributeError):
+        return False
 
 
 def save_model(

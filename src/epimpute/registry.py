@@ -6,6 +6,7 @@ import dataclasses
 from dataclasses import dataclass
 from typing import Any, Callable
 
+from epimpute.config_values import check_values
 from epimpute.errors import InputError
 from epimpute.models.average import AverageConfig, AverageImputer
 from epimpute.models.avocado import AvocadoConfig, AvocadoImputer
@@ -50,12 +51,16 @@ def model_spec(name: str) -> ModelSpec:
 
 
 def build_config(cls: type, values: dict[str, Any], *, where: str) -> Any:
-    """Instantiate dataclass ``cls`` from ``values``, rejecting unknown keys."""
+    """Instantiate dataclass ``cls`` from ``values``, rejecting unknown keys and values of
+    the wrong type or outside their range (:mod:`epimpute.config_values`)."""
+    if not isinstance(values, dict):
+        raise InputError(f"{where}: expected a JSON object of settings, got {values!r}")
     names = {f.name for f in dataclasses.fields(cls)}
     unknown = sorted(set(values) - names)
     if unknown:
         raise InputError(f"{where}: unknown key(s) {', '.join(unknown)}; "
                          f"allowed: {', '.join(sorted(names))}")
+    values = check_values(cls, values, where=where)
     try:
         return cls(**values)
     except (TypeError, ValueError) as error:

@@ -18,6 +18,7 @@ import numpy as np
 import pyBigWig
 
 from epimpute.errors import InputError
+from epimpute.io.atomic import atomic_file
 from epimpute.io.binning import bin_intervals, n_bins
 
 __all__ = ["BigWigWriter", "chrom_sizes", "read_binned"]
@@ -156,19 +157,23 @@ class BigWigWriter:
         self.bin_size = int(bin_size)
         self._sizes = {str(name): int(size) for name, size in chrom_sizes.items()}
         self._rank = {name: i for i, name in enumerate(self._sizes)}
-        self._tmp = self.path.with_name(f".{self.path.name}.tmp-{os.getpid()}")
+        self._file = atomic_file(self.path)
+        self._tmp: Path | None = None
         self._bw: Any = None
         self._cursor = (-1, 0)  # (rank of the contig written last, next free bin)
 
     def __enter__(self) -> BigWigWriter:
         if not self.path.parent.is_dir():
             raise InputError(f"{self.path}: the folder {self.path.parent} does not exist")
+        self._tmp = self._file.__enter__()
         try:
             bw = pyBigWig.open(str(self._tmp), "w")
         except RuntimeError as exc:
-            raise InputError(f"{self.path}: cannot be created ({exc})") from None
-        if bw is None:
-            raise InputError(f"{self.path}: cannot be created")
+            bw = exc
+        if not hasattr(bw, "addHeader"):
+            self._release()
+            detail = f" ({bw})" if bw is not None else ""
+            raise InputError(f"{self.path}: cannot be created{detail}")
         self._bw = bw
         try:
             bw.addHeader(list(self._sizes.items()), maxZooms=10)
@@ -192,10 +197,10 @@ class BigWigWriter:
             self._bw.close()
         except BaseException:
             self._bw = None
-            self._tmp.unlink(missing_ok=True)
+            self._release()
             raise
         self._bw = None
-        os.replace(self._tmp, self.path)
+        self._file.__exit__(None, None, None)
 
     def write(self, chrom: str, start_bin: int, values: np.ndarray) -> None:
         """Write bins ``start_bin .. start_bin + len(values)`` of ``chrom``.
@@ -256,7 +261,16 @@ class BigWigWriter:
         bw, self._bw = self._bw, None
         with suppress(Exception):  # the file is removed anyway
             bw.close()
-        self._tmp.unlink(missing_ok=True)
+        self._release()
+
+    def _release(self) -> None:
+        """Remove the temporary file (the destination stays untouched)."""
+        with suppress(_Discarded):
+            self._file.__exit__(_Discarded, _Discarded(), None)
+
+
+class _Discarded(Exception):
+    """Thrown into the temporary file's context to discard it."""
 
 
 @contextmanager

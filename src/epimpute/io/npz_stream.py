@@ -2,19 +2,23 @@
 
 from __future__ import annotations
 
-import os
 import zipfile
 from pathlib import Path
 from types import TracebackType
 
 import numpy as np
 
+from epimpute.errors import InputError
+from epimpute.io.atomic import atomic_file
+
 
 class NpzStreamWriter:
     """Write named 1-D float32 arrays into an ``.npz`` (readable by ``numpy.load``).
 
     Each array is declared with its full length, then filled by :meth:`write` in order.
-    The file appears under its final name only when the writer closes without error.
+    Use as a context manager: the file is written under a temporary name
+    (:func:`epimpute.io.atomic.atomic_file`) and appears under its final name only when the
+    block exits without error; otherwise nothing is left.
 
     Examples
     --------
@@ -25,13 +29,15 @@ class NpzStreamWriter:
 
     def __init__(self, path: Path) -> None:
         self.path = Path(path)
-        self._tmp = self.path.with_name(f".{self.path.name}.tmp-{os.getpid()}")
-        self._zip = zipfile.ZipFile(self._tmp, "w", compression=zipfile.ZIP_STORED, allowZip64=True)
+        self._file = atomic_file(self.path)
+        self._zip: zipfile.ZipFile | None = None
         self._member = None
         self._remaining = 0
 
     def begin(self, name: str, length: int) -> None:
         """Start array ``name`` of ``length`` float32 values."""
+        if self._zip is None:
+            raise ValueError("use the writer as a context manager")
         self._finish_member()
         self._member = self._zip.open(f"{name}.npy", "w", force_zip64=True)
         header = {"descr": "<f4", "fortran_order": False, "shape": (int(length),)}
@@ -53,19 +59,16 @@ class NpzStreamWriter:
             self._member.close()
             self._member = None
 
-    def close(self) -> None:
-        self._finish_member()
-        self._zip.close()
-        os.replace(self._tmp, self.path)
-
-    def abort(self) -> None:
-        """Close and remove the partial file."""
-        if self._member is not None:
-            self._member.close()
-        self._zip.close()
-        self._tmp.unlink(missing_ok=True)
-
     def __enter__(self) -> "NpzStreamWriter":
+        if not self.path.parent.is_dir():
+            raise InputError(f"{self.path}: the folder {self.path.parent} does not exist")
+        tmp = self._file.__enter__()
+        try:
+            self._zip = zipfile.ZipFile(tmp, "w", compression=zipfile.ZIP_STORED,
+                                        allowZip64=True)
+        except BaseException as error:
+            self._file.__exit__(type(error), error, error.__traceback__)
+            raise
         return self
 
     def __exit__(
@@ -74,7 +77,27 @@ class NpzStreamWriter:
         error: BaseException | None,
         trace: TracebackType | None,
     ) -> None:
-        if kind is None:
-            self.close()
-        else:
-            self.abort()
+        try:
+            if kind is None:
+                self._finish_member()
+                self._zip.close()
+            else:
+                self._abort_zip()
+        except BaseException as failure:
+            self._abort_zip()
+            self._file.__exit__(type(failure), failure, failure.__traceback__)
+            raise
+        self._file.__exit__(kind, error, trace)
+
+    def _abort_zip(self) -> None:
+        """Close the partial archive without caring whether it is complete."""
+        try:
+            if self._member is not None:
+                self._member.close()
+        except Exception:
+            pass
+        self._member = None
+        try:
+            self._zip.close()
+        except Exception:
+            pass

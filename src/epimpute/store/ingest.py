@@ -4,8 +4,11 @@ Ingestion runs in two phases. Planning reads only headers (bigWig contig sizes, 
 shapes) and checks that the inputs agree, so most mistakes are reported before any signal
 is read. Then each track is streamed contig by contig, checked, arcsinh-transformed and
 written to its own row of the store, one track per worker. The store is built under a
-temporary sibling name and moved into place only when every track has been written; on any
-error the temporary folder is removed.
+temporary sibling name and moved into place with one rename only when every track has been
+written (:func:`epimpute.io.atomic.publish_dir`); the rename fails if a store appeared at
+the destination meanwhile, so of two ingests into one folder only one succeeds. On any
+error, or SIGTERM under the command line, the temporary folder is removed; one left by a
+killed process is removed by the next ingest into the same folder.
 """
 
 from __future__ import annotations
@@ -14,7 +17,6 @@ import logging
 import multiprocessing
 import os
 import re
-import shutil
 from collections.abc import Iterator, Mapping, Sequence
 from concurrent.futures import ProcessPoolExecutor, as_completed
 from dataclasses import dataclass
@@ -25,6 +27,7 @@ from tqdm.auto import tqdm
 
 from epimpute.errors import InputError
 from epimpute.io import arrays, bedgraph, bigwig
+from epimpute.io.atomic import check_destination, publish_dir
 from epimpute.io.binning import n_bins
 from epimpute.io.chromsizes import read_chrom_sizes
 from epimpute.io.samplesheet import SampleSpec, check_samples, read_sample_sheet
@@ -126,31 +129,20 @@ def ingest(
     n_bins(1, bin_size)  # validates bin_size
     if isinstance(jobs, bool) or not isinstance(jobs, int) or jobs < 1:
         raise InputError(f"jobs must be a positive integer, got {jobs!r}")
-    if isinstance(samples, (str, os.PathLike)):
+    sheet = [Path(samples)] if isinstance(samples, (str, os.PathLike)) else []
+    if sheet:
         specs = read_sample_sheet(samples)
     else:
         specs = list(samples)
         check_samples(specs)
-    _check_destination(out, overwrite=overwrite)
+    destination = {"kind": "store", "is_own": is_store, "overwrite": overwrite,
+                   "inputs": [s.path for s in specs] + sheet}
+    check_destination(out, **destination)
     plan = _plan(specs, _sizes_argument(chrom_sizes), chroms=chroms, bin_size=bin_size)
-
-    tmp = out.parent / f".{out.name}.tmp-{os.getpid()}"
-    if tmp.exists():
-        shutil.rmtree(tmp)
-    try:
+    with publish_dir(out, **destination) as tmp:
         create_store(tmp, tracks=plan.tracks, contigs=plan.contigs, bin_size=bin_size)
-        _run(
-            plan,
-            tmp,
-            bin_size=bin_size,
-            transformed=transformed,
-            jobs=jobs,
-            progress=progress,
-        )
-        _move_into_place(tmp, out)
-    except BaseException:
-        shutil.rmtree(tmp, ignore_errors=True)
-        raise
+        _run(plan, tmp, bin_size=bin_size, transformed=transformed, jobs=jobs,
+             progress=progress)
     log.info("ingested %d tracks over %d contigs into %s", len(plan.tracks), len(plan.contigs), out)
     return Store.open(out)
 
@@ -171,17 +163,6 @@ def _sizes_argument(
     if not sizes:
         raise InputError("chrom_sizes is empty")
     return sizes, "chrom_sizes"
-
-
-def _check_destination(out: Path, *, overwrite: bool) -> None:
-    if not out.parent.is_dir():
-        raise InputError(f"{out}: the folder {out.parent} does not exist")
-    if not out.exists():
-        return
-    if not overwrite:
-        raise InputError(f"{out} already exists; use overwrite (--overwrite) to replace it")
-    if not is_store(out):
-        raise InputError(f"{out} exists and is not an epimpute store; not replacing it")
 
 
 def _plan(
@@ -410,21 +391,6 @@ def _check_values(path: str, contig: str, values: np.ndarray, bin_size: int) -> 
             f"{path}: {contig} bin {i} (bases {i * bin_size}-{(i + 1) * bin_size}) has the "
             f"value {values[i]}; signal must be finite and non-negative"
         )
-
-
-def _move_into_place(tmp: Path, out: Path) -> None:
-    """Rename the finished store to ``out``, replacing an old store there."""
-    if not out.exists():
-        os.replace(tmp, out)
-        return
-    old = out.parent / f".{out.name}.old-{os.getpid()}"
-    os.replace(out, old)
-    try:
-        os.replace(tmp, out)
-    except BaseException:
-        os.replace(old, out)
-        raise
-    shutil.rmtree(old, ignore_errors=True)
 
 
 def _natural_key(name: str) -> tuple[object, ...]:

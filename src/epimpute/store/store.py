@@ -334,7 +334,7 @@ def create_store(
     Parameters
     ----------
     path
-        Folder to create; must not exist.
+        Folder to create; must not exist or be empty.
     tracks
         Tracks in row order; their ``(cell_type, assay, individual)`` must be unique.
     contigs
@@ -355,7 +355,7 @@ def create_store(
         If ``path`` exists, or the tracks, contigs, bin size or transform are invalid.
     """
     path = Path(path)
-    if path.exists():
+    if path.exists() and (not path.is_dir() or any(path.iterdir())):
         raise InputError(f"{path} already exists")
     if not path.parent.is_dir():
         raise InputError(f"{path}: the folder {path.parent} does not exist")

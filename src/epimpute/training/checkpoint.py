@@ -2,24 +2,34 @@
 
 from __future__ import annotations
 
-import os
 from pathlib import Path
 from typing import Any
 
 import torch
 
+from epimpute.errors import InputError
+from epimpute.io.atomic import atomic_file
+
 
 def save_checkpoint(path: Path, state: dict[str, Any]) -> None:
     """Write ``state`` (tensors, numbers, strings, lists, dicts) to ``path`` atomically."""
-    path = Path(path)
-    tmp = path.with_name(f".{path.name}.tmp-{os.getpid()}")
-    try:
+    with atomic_file(Path(path)) as tmp:
         torch.save(state, tmp)
-        os.replace(tmp, path)
-    finally:
-        tmp.unlink(missing_ok=True)
 
 
 def load_checkpoint(path: Path) -> dict[str, Any]:
-    """Read a checkpoint written by :func:`save_checkpoint` (``weights_only``: no code runs)."""
-    return torch.load(Path(path), map_location="cpu", weights_only=True)
+    """Read a checkpoint written by :func:`save_checkpoint` (``weights_only``: no code runs).
+
+    Raises
+    ------
+    InputError
+        If the file is missing, truncated or not a checkpoint.
+    """
+    path = Path(path)
+    try:
+        return torch.load(path, map_location="cpu", weights_only=True)
+    except FileNotFoundError:
+        raise InputError(f"{path}: checkpoint not found") from None
+    except Exception as error:  # a truncated or foreign file
+        raise InputError(f"{path}: cannot be read as a checkpoint ({error}); remove it to "
+                         "start afresh") from None
