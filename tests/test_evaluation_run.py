@@ -167,3 +167,84 @@ def test_real_pilot_tracks(tmp_path):
     assert 0 < scores["gwcorr"] < 1 and 0.5 < scores["aucobs1"] < 1
     by_count = metrics[metrics.metric == "gwcorr"].set_index("stratum")["value"]
     assert by_count["count=3"] > by_count["count=1"]  # shared peaks are easier to copy than specific ones
+
+
+# --- what --overwrite may replace, and what the summary says ------------------------------
+
+
+def _cli_evaluate(root, out, *extra):
+    from epimpute.cli import main
+
+    return main(["-q", "evaluate", "--truth", str(root / "truth.zarr"), "--pred",
+                 f"good={root / 'good'}", "--out", str(out), "--bootstrap", "0", "--no-plots",
+                 "--targets", "c1:H3K4me3", *extra])
+
+
+@pytest.mark.parametrize("name", [".", "truth.zarr", "good", "notes"])
+def test_overwrite_never_replaces_inputs_the_working_directory_or_foreign_folders(
+        setup, name, monkeypatch, capsys):
+    root, _ = setup
+    (root / "notes").mkdir(exist_ok=True)
+    (root / "notes" / "keep.txt").write_text("keep me")
+    monkeypatch.chdir(root)
+    before = sorted(p.name for p in root.iterdir())
+    inside = sorted(p.name for p in (root / name).iterdir())
+    assert _cli_evaluate(root, Path(name), "--overwrite") == 2
+    assert "refusing" in capsys.readouterr().err or name == "notes"
+    assert sorted(p.name for p in root.iterdir()) == before
+    assert sorted(p.name for p in (root / name).iterdir()) == inside
+
+
+def test_overwrite_replaces_a_report(setup, capsys):
+    root, _ = setup
+    out = root / "report-again"
+    assert _cli_evaluate(root, out) == 0
+    (out / "extra.txt").write_text("old")
+    assert _cli_evaluate(root, out) == 2
+    assert "already exists" in capsys.readouterr().err
+    assert _cli_evaluate(root, out, "--overwrite") == 0
+    assert not (out / "extra.txt").exists() and (out / "metrics.json").is_file()
+
+
+def test_negative_bootstrap_is_refused(setup, capsys):
+    root, _ = setup
+    assert _cli_evaluate(root, root / "neg", "--bootstrap", "-5") == 2
+    assert "bootstrap resamples must be 0 or more, got -5" in capsys.readouterr().err
+    assert not (root / "neg").exists()
+
+
+def test_summary_uses_the_common_tracks_and_counts_undefined_correlations(tmp_path, capsys):
+    from epimpute.cli import main
+    from epimpute.evaluation.run import summary_means
+
+    rng = np.random.default_rng(3)
+    tracks = [Track("c1", "A"), Track("c2", "A"), Track("c3", "A")]
+    contigs = {"chrA": 25 * 400}
+    truth = {t.key: _signal(rng, 400) for t in tracks}
+    truth["c3:A"][:] = 0  # all-zero truth: the correlation is undefined
+    writer = create_store(tmp_path / "truth.zarr", tracks=tracks, contigs=contigs, bin_size=BIN)
+    for row, track in enumerate(tracks):
+        writer.write(row, "chrA", truth[track.key])
+    for model, keys in (("full", ["c1:A", "c2:A", "c3:A"]), ("part", ["c1:A", "c3:A"])):
+        (tmp_path / model).mkdir()
+        for key in keys:
+            cell = key.split(":")[0]
+            np.savez(tmp_path / model / f"{cell}.A.npz", chrA=np.abs(
+                truth[key] + rng.normal(0, 0.3, 400)).astype(np.float32) + 0.1)
+    code = main(["-q", "evaluate", "--truth", str(tmp_path / "truth.zarr"),
+                 "--pred", f"full={tmp_path / 'full'}", "--pred", f"part={tmp_path / 'part'}",
+                 "--out", str(tmp_path / "report"), "--bootstrap", "0", "--no-plots"])
+    assert code == 0
+    printed = capsys.readouterr().out
+    table = pd.read_csv(tmp_path / "report" / "metrics.tsv", sep="\t")
+    overall = table[(table.stratum == "all") & (table.metric == "gwcorr")]
+    full_c1 = overall[(overall.model == "full") & (overall.cell_type == "c1")]["value"].item()
+    means, notes = summary_means(table)
+    # full's mean is over c1 and c3 (the tracks both models have), and c3's is undefined
+    assert means["gwcorr"]["full"] == pytest.approx(full_c1)
+    assert set(overall[overall.cell_type == "c2"].model) == {"full"}
+    assert overall[overall.cell_type == "c3"]["value"].isna().all()
+    assert any("different tracks (full 3, part 2)" in n for n in notes)
+    assert any("gwcorr is undefined for 1 track(s) (c3:A" in n for n in notes)
+    assert "note: the models were scored on different tracks" in printed
+    assert f"gwcorr: full {full_c1:.4f}" in printed

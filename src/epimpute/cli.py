@@ -84,10 +84,13 @@ def _evaluate(args: argparse.Namespace) -> None:
                      enhancers=args.enhancers, targets=args.targets, n_boot=args.bootstrap,
                      plots=not args.no_plots, overwrite=args.overwrite,
                      progress=not args.quiet)
-    overall = table[table["stratum"] == "all"] if "stratum" in table else table
-    for metric in ("mse", "gwcorr", "mse1obs"):
-        means = overall[overall["metric"] == metric].groupby("model")["value"].mean()
-        print(f"{metric}: " + ", ".join(f"{m} {v:.4f}" for m, v in means.items()))
+    from epimpute.evaluation.run import summary_means
+
+    means, notes = summary_means(table)
+    for metric, per_model in means.items():
+        print(f"{metric}: " + ", ".join(f"{m} {v:.4f}" for m, v in per_model.items()))
+    for note in notes:
+        print(f"note: {note}")
     print(f"report: {Path(args.out) / 'report.html'}")
 
 

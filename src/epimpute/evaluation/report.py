@@ -94,6 +94,15 @@ def _present_metrics(metrics: pd.DataFrame) -> list[str]:
     return [m for m in METRICS if m in present] + sorted(present - set(METRICS))
 
 
+def is_report(path: str | Path) -> bool:
+    """Whether ``path`` is a report folder written by :func:`write_report`."""
+    try:
+        payload = json.loads((Path(path) / "metrics.json").read_text(encoding="utf-8"))
+        return payload.get("format") == FORMAT
+    except (OSError, ValueError, AttributeError):
+        return False
+
+
 def write_report(out: str | Path, evaluation: Evaluation, *, plots: bool = True, dpi: int = 90) -> None:
     """Write the report files into the folder ``out`` (created if needed).
 

@@ -20,7 +20,6 @@ import hashlib
 import logging
 import os
 import shutil
-import tempfile
 import time
 from collections.abc import Mapping, Sequence
 from dataclasses import dataclass
@@ -31,6 +30,7 @@ import pandas as pd
 from numpy.typing import NDArray
 
 from epimpute.errors import InputError
+from epimpute.io.atomic import check_destination, publish_dir
 from epimpute.evaluation.accumulators import RunningVariance
 from epimpute.evaluation.peaks import (
     DEFAULT_PEAK_PARAMS,
@@ -47,7 +47,7 @@ from epimpute.evaluation.regions import (
     read_enhancers,
     read_genes,
 )
-from epimpute.evaluation.report import METRICS_COLUMNS, Evaluation, write_report
+from epimpute.evaluation.report import METRICS_COLUMNS, Evaluation, is_report, write_report
 from epimpute.evaluation.scoring import TrackScorer, TrackScores
 from epimpute.evaluation.sources import (
     PredictionDir,
@@ -130,7 +130,8 @@ def evaluate(
     plots
         Draw the PNG figures.
     overwrite
-        Replace ``out`` if it exists.
+        Replace ``out`` if it is a report folder written by epimpute (never another folder,
+        an input or the current directory).
 
     Returns
     -------
@@ -143,7 +144,14 @@ def evaluate(
         On a missing or malformed input, no track to score, or an existing ``out``.
     """
     out = Path(out)
-    _check_out(out, overwrite=overwrite)
+    if isinstance(n_boot, bool) or not isinstance(n_boot, int) or n_boot < 0:
+        raise InputError(f"the number of bootstrap resamples must be 0 or more, got {n_boot!r}")
+    truth_path = Path(truth) if isinstance(truth, (str, os.PathLike)) else getattr(truth, "path", None)
+    destination = {
+        "kind": "report", "is_own": is_report, "overwrite": overwrite,
+        "inputs": [Path(p) for p in predictions.values()] + ([truth_path] if truth_path else []),
+    }
+    check_destination(out, **destination)
     if not predictions:
         raise InputError("no predictions given: pass at least one NAME=DIR")
     for name in predictions:
@@ -160,8 +168,7 @@ def evaluate(
         if regions is not None and not any(c in regions.by_contig for t in plan for c in t.contigs):
             log.warning("%s: no region lies on a scored contig", regions.path)
 
-    scratch = Path(tempfile.mkdtemp(prefix=f"{out.name}.tmp-", dir=out.parent))
-    try:
+    with publish_dir(out, **destination) as scratch:
         work = scratch / "work"
         work.mkdir()
         assay_rows = _assay_rows(store, {t.assay for t in plan})
@@ -196,22 +203,44 @@ def evaluate(
         }
         shutil.rmtree(work)
         write_report(scratch, evaluation, plots=plots)
-        scratch.chmod(0o755)  # mkdtemp makes it private
-        if out.exists():
-            shutil.rmtree(out) if out.is_dir() else out.unlink()
-        os.replace(scratch, out)
-    except BaseException:
-        shutil.rmtree(scratch, ignore_errors=True)
-        raise
     log.info("scored %d track(s) for %d model(s) into %s", len(plan), len(sources), out)
+    for note in summary_means(evaluation.metrics)[1]:
+        log.warning("%s", note)
     return evaluation.metrics
 
 
-def _check_out(out: Path, *, overwrite: bool) -> None:
-    if not out.parent.is_dir():
-        raise InputError(f"{out}: the folder {out.parent} does not exist")
-    if out.exists() and not overwrite and not (out.is_dir() and not any(out.iterdir())):
-        raise InputError(f"{out} already exists; choose another report folder or allow overwriting")
+def summary_means(
+    metrics: pd.DataFrame, names: Sequence[str] = ("mse", "gwcorr", "mse1obs")
+) -> tuple[dict[str, dict[str, float]], list[str]]:
+    """Genome-wide mean of each metric per model, over the tracks every model was scored on.
+
+    Returns ``{metric: {model: mean}}`` and notes on what the means leave out: tracks not
+    scored for every model, and tracks whose value is undefined (e.g. the correlation of a
+    constant, all-zero truth).
+    """
+    overall = metrics[metrics["stratum"] == "all"] if "stratum" in metrics else metrics
+    tracks = list(zip(overall["cell_type"], overall["assay"]))
+    by_model: dict[str, set[tuple[str, str]]] = {}
+    for model, track in zip(overall["model"], tracks):
+        by_model.setdefault(model, set()).add(track)
+    common = set.intersection(*by_model.values()) if by_model else set()
+    notes = []
+    if any(have != common for have in by_model.values()):
+        counts = ", ".join(f"{m} {len(have)}" for m, have in by_model.items())
+        notes.append(f"the models were scored on different tracks ({counts}); the means are over "
+                     f"the {len(common)} track(s) every model has")
+    shared = overall[[t in common for t in tracks]]
+    means: dict[str, dict[str, float]] = {}
+    for name in names:
+        rows = shared[shared["metric"] == name]
+        means[name] = {str(m): float(v) for m, v in rows.groupby("model")["value"].mean().items()}
+        undefined = rows[rows["value"].isna()]
+        if len(undefined):
+            keys = sorted({f"{c}:{a}" for c, a in zip(undefined["cell_type"], undefined["assay"])})
+            notes.append(f"{name} is undefined for {len(keys)} track(s) ({', '.join(keys[:5])}"
+                         f"{' ...' if len(keys) > 5 else ''}: a constant, e.g. all-zero, truth or "
+                         "prediction); the means leave them out")
+    return means, notes
 
 
 def _plan(
@@ -258,6 +287,10 @@ def _plan(
                     len(missing),
                     missing[0],
                 )
+        lacking = [name for name in sources if name not in models]
+        if lacking:
+            log.warning("track %s has no prediction from %s; comparisons of the models use only "
+                        "the tracks every model predicted", key, ", ".join(lacking))
         track = tracks[row_of[key]]
         plan.append(_Target(key, row_of[key], track.biosample, track.assay, models, tuple(common)))
     return plan
