@@ -73,8 +73,35 @@ def test_factors_command(trained, capsys):
     printed = capsys.readouterr().out
     assert ("36 per bin (3 members x 12) (25 bp: 3, 250 bp: 4, 5000 bp: 5)" in printed
             and out.exists())
-    assert main(["factors", str(model_dir), "--chrom", "chrZ", "--out", str(out)]) == 2
+    assert main(["factors", str(model_dir), "--chrom", "chrZ", "--out", str(folder / "z.npz")]) == 2
     assert "no genome factors for contig 'chrZ'" in capsys.readouterr().err
+    assert not (folder / "z.npz").exists()
+
+
+def test_factors_refuses_to_replace_files_and_names_missing_folders(trained, capsys):
+    _, model_dir, folder = trained
+    notes = folder / "notes.txt"
+    notes.write_text("keep me")
+    for extra in ([], ["--overwrite"]):
+        assert main(["factors", str(model_dir), "--chrom", "chrA", "--out", str(notes),
+                     *extra]) == 2
+        assert notes.read_text() == "keep me"
+    err = capsys.readouterr().err
+    assert "notes.txt already exists; use --overwrite" in err
+    assert "notes.txt exists and is not an epimpute factors file" in err
+    assert main(["factors", str(model_dir), "--chrom", "chrA", "--out",
+                 str(folder / "absent" / "f.npz")]) == 2
+    assert "the folder" in capsys.readouterr().err and not (folder / "absent").exists()
+    assert main(["factors", str(model_dir), "--chrom", "chrA", "--out", str(folder)]) == 2
+    assert "is a folder" in capsys.readouterr().err
+    out = folder / "again.npz"
+    assert main(["factors", str(model_dir), "--chrom", "chrA", "--out", str(out)]) == 0
+    first = out.stat().st_mtime_ns
+    assert main(["factors", str(model_dir), "--chrom", "chrA", "--out", str(out)]) == 2
+    assert main(["factors", str(model_dir), "--chrom", "chrA", "--out", str(out),
+                 "--overwrite"]) == 0
+    assert out.stat().st_mtime_ns >= first
+    assert not [p for p in folder.iterdir() if ".tmp-" in p.name]
 
 
 def test_only_avocado_models_have_factors(small_compendium, tmp_path):

@@ -11,7 +11,7 @@ from __future__ import annotations
 import fnmatch
 import json
 import logging
-import os
+import math
 import shutil
 import time
 from pathlib import Path
@@ -19,12 +19,14 @@ from typing import Any, Sequence
 
 from epimpute import __version__
 from epimpute.errors import InputError
-from epimpute.hardware import resolve_device
-from epimpute.imputation import OutputFormat, resolve_targets
+from epimpute.hardware import PRECISIONS, resolve_device
+from epimpute.imputation import OutputFormat, output_file, resolve_targets
 from epimpute.imputation import impute as impute_store
-from epimpute.model_dir import CHECKPOINT_FILE, CONFIG_FILE, load_model, save_model
+from epimpute.io.atomic import atomic_file, check_destination, check_not_input, publish_dir
+from epimpute.model_dir import CHECKPOINT_FILE, CONFIG_FILE, is_model_dir, load_model, save_model
 from epimpute.registry import build_config, model_spec
 from epimpute.store import Store, ingest
+from epimpute.training.data import check_learnable, store_layout
 from epimpute.training.loop import RunSettings
 
 __all__ = ["ingest", "train", "extend", "impute", "evaluate", "factors", "load_model",
@@ -90,8 +92,12 @@ def train(
     """
     store = store if isinstance(store, Store) else Store.open(store)
     out = Path(out)
+    _check_settings(seed=seed, device=device, max_minutes=max_minutes, precision=precision)
     exclude = expand_keys(store, exclude)
     model_config, training_config = read_config_file(config_file, model)
+    check_learnable(store_layout(store, exclude=exclude), where=f"--exclude {' '.join(exclude)}")
+    _check_model_folder(out, inputs=[store.path, *([config_file] if config_file else [])],
+                        resume=resume)
     run = {
         "model": model,
         "store": str(store.path),
@@ -100,13 +106,18 @@ def train(
         "config": _jsonable(model_config),
         "training_config": _jsonable(training_config),
     }
+    created = not out.exists()
     _prepare_output(out, run, resume=resume)
     settings = RunSettings(seed=seed, device=device, max_minutes=max_minutes,
                            progress=progress, resume=resume, precision=precision)
     started = time.time()
-    imputer, history = model_spec(model).train(
-        store, config=model_config, training=training_config, settings=settings,
-        exclude=list(exclude), checkpoint=out / CHECKPOINT_FILE)
+    try:
+        imputer, history = model_spec(model).train(
+            store, config=model_config, training=training_config, settings=settings,
+            exclude=list(exclude), checkpoint=out / CHECKPOINT_FILE)
+    except BaseException:
+        _forget_run(out, created=created)  # keeps a checkpoint to --resume from
+        raise
     provenance = dict(run, device=str(resolve_device(device)), precision=precision,
                       seconds=time.time() - started, history=history.to_dict(),
                       epimpute_version=__version__)
@@ -143,8 +154,11 @@ def extend(
     from epimpute.model_dir import read_model_record
     from epimpute.training.extend import FINETUNE_PROBE_SHARE, check_mode
 
+    if probe_share is not None and mode != "finetune":
+        raise InputError(f"--probe-share applies only to --mode finetune, not {mode}")
     probe_share = FINETUNE_PROBE_SHARE if probe_share is None else probe_share
     check_mode(mode, probe_share)
+    _check_settings(seed=seed, device=device, max_minutes=max_minutes, precision=precision)
     model_dir, out = Path(model_dir), Path(out)
     record = read_model_record(model_dir)
     spec = model_spec(record["model"])
@@ -156,14 +170,11 @@ def extend(
     values = dict(record.get("training_config") or {}, **overrides)
     training = build_config(spec.training_config, values,
                             where=str(config_file) if config_file else str(model_dir))
+    destination = {"kind": "model", "is_own": is_model_dir, "overwrite": None,
+                   "inputs": [model_dir, store.path, *([config_file] if config_file else [])]}
+    check_destination(out, **destination)
     imputer = load_model(model_dir)
-    if out.exists() and (not out.is_dir() or any(out.iterdir())):
-        raise InputError(f"{out} exists and is not empty")
-    out.parent.mkdir(parents=True, exist_ok=True)
-    tmp = out.with_name(f".{out.name}.tmp-{os.getpid()}")
-    shutil.rmtree(tmp, ignore_errors=True)
-    tmp.mkdir()
-    try:
+    with publish_dir(out, **destination) as tmp:
         settings = RunSettings(seed=seed, device=device, max_minutes=max_minutes,
                                progress=progress, precision=precision)
         started = time.time()
@@ -183,11 +194,6 @@ def extend(
         save_model(tmp, extended, training=training, provenance=provenance)
         for scratch in tmp.glob("checkpoint*"):
             shutil.rmtree(scratch) if scratch.is_dir() else scratch.unlink()
-        if out.exists():
-            out.rmdir()
-        os.replace(tmp, out)
-    finally:
-        shutil.rmtree(tmp, ignore_errors=True)
     return out
 
 
@@ -231,38 +237,126 @@ def impute(
     device: str = "auto",
     precision: str = "auto",
     chunk_bins: int = 100_000,
+    overwrite: bool = False,
     progress: bool = False,
 ) -> list[Path]:
     """Impute ``targets`` (``CELL:ASSAY``) and/or every missing track; returns the files.
+
+    Files already in ``out`` under an output's name are replaced only with ``overwrite``.
+    An assay the model has no training track of cannot be imputed (InputError).
 
     ``precision`` ``auto`` runs networks under bf16 autocast where the hardware computes
     in bf16 (about twice as fast on such CPUs; values differ from ``fp32`` by ~0.01 on
     the arcsinh scale).
     """
-    imputer = load_model(Path(model_dir))
+    _check_settings(device=device, precision=precision)
+    model_dir, out = Path(model_dir), Path(out)
+    imputer = load_model(model_dir)
     store = store if isinstance(store, Store) else Store.open(store)
     if store.bin_size != imputer.layout.bin_size:
         raise InputError(f"{store.path} has {store.bin_size}-bp bins but the model was trained "
                          f"on {imputer.layout.bin_size}-bp bins")
     resolved = resolve_targets(imputer, store, targets=targets, missing=missing)
-    return impute_store(imputer, store, resolved, Path(out), output_format=output_format,
-                        arcsinh_scale=arcsinh_scale, chunk_bins=chunk_bins,
-                        device=resolve_device(device), precision=precision,
-                        progress=progress)
+    _check_learnt(imputer, resolved)
+    _check_outputs(out, [output_file(out, t.key, output_format) for t in resolved],
+                   inputs=[model_dir, store.path], overwrite=overwrite)
+    created = not out.exists()
+    try:
+        return impute_store(imputer, store, resolved, out, output_format=output_format,
+                            arcsinh_scale=arcsinh_scale, chunk_bins=chunk_bins,
+                            device=resolve_device(device), precision=precision,
+                            progress=progress)
+    except BaseException:
+        if created and out.is_dir() and not any(out.iterdir()):
+            out.rmdir()
+        raise
 
 
-def factors(model_dir: Path, out: Path, *, contig: str) -> Path:
+def _check_learnt(imputer: Any, targets: Sequence[Any]) -> None:
+    """InputError for a target whose assay the model has no input track of (never learnt)."""
+    layout = imputer.layout
+    trained = {a for _, a in layout.tracks}
+    for target in targets:
+        if target.pair[1] not in trained:
+            raise InputError(f"cannot impute {target.key}: the model was trained without any "
+                             f"track of assay {layout.assays[target.pair[1]]}")
+
+
+def _check_outputs(out: Path, paths: Sequence[Path], *, inputs: Sequence[Path],
+                   overwrite: bool) -> None:
+    """The output folder is no input and holds none of ``paths`` unless ``overwrite``."""
+    if out.exists() and not out.is_dir():
+        raise InputError(f"{out} exists and is not a folder")
+    if not out.parent.is_dir():
+        raise InputError(f"{out}: the folder {out.parent} does not exist")
+    target = out.resolve()
+    for item in inputs:
+        item = Path(item).resolve()
+        if target == item or item in target.parents:
+            raise InputError(f"{out}: refusing to write imputations into the input {item}")
+    existing = [p for p in paths if p.exists() or p.is_symlink()]
+    if existing and not overwrite:
+        raise InputError(f"{out} already holds {existing[0].name}"
+                         + (f" and {len(existing) - 1} more" if len(existing) > 1 else "")
+                         + "; use --overwrite (overwrite=True) to replace them")
+    folders = [p for p in existing if p.is_dir()]
+    if folders:
+        raise InputError(f"{folders[0]} is a folder; not replacing it with an imputation")
+
+
+def factors(model_dir: Path, out: Path, *, contig: str, overwrite: bool = False) -> Path:
     """Export an Avocado model's genome factors of ``contig`` and its cell-type and assay
-    embeddings to the ``.npz`` file ``out`` (layout in :mod:`epimpute.factors`)."""
-    from epimpute.factors import export_factors
+    embeddings to the ``.npz`` file ``out`` (layout in :mod:`epimpute.factors`).
 
-    return export_factors(load_model(Path(model_dir)), Path(out), contig=contig)
+    An existing ``out`` is replaced only with ``overwrite`` and only if it is a factors file.
+    """
+    from epimpute.factors import export_factors, is_factors_file
+
+    model_dir, out = Path(model_dir), Path(out)
+    if out.is_dir():
+        raise InputError(f"{out} is a folder; give the name of the .npz file to write")
+    check_destination(out, kind="factors file", is_own=is_factors_file, overwrite=overwrite,
+                      inputs=[model_dir])
+    return export_factors(load_model(model_dir), out, contig=contig)
 
 
 def _jsonable(config: Any) -> dict[str, Any]:
     from dataclasses import asdict
 
     return json.loads(json.dumps(asdict(config), default=list))
+
+
+def _check_settings(*, seed: int = 0, device: str = "auto", max_minutes: float | None = None,
+                    precision: str = "auto") -> None:
+    """InputError for a negative seed, an unknown or absent device, a budget that is not a
+    positive number of minutes, or an unknown precision."""
+    if isinstance(seed, bool) or not isinstance(seed, int) or not 0 <= seed < 2**63:
+        raise InputError(f"--seed must be a non-negative integer, got {seed!r}")
+    if max_minutes is not None and (isinstance(max_minutes, bool)
+                                    or not isinstance(max_minutes, (int, float))
+                                    or not math.isfinite(max_minutes) or max_minutes <= 0):
+        raise InputError(f"--max-minutes must be a positive number of minutes, got {max_minutes!r}")
+    if precision not in PRECISIONS:
+        raise InputError(f"--precision must be one of {', '.join(PRECISIONS)}, got {precision!r}")
+    try:
+        resolve_device(device)
+    except (RuntimeError, ValueError) as error:
+        raise InputError(f"--device {device}: {error}") from None
+
+
+def _check_model_folder(out: Path, *, inputs: Sequence[Path], resume: bool) -> None:
+    """A model folder to train into: not an input, the working directory or a file."""
+    if out.exists() and not out.is_dir():
+        raise InputError(f"{out} exists and is not a folder")
+    check_not_input(out, kind="model", inputs=inputs)
+
+
+def _forget_run(out: Path, *, created: bool) -> None:
+    """Remove ``run.json`` (and ``out`` if this run created it) when nothing else is there."""
+    if [p.name for p in out.iterdir()] == [RUN_FILE]:
+        (out / RUN_FILE).unlink()
+        if created:
+            out.rmdir()
 
 
 def _prepare_output(out: Path, run: dict[str, Any], *, resume: bool) -> None:
@@ -274,15 +368,14 @@ def _prepare_output(out: Path, run: dict[str, Any], *, resume: bool) -> None:
         if changed:
             raise InputError(f"{out}: cannot resume, the run differs in {', '.join(changed)}")
         return
-    if out.exists() and any(out.iterdir()):
+    if out.exists() and {p.name for p in out.iterdir()} - {RUN_FILE}:
         if (out / CONFIG_FILE).exists() or (out / CHECKPOINT_FILE).exists():
             raise InputError(f"{out} already holds a model; use --resume to continue it "
                              "or choose another folder")
         raise InputError(f"{out} exists and is not empty")
     out.mkdir(parents=True, exist_ok=True)
-    tmp = run_file.with_name(f".{RUN_FILE}.tmp-{os.getpid()}")
-    tmp.write_text(json.dumps(run, indent=2) + "\n")
-    os.replace(tmp, run_file)
+    with atomic_file(run_file) as tmp:
+        tmp.write_text(json.dumps(run, indent=2) + "\n")
 
 
 def __getattr__(name: str) -> Any:

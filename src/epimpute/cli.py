@@ -64,7 +64,7 @@ def _impute(args: argparse.Namespace) -> None:
     paths = impute(args.model_dir, args.store, args.out, targets=args.target,
                    missing=args.missing, output_format=args.format,
                    arcsinh_scale=args.arcsinh, device=args.device, precision=args.precision,
-                   progress=not args.quiet)
+                   overwrite=args.overwrite, progress=not args.quiet)
     for path in paths:
         print(path)
 
@@ -99,7 +99,7 @@ def _factors(args: argparse.Namespace) -> None:
 
     from epimpute.api import factors
 
-    out = factors(args.model_dir, args.out, contig=args.chrom)
+    out = factors(args.model_dir, args.out, contig=args.chrom, overwrite=args.overwrite)
     with np.load(out) as saved:  # reads only the small arrays named below
         scale_bp = saved["factor_scale_bp"].tolist()
         members = int(saved["members"])
@@ -138,7 +138,8 @@ def build_parser() -> argparse.ArgumentParser:
     p.add_argument("--transformed", action="store_true",
                    help="values are already arcsinh-transformed")
     p.add_argument("--jobs", type=int, default=1, help="tracks ingested in parallel")
-    p.add_argument("--overwrite", action="store_true", help="replace an existing store")
+    p.add_argument("--overwrite", action="store_true",
+                   help="replace an existing store (only an epimpute store)")
     p.set_defaults(run=_ingest)
 
     p = commands.add_parser("train", help="train an imputation model on a store")
@@ -193,6 +194,8 @@ def build_parser() -> argparse.ArgumentParser:
     p.add_argument("--arcsinh", action="store_true",
                    help="bigWig values on the arcsinh scale instead of -log10 p")
     p.add_argument("--device", default="auto")
+    p.add_argument("--overwrite", action="store_true",
+                   help="replace imputations of the same tracks already in --out")
     _precision_option(p)
     p.set_defaults(run=_impute)
 
@@ -209,7 +212,8 @@ def build_parser() -> argparse.ArgumentParser:
     p.add_argument("--bootstrap", type=int, default=1000, metavar="N",
                    help="block-bootstrap resamples (0: none)")
     p.add_argument("--no-plots", action="store_true", help="skip the figures")
-    p.add_argument("--overwrite", action="store_true", help="replace REPORT_DIR")
+    p.add_argument("--overwrite", action="store_true",
+                   help="replace REPORT_DIR (only an epimpute report)")
     p.set_defaults(run=_evaluate)
 
     p = commands.add_parser("factors",
@@ -217,6 +221,8 @@ def build_parser() -> argparse.ArgumentParser:
     p.add_argument("model_dir", type=Path)
     p.add_argument("--chrom", required=True, help="contig whose factors to export")
     p.add_argument("--out", type=Path, required=True, help="output .npz file")
+    p.add_argument("--overwrite", action="store_true",
+                   help="replace an existing factors file (only one written by epimpute)")
     p.set_defaults(run=_factors)
 
     p = commands.add_parser("demo", help="run ingest, train, impute and scoring on an example")

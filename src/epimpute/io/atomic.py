@@ -28,7 +28,7 @@ from pathlib import Path
 
 from epimpute.errors import InputError
 
-__all__ = ["atomic_file", "check_destination", "publish_dir", "reclaim_stale", "temp_path"]
+__all__ = ["atomic_file", "check_destination", "check_not_input", "publish_dir", "reclaim_stale", "temp_path"]
 
 _TEMP = re.compile(r"^\.(?P<name>.+)\.(?:tmp|old)-(?P<pid>\d+)$")
 
@@ -86,7 +86,7 @@ def check_destination(
     *,
     kind: str,
     is_own: Callable[[Path], bool] | None = None,
-    overwrite: bool = False,
+    overwrite: bool | None = False,
     inputs: Iterable[Path] = (),
 ) -> None:
     """Check that ``path`` may be written (and, if it exists, replaced).
@@ -101,7 +101,8 @@ def check_destination(
         Recognises an existing output of this kind (its marker or metadata); without it
         an existing destination is never replaced.
     overwrite
-        Whether an existing output of this kind may be replaced. An empty folder is
+        Whether an existing output of this kind may be replaced; ``None`` for a command
+        without that option (the message then does not offer it). An empty folder is
         always accepted.
     inputs
         Files and folders the command reads; ``path`` may be none of them nor contain one.
@@ -113,9 +114,27 @@ def check_destination(
         folder holding one, or exists and may not be replaced.
     """
     path = Path(path)
-    target = path.resolve()
-    if not target.parent.is_dir():
+    if not path.resolve().parent.is_dir():
         raise InputError(f"{path}: the folder {path.parent} does not exist")
+    check_not_input(path, kind=kind, inputs=inputs)
+    if not path.exists() and not path.is_symlink():
+        return
+    if path.is_dir() and not path.is_symlink() and not any(path.iterdir()):
+        return
+    if overwrite is None:
+        raise InputError(f"{path} exists and is not empty; choose another folder")
+    if not overwrite:
+        raise InputError(f"{path} already exists; use --overwrite (overwrite=True) to "
+                         f"replace it")
+    if is_own is None or not is_own(path):
+        raise InputError(f"{path} exists and is not an epimpute {kind}; not replacing it")
+
+
+def check_not_input(path: Path, *, kind: str, inputs: Iterable[Path] = ()) -> None:
+    """InputError if ``path`` is the current directory, a folder above it, one of
+    ``inputs`` or a folder holding one of them."""
+    path = Path(path)
+    target = path.resolve()
     if _contains(target, Path.cwd().resolve()):
         raise InputError(f"{path}: refusing to write the {kind} onto the current directory "
                          "or a folder above it")
@@ -123,15 +142,6 @@ def check_destination(
         if _contains(target, Path(item).resolve()):
             raise InputError(f"{path}: refusing to write the {kind} onto the input {item}"
                              + ("" if target == Path(item).resolve() else " or a folder holding it"))
-    if not path.exists() and not path.is_symlink():
-        return
-    if path.is_dir() and not path.is_symlink() and not any(path.iterdir()):
-        return
-    if not overwrite:
-        raise InputError(f"{path} already exists; use --overwrite (overwrite=True) to "
-                         f"replace it")
-    if is_own is None or not is_own(path):
-        raise InputError(f"{path} exists and is not an epimpute {kind}; not replacing it")
 
 
 @contextmanager
@@ -159,7 +169,7 @@ def publish_dir(
     *,
     kind: str,
     is_own: Callable[[Path], bool] | None = None,
-    overwrite: bool = False,
+    overwrite: bool | None = False,
     inputs: Iterable[Path] = (),
 ) -> Iterator[Path]:
     """Yield a temporary folder next to ``path`` and rename it to ``path`` at the end.
@@ -189,7 +199,7 @@ def publish_dir(
 
 
 def _publish(tmp: Path, path: Path, *, kind: str, is_own: Callable[[Path], bool] | None,
-             overwrite: bool) -> None:
+             overwrite: bool | None) -> None:
     try:
         os.rename(tmp, path)  # onto nothing or an empty folder
         return

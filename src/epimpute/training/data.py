@@ -117,12 +117,29 @@ def layout_rows(store: Store, layout: Layout) -> list[int]:
     return [int(row) for row in rows if row is not None]
 
 
-def store_layout(store: Store, *, exclude: tuple[str, ...] | list[str] = ()) -> Layout:
-    """The layout of a store: all its biosamples and assays, non-excluded tracks as inputs."""
+def check_exclude(store: Store, exclude: Sequence[str]) -> None:
+    """InputError naming the keys of ``exclude`` that are not tracks of ``store``."""
     unknown = set(exclude) - {t.key for t in store.tracks}
     if unknown:
         raise InputError(f"--exclude names tracks that are not in {store.path}: "
                          f"{', '.join(sorted(unknown))}")
+
+
+def check_learnable(layout: Layout, *, where: str) -> None:
+    """InputError unless ``layout`` has input tracks and every assay has one of them (an
+    assay without a training track cannot be learnt; its imputations would be flat)."""
+    if not layout.tracks:
+        raise InputError(f"{where}: no track is left to train on (every track is excluded)")
+    trained = {a for _, a in layout.tracks}
+    lacking = [name for i, name in enumerate(layout.assays) if i not in trained]
+    if lacking:
+        raise InputError(f"{where}: assay(s) {', '.join(lacking)} would have no training "
+                         "track (all excluded); keep at least one track of each assay")
+
+
+def store_layout(store: Store, *, exclude: tuple[str, ...] | list[str] = ()) -> Layout:
+    """The layout of a store: all its biosamples and assays, non-excluded tracks as inputs."""
+    check_exclude(store, exclude)
     keys = [store.tracks[i].key for i in input_rows(store, exclude)]
     return Layout.from_keys(keys, bin_size=store.bin_size, excluded=tuple(exclude),
                             biosamples=store.biosamples, assays=store.assays)

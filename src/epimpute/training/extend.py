@@ -61,7 +61,7 @@ from epimpute.training.avocado import (
     stage1_blocks,
     train_stage1,
 )
-from epimpute.training.data import Block, layout_rows
+from epimpute.training.data import Block, check_exclude, check_learnable, layout_rows
 from epimpute.training.edice import EdiceTrainingConfig, train_edice
 from epimpute.training.loop import History, RunSettings
 
@@ -108,18 +108,20 @@ def plan_extension(old: Layout, store: Store, *, exclude: Sequence[str] = ()) ->
     if store.bin_size != old.bin_size:
         raise InputError(f"{store.path} has {store.bin_size}-bp bins but the model was trained "
                          f"on {old.bin_size}-bp bins")
+    check_exclude(store, exclude)
     excluded = set(exclude)
-    unknown = excluded - {t.key for t in store.tracks}
-    if unknown:
-        raise InputError(f"--exclude names tracks that are not in {store.path}: "
-                         f"{', '.join(sorted(unknown))}")
     keys = [t.key for t in store.tracks if t.key not in excluded]
     dropped = [k for k in old.keys if store.track_index(k) is None]
+    if old.keys and len(dropped) == len(old.keys):
+        raise InputError(f"{store.path} holds none of the model's {len(old.keys)} input tracks "
+                         f"(e.g. {old.keys[0]}); extend with a store that has the old tracks "
+                         "and the new ones")
     if dropped:
         log.warning("%s lacks %d input track(s) of the model (%s); they are no longer inputs",
                     store.path, len(dropped), ", ".join(dropped[:5]))
     layout = old.extended(keys, biosamples=store.biosamples, assays=store.assays,
                           excluded=sorted(excluded))
+    check_learnable(layout, where=str(store.path))
     trained_b = {old.biosamples[b] for b, _ in old.tracks}
     trained_a = {old.assays[a] for _, a in old.tracks}
     new_b = tuple(i for i, b in enumerate(layout.biosamples) if b not in trained_b)
