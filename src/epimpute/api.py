@@ -115,13 +115,13 @@ def train(
         imputer, history = model_spec(model).train(
             store, config=model_config, training=training_config, settings=settings,
             exclude=list(exclude), checkpoint=out / CHECKPOINT_FILE)
+        provenance = dict(run, device=str(resolve_device(device)), precision=precision,
+                          seconds=time.time() - started, history=history.to_dict(),
+                          epimpute_version=__version__)
+        return save_model(out, imputer, training=training_config, provenance=provenance)
     except BaseException:
         _forget_run(out, created=created)  # keeps a checkpoint to --resume from
         raise
-    provenance = dict(run, device=str(resolve_device(device)), precision=precision,
-                      seconds=time.time() - started, history=history.to_dict(),
-                      epimpute_version=__version__)
-    return save_model(out, imputer, training=training_config, provenance=provenance)
 
 
 def extend(
