@@ -1,0 +1,32 @@
+import pytest
+
+from epimpute.errors import InputError
+from epimpute.models.average import AverageImputer
+from epimpute.models.avocado import AvocadoImputer
+from epimpute.models.edice import EdiceImputer
+from epimpute.registry import MODELS, build_config, model_spec
+from epimpute.training.edice import EdiceTrainingConfig
+
+
+@pytest.mark.parametrize(("name", "imputer"), [("average", AverageImputer),
+                                               ("edice", EdiceImputer),
+                                               ("avocado", AvocadoImputer)])
+def test_lookup_by_name(name, imputer):
+    spec = model_spec(name)
+    assert spec.name == name and spec.imputer is imputer and spec.extend is not None
+
+
+@pytest.mark.parametrize("name", ["Edice", "bogus", ""])
+def test_unknown_names_list_the_known_ones(name):
+    with pytest.raises(InputError, match=r"unknown model .*known: average, edice, avocado"):
+        model_spec(name)
+    assert list(MODELS) == ["average", "edice", "avocado"]
+
+
+def test_build_config_rejects_unknown_keys_and_bad_values():
+    config = build_config(EdiceTrainingConfig, {"batch_size": 64, "ema_decay": None}, where="c")
+    assert config.batch_size == 64 and config.ema_decay is None
+    with pytest.raises(InputError, match=r"c: unknown key\(s\) batchsize; allowed: "):
+        build_config(EdiceTrainingConfig, {"batchsize": 64}, where="c")
+    with pytest.raises(InputError, match="c: expected a JSON object"):
+        build_config(EdiceTrainingConfig, [1], where="c")
