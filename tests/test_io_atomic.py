@@ -5,8 +5,13 @@ import sys
 import pytest
 
 from epimpute.errors import InputError
-from epimpute.io.atomic import (atomic_file, check_destination, publish_dir, reclaim_stale,
-                                temp_path)
+from epimpute.io.atomic import (
+    atomic_file,
+    check_destination,
+    publish_dir,
+    reclaim_stale,
+    temp_path,
+)
 
 
 def dead_pid():

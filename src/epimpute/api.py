@@ -22,8 +22,19 @@ from epimpute.errors import InputError
 from epimpute.hardware import PRECISIONS, resolve_device
 from epimpute.imputation import OutputFormat, output_file, resolve_targets
 from epimpute.imputation import impute as impute_store
-from epimpute.io.atomic import atomic_file, check_destination, check_not_input, publish_dir
-from epimpute.model_dir import CHECKPOINT_FILE, CONFIG_FILE, is_model_dir, load_model, save_model
+from epimpute.io.atomic import (
+    atomic_file,
+    check_destination,
+    check_not_input,
+    publish_dir,
+)
+from epimpute.model_dir import (
+    CHECKPOINT_FILE,
+    CONFIG_FILE,
+    is_model_dir,
+    load_model,
+    save_model,
+)
 from epimpute.registry import build_config, model_spec
 from epimpute.store import Store, ingest
 from epimpute.training.data import check_learnable, store_layout

@@ -30,7 +30,6 @@ import pandas as pd
 from numpy.typing import NDArray
 
 from epimpute.errors import InputError
-from epimpute.io.atomic import check_destination, publish_dir
 from epimpute.evaluation.accumulators import RunningVariance
 from epimpute.evaluation.peaks import (
     DEFAULT_PEAK_PARAMS,
@@ -47,7 +46,12 @@ from epimpute.evaluation.regions import (
     read_enhancers,
     read_genes,
 )
-from epimpute.evaluation.report import METRICS_COLUMNS, Evaluation, is_report, write_report
+from epimpute.evaluation.report import (
+    METRICS_COLUMNS,
+    Evaluation,
+    is_report,
+    write_report,
+)
 from epimpute.evaluation.scoring import TrackScorer, TrackScores
 from epimpute.evaluation.sources import (
     PredictionDir,
@@ -60,6 +64,7 @@ from epimpute.evaluation.stats import (
     group_tests,
     paired_model_tests,
 )
+from epimpute.io.atomic import check_destination, publish_dir
 
 __all__ = ["evaluate"]
 

@@ -3,6 +3,7 @@
 from __future__ import annotations
 
 import zipfile
+from contextlib import suppress
 from pathlib import Path
 from types import TracebackType
 
@@ -91,13 +92,9 @@ class NpzStreamWriter:
 
     def _abort_zip(self) -> None:
         """Close the partial archive without caring whether it is complete."""
-        try:
+        with suppress(OSError, ValueError, zipfile.BadZipFile):  # the file is removed anyway
             if self._member is not None:
                 self._member.close()
-        except Exception:
-            pass
         self._member = None
-        try:
+        with suppress(OSError, ValueError, zipfile.BadZipFile):
             self._zip.close()
-        except Exception:
-            pass
