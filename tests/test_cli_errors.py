@@ -293,3 +293,32 @@ def test_extend_with_an_unrelated_store_or_probe_share_with_freeze(average, shee
                "--mode", "freeze", "--probe-share", "0.3") == 2
     assert "--probe-share applies only to --mode finetune" in capsys.readouterr().err
     assert not (tmp_path / "ext").exists() and not leftovers(tmp_path)
+
+
+def test_sigterm_during_impute_leaves_no_partial_file(store, average, tmp_path, monkeypatch):
+    from epimpute.io.npz_stream import NpzStreamWriter
+
+    real_write = NpzStreamWriter.write
+
+    def write_then_terminated(self, values):
+        real_write(self, values)
+        os.kill(os.getpid(), signal.SIGTERM)
+
+    monkeypatch.setattr(NpzStreamWriter, "write", write_then_terminated)
+    out = tmp_path / "imputed"
+    assert run("impute", average, store, "--target", "E1:H3K4me3", "--out", out,
+               "--format", "npz") == 143
+    assert not out.exists() and not leftovers(tmp_path)
+
+
+def test_a_store_with_names_that_are_paths_is_refused(store, tmp_path, capsys):
+    import zarr
+
+    group = zarr.open_group(store, mode="r+")
+    metadata = dict(group.attrs["epimpute"])
+    metadata["tracks"] = [dict(t, cell_type="../up") if i == 0 else t
+                          for i, t in enumerate(metadata["tracks"])]
+    group.attrs["epimpute"] = metadata
+    assert run("train", store, "--model", "average", "--out", tmp_path / "m") == 2
+    assert "cell type '../up' is not a valid name" in capsys.readouterr().err
+    assert not (tmp_path / "m").exists()

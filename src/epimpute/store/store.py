@@ -101,7 +101,10 @@ class Store:
         self.transform = str(metadata["transform"])
         self._contigs = {str(c): int(n) for c, n in metadata["contigs"].items()}
         self._tracks = [Track(**t) for t in metadata["tracks"]]
-        self._index = {t.key: i for i, t in enumerate(self._tracks)}
+        try:
+            self._index = {t.key: i for i, t in enumerate(self._tracks)}
+        except InputError as error:
+            raise InputError(f"{path}: {error}; re-ingest it with valid names") from None
         self._arrays: dict[str, zarr.Array] = {}
 
     @classmethod
