@@ -322,3 +322,17 @@ def test_a_store_with_names_that_are_paths_is_refused(store, tmp_path, capsys):
     assert run("train", store, "--model", "average", "--out", tmp_path / "m") == 2
     assert "cell type '../up' is not a valid name" in capsys.readouterr().err
     assert not (tmp_path / "m").exists()
+
+
+def test_impute_error_removes_the_folders_it_created(store, average, tmp_path, monkeypatch):
+    from epimpute.io.npz_stream import NpzStreamWriter
+
+    monkeypatch.setattr(NpzStreamWriter, "write", disk_full)
+    out = tmp_path / "new" / "deeper" / "imputed"
+    assert run("impute", average, store, "--target", "E1:H3K4me3", "--out", out,
+               "--format", "npz") == 2
+    assert not (tmp_path / "new").exists()
+    monkeypatch.undo()
+    assert run("impute", average, store, "--target", "E1:H3K4me3", "--out", out,
+               "--format", "npz") == 0
+    assert (out / "E1.H3K4me3.npz").is_file()

@@ -271,15 +271,17 @@ def impute(
     _check_learnt(imputer, resolved)
     _check_outputs(out, [output_file(out, t.key, output_format) for t in resolved],
                    inputs=[model_dir, store.path], overwrite=overwrite)
-    created = not out.exists()
+    created = [p for p in (out, *out.parents) if not p.exists()]  # made by the writer
     try:
         return impute_store(imputer, store, resolved, out, output_format=output_format,
                             arcsinh_scale=arcsinh_scale, chunk_bins=chunk_bins,
                             device=resolve_device(device), precision=precision,
                             progress=progress)
     except BaseException:
-        if created and out.is_dir() and not any(out.iterdir()):
-            out.rmdir()
+        for folder in created:  # innermost first; stops at the first one not empty
+            if not folder.is_dir() or any(folder.iterdir()):
+                break
+            folder.rmdir()
         raise
 
 
@@ -298,8 +300,6 @@ def _check_outputs(out: Path, paths: Sequence[Path], *, inputs: Sequence[Path],
     """The output folder is no input and holds none of ``paths`` unless ``overwrite``."""
     if out.exists() and not out.is_dir():
         raise InputError(f"{out} exists and is not a folder")
-    if not out.parent.is_dir():
-        raise InputError(f"{out}: the folder {out.parent} does not exist")
     target = out.resolve()
     for item in inputs:
         item = Path(item).resolve()
