@@ -16,6 +16,7 @@ def test_parse_and_format_round_trip():
     assert str(TrackKey.parse("E003:H3K27ac")) == "E003:H3K27ac"
     assert split_key("liver@B:ATAC-seq") == ("liver@B", "ATAC-seq")
     assert Track("liver", "H3K4me3", "B").key == "liver@B:H3K4me3"
+    assert TrackKey.of("liver@B", "H3K4me3") == TrackKey("liver", "H3K4me3", "B")
 
 
 @pytest.mark.parametrize("name", ["E003", "H3K4me3", "a.b", "x+y", "_z", "-1", "9"])

@@ -65,6 +65,7 @@ from epimpute.evaluation.stats import (
     paired_model_tests,
 )
 from epimpute.io.atomic import check_destination, publish_dir
+from epimpute.io.trackkey import TrackKey
 
 __all__ = ["evaluate"]
 
@@ -241,7 +242,8 @@ def summary_means(
         means[name] = {str(m): float(v) for m, v in rows.groupby("model")["value"].mean().items()}
         undefined = rows[rows["value"].isna()]
         if len(undefined):
-            keys = sorted({f"{c}:{a}" for c, a in zip(undefined["cell_type"], undefined["assay"])})
+            keys = sorted({str(TrackKey.of(c, a))
+                           for c, a in zip(undefined["cell_type"], undefined["assay"])})
             notes.append(f"{name} is undefined for {len(keys)} track(s) ({', '.join(keys[:5])}"
                          f"{' ...' if len(keys) > 5 else ''}: a constant, e.g. all-zero, truth or "
                          "prediction); the means leave them out")

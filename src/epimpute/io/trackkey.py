@@ -58,6 +58,11 @@ class TrackKey:
         except InputError as error:
             raise InputError(f"track key '{text}': {error}") from None
 
+    @classmethod
+    def of(cls, biosample: str, assay: str) -> TrackKey:
+        """The key of ``assay`` in ``biosample`` (``cell`` or ``cell@individual``)."""
+        return cls.parse(f"{biosample}:{assay}")
+
     @staticmethod
     def split(text: str) -> tuple[str, str]:
         """``(biosample, assay)`` of a key, the names checked."""

@@ -91,7 +91,7 @@ class Layout:
         return [self.key(b, a) for b, a in self.tracks]
 
     def key(self, biosample: int, assay: int) -> str:
-        return f"{self.biosamples[biosample]}:{self.assays[assay]}"
+        return str(TrackKey.of(self.biosamples[biosample], self.assays[assay]))
 
     def index_of(self, key: str) -> tuple[int, int]:
         """``(biosample_index, assay_index)`` of a key; InputError if unknown."""
