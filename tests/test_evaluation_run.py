@@ -215,7 +215,7 @@ def test_negative_bootstrap_is_refused(setup, capsys):
 
 def test_summary_uses_the_common_tracks_and_counts_undefined_correlations(tmp_path, capsys):
     from epimpute.cli import main
-    from epimpute.evaluation.run import summary_means
+    from epimpute.evaluation.summary import summary_means
 
     rng = np.random.default_rng(3)
     tracks = [Track("c1", "A"), Track("c2", "A"), Track("c3", "A")]

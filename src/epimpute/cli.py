@@ -84,7 +84,7 @@ def _evaluate(args: argparse.Namespace) -> None:
                      enhancers=args.enhancers, targets=args.targets, n_boot=args.bootstrap,
                      plots=not args.no_plots, overwrite=args.overwrite,
                      progress=not args.quiet)
-    from epimpute.evaluation.run import summary_means
+    from epimpute.evaluation.summary import summary_means
 
     means, notes = summary_means(table)
     for metric, per_model in means.items():
