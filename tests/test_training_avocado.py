@@ -7,9 +7,10 @@ from epimpute.model_dir import load_model, save_model
 from epimpute.models.avocado import AvocadoConfig
 from epimpute.models.layout import Layout
 from epimpute.training.avocado import (
-    AvocadoTrainingConfig, LazyAdam, choose_validation_tracks, fit_contig, stage1_blocks,
+    AvocadoTrainingConfig, LazyAdam, fit_contig, stage1_blocks,
     train_avocado,
 )
+from epimpute.training.avocado.positions import choose_validation_tracks
 from epimpute.training.data import input_rows
 from epimpute.training.loop import RunSettings
 

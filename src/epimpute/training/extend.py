@@ -57,9 +57,9 @@ from epimpute.training.average import AverageTrainingConfig
 from epimpute.training.avocado import (
     AvocadoTrainingConfig,
     PositionData,
-    _whole_contig_factors,
     stage1_blocks,
     train_stage1,
+    whole_contig_factors,
 )
 from epimpute.training.data import Block, layout_rows
 from epimpute.training.edice import EdiceTrainingConfig, train_edice
@@ -332,7 +332,7 @@ def extend_avocado(
         history = _chain(history, phase_history)
     factors: dict[str, GenomeFactors] = {}
     if mode == "finetune":
-        factors = _whole_contig_factors(genome.cpu(), data, blocks, store, config)
+        factors = whole_contig_factors(genome.cpu(), data, blocks, store, config)
     extended = AvocadoImputer(network.cpu(), factors)
     kept = [c for c in imputer.contigs if c not in factors]
     if kept:
