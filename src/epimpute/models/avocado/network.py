@@ -2,6 +2,7 @@
 
 from __future__ import annotations
 
+from collections.abc import Sequence
 from dataclasses import replace
 
 import torch
@@ -14,6 +15,7 @@ from epimpute.models.avocado.layers import (
     RowDropout,
     check_member,
 )
+from epimpute.models.growth import grow_rows
 from epimpute.models.layout import Layout
 
 __all__ = ["Avocado"]
@@ -174,3 +176,34 @@ class Avocado(nn.Module):
         single.load_state_dict(state)
         return single.train(self.training)
 
+    def grown(self, layout: Layout, new_biosamples: Sequence[int], new_assays: Sequence[int],
+              *, seed: int = 0) -> tuple[Avocado, dict[str, torch.Tensor]]:
+        """A copy for ``layout`` (this network's biosamples and assays first, in their rows)
+        with new cell-type and assay rows.
+
+        Parameters
+        ----------
+        layout
+            The extended layout.
+        new_biosamples, new_assays
+            Rows of ``layout`` whose factors are new (appended, or never trained); they
+            start at the mean of the trained rows.
+        seed
+            Seeds the (overwritten) initial values of the copy.
+
+        Returns
+        -------
+        tuple
+            The grown network and, for the parameters that have new rows
+            (``celltype.weight``, ``assay.weight``), a bool mask of those entries.
+        """
+        with torch.random.fork_rng(devices=[]):
+            torch.manual_seed(seed)
+            grown = Avocado(layout, self.config)
+        state = {k: v.detach().cpu() for k, v in self.state_dict().items()}
+        masks = {}
+        for name, n_rows, new_rows in (("celltype.weight", layout.n_biosamples, new_biosamples),
+                                       ("assay.weight", layout.n_assays, new_assays)):
+            state[name], masks[name] = grow_rows(state[name], n_rows, new_rows)
+        grown.load_state_dict(state)
+        return grown, masks

@@ -29,13 +29,17 @@ each on its own squared error; validation and the stopping rule score their mean
 """
 
 from epimpute.training.avocado.config import AvocadoTrainingConfig
-from epimpute.training.avocado.positions import PositionData, load_positions
+from epimpute.training.avocado.positions import (
+    PositionData,
+    compact_factors,
+    load_positions,
+    whole_contig_factors,
+)
 from epimpute.training.avocado.regions import stage1_blocks
 from epimpute.training.avocado.stages import (
     fit_contig,
     train_avocado,
     train_stage1,
-    whole_contig_factors,
 )
 from epimpute.training.optim import LazyAdam
 
@@ -43,6 +47,7 @@ __all__ = [
     "AvocadoTrainingConfig",
     "LazyAdam",
     "PositionData",
+    "compact_factors",
     "fit_contig",
     "load_positions",
     "stage1_blocks",

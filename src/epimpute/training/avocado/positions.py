@@ -2,17 +2,19 @@
 
 from __future__ import annotations
 
-from collections.abc import Sequence
+from collections.abc import Callable, Sequence
 from dataclasses import dataclass
 
 import numpy as np
 import torch
 
+from epimpute.models.avocado import AvocadoConfig, GenomeFactors
 from epimpute.models.layout import Layout
 from epimpute.store import Store
 from epimpute.training.data import Block
 
-__all__ = ["PositionData", "choose_validation_tracks", "load_positions"]
+__all__ = ["PositionData", "choose_validation_tracks", "compact_factors", "load_positions",
+           "whole_contig_factors"]
 
 
 @dataclass
@@ -139,3 +141,46 @@ def choose_validation_tracks(layout: Layout, count: int, rng: np.random.Generato
         per_assay[a] -= 1
     return sorted(chosen)
 
+
+def whole_contig_factors(genome: GenomeFactors, data: PositionData, blocks: Sequence[Block],
+                          store: Store, config: AvocadoConfig) -> dict[str, GenomeFactors]:
+    """Factors of the contigs that the stage-1 blocks cover whole, cut out of ``genome``."""
+    out: dict[str, GenomeFactors] = {}
+    at = 0
+    for contig, start, end in blocks:
+        n = end - start
+        n_bins = store.n_bins(contig)
+        if start == 0 and end == n_bins:
+            part = GenomeFactors.for_contig(n_bins, config, initialise=False)
+            with torch.no_grad():
+                for k, table in enumerate(part.tables):
+                    first = int(data.scale_rows(torch.tensor([at]))[k])
+                    table.weight.copy_(genome.tables[k].weight[first:first + table.num_embeddings])
+            out[contig] = part
+        at += n
+    return out
+
+
+def compact_factors(factors_of: Callable[[str], GenomeFactors], blocks: Sequence[Block],
+                    config: AvocadoConfig) -> GenomeFactors:
+    """Contig factors (``factors_of(contig)``) cut down to ``blocks``, rows numbered as
+    :func:`load_positions` numbers them (the inverse of :func:`whole_contig_factors`)."""
+    contig_ids = {c: i for i, c in enumerate(dict.fromkeys(c for c, _, _ in blocks))}
+    tables: list[torch.Tensor] = []
+    for k, scale in enumerate(config.scales):
+        keys = np.concatenate([
+            (contig_ids[c] << 40) | np.arange(start // scale, (end - 1) // scale + 1)
+            for c, start, end in blocks])
+        keys = np.unique(keys)
+        parts = []
+        for contig, cid in contig_ids.items():
+            rows = keys[(keys >> 40) == cid] & ((1 << 40) - 1)
+            weight = factors_of(contig).tables[k].weight.detach().cpu()
+            parts.append(weight[torch.from_numpy(rows)])
+        tables.append(torch.cat(parts))
+    genome = GenomeFactors([t.shape[0] for t in tables], config, sparse=True,
+                           initialise=False)
+    with torch.no_grad():
+        for table, values in zip(genome.tables, tables):
+            table.weight.copy_(values)
+    return genome

@@ -38,6 +38,7 @@ from epimpute.training.avocado.positions import (
     PositionData,
     choose_validation_tracks,
     load_positions,
+    whole_contig_factors,
 )
 from epimpute.training.avocado.regions import stage1_blocks
 from epimpute.training.checkpoint import load_checkpoint, save_checkpoint
@@ -46,7 +47,7 @@ from epimpute.training.freeze import TrainableMask, restrict_training
 from epimpute.training.loop import History, RunSettings
 from epimpute.training.optim import LazyAdam
 
-__all__ = ["fit_contig", "train_avocado", "train_stage1", "whole_contig_factors"]
+__all__ = ["fit_contig", "train_avocado", "train_stage1"]
 
 log = logging.getLogger(__name__)
 
@@ -229,25 +230,6 @@ def fit_contig(
         for p, flag in zip(network.parameters(), flags):
             p.requires_grad_(flag)
     return genome, history
-
-
-def whole_contig_factors(genome: GenomeFactors, data: PositionData, blocks: Sequence[Block],
-                          store: Store, config: AvocadoConfig) -> dict[str, GenomeFactors]:
-    """Factors of the contigs that the stage-1 blocks cover whole, cut out of ``genome``."""
-    out: dict[str, GenomeFactors] = {}
-    at = 0
-    for contig, start, end in blocks:
-        n = end - start
-        n_bins = store.n_bins(contig)
-        if start == 0 and end == n_bins:
-            part = GenomeFactors.for_contig(n_bins, config, initialise=False)
-            with torch.no_grad():
-                for k, table in enumerate(part.tables):
-                    first = int(data.scale_rows(torch.tensor([at]))[k])
-                    table.weight.copy_(genome.tables[k].weight[first:first + table.num_embeddings])
-            out[contig] = part
-        at += n
-    return out
 
 
 def _contig_file(folder: Path, contig: str, suffix: str = ".pt") -> Path:
