@@ -2,12 +2,12 @@
 
 from __future__ import annotations
 
-import re
 from pathlib import Path
 
 import numpy as np
 
 from epimpute.errors import InputError
+from epimpute.io.bed import read_bed
 from epimpute.store import Store
 from epimpute.training.avocado.config import AvocadoTrainingConfig
 from epimpute.training.data import Block, genome_blocks
@@ -42,26 +42,14 @@ def stage1_blocks(store: Store, training: AvocadoTrainingConfig, *, align: int,
 
 def _bed_blocks(path: Path, contig_bins: dict[str, int], *, bin_size: int, align: int
                 ) -> list[Block]:
-    try:
-        lines = path.read_text().splitlines()
-    except FileNotFoundError:
-        raise InputError(f"{path}: stage-1 BED file not found") from None
-    except (OSError, UnicodeDecodeError) as error:
-        raise InputError(f"{path}: cannot read the stage-1 BED file ({error})") from None
+    regions = read_bed(path, what="stage-1 regions")
     spans: dict[str, list[tuple[int, int]]] = {}
-    for number, line in enumerate(lines, start=1):
-        if not line.strip() or line.startswith(("#", "track", "browser")):
-            continue
-        fields = re.split(r"\s+", line.strip())
-        try:
-            contig, start, end = fields[0], int(fields[1]), int(fields[2])
-        except (IndexError, ValueError):
-            raise InputError(f"{path}: line {number} is not 'contig start end'") from None
-        if start < 0 or end < start:
-            raise InputError(f"{path}: line {number} has a negative start or end before start")
+    for contig, start, end, number in zip(regions["chrom"], regions["start"], regions["end"],
+                                          regions["line"]):
         if contig not in contig_bins:
             raise InputError(f"{path}: line {number} names contig '{contig}', which the store "
                              f"does not have")
+        start, end = int(start), int(end)
         end_bin = -(-end // bin_size)  # first bin past the region
         first = start // bin_size // align * align
         last = min(contig_bins[contig], -(-end_bin // align) * align)
