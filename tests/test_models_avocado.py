@@ -230,6 +230,23 @@ def test_contig_state_round_trip_through_a_loader(config):
     assert calls == ["chr1"]  # the loaded contig is kept while it is being imputed
 
 
+def test_contigs_whose_names_differ_only_by_a_leading_dot_are_saved_apart(tmp_path):
+    from epimpute.model_dir import load_model, save_model
+
+    network, x = seeded(seed=1)
+    _, dotted = seeded(seed=2)
+    imputer = AvocadoImputer(network, {"x": x, ".x": dotted})
+    signal = np.zeros((5, 1000), np.float32)
+    expected = {c: imputer.impute_region(signal, np.ones(5, bool), [(1, 1)], contig=c, start=0)
+                for c in ("x", ".x")}
+    assert not np.array_equal(expected["x"], expected[".x"])
+    loaded = load_model(save_model(tmp_path / "model", imputer))
+    for contig, values in expected.items():
+        np.testing.assert_array_equal(
+            loaded.impute_region(signal, np.ones(5, bool), [(1, 1)], contig=contig, start=0),
+            values)
+
+
 @pytest.mark.parametrize("config", [TINY, ENSEMBLE], ids=["one", "three-members"])
 def test_exported_features_and_embeddings_reimpute_the_same_values(config):
     network, factors = seeded(config=config)

@@ -5,7 +5,6 @@ from __future__ import annotations
 import copy
 import dataclasses
 import logging
-import re
 import time
 from collections.abc import Callable, Sequence
 from pathlib import Path
@@ -15,6 +14,7 @@ import torch
 
 from epimpute.errors import InputError
 from epimpute.hardware import resolve_device
+from epimpute.model_dir import contig_file_name
 from epimpute.models.avocado import (
     Avocado,
     AvocadoConfig,
@@ -233,8 +233,7 @@ def fit_contig(
 
 
 def _contig_file(folder: Path, contig: str, suffix: str = ".pt") -> Path:
-    safe = re.sub(r"[^A-Za-z0-9_.-]", lambda m: f"%{ord(m.group()):02X}", contig)
-    return folder / f"{safe.lstrip('.') or '_'}{suffix}"
+    return folder / contig_file_name(contig, suffix)
 
 
 def train_avocado(
