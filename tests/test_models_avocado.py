@@ -203,6 +203,17 @@ def test_imputer_uses_contig_and_start():
     np.testing.assert_allclose(part, whole[:, 650:950], rtol=1e-5, atol=1e-6)
 
 
+def test_imputation_reads_no_input_signal():
+    network, factors = seeded()
+    imputer = AvocadoImputer(network, {"chr1": factors})
+    assert imputer.reads_signal is False
+    noise = np.random.default_rng(0).normal(size=(5, 300)).astype(np.float32)
+    outputs = [imputer.impute_region(signal, available, [(0, 1)], contig="chr1", start=100)
+               for signal, available in ((noise, np.ones(5, bool)),
+                                         (np.zeros_like(noise), np.zeros(5, bool)))]
+    np.testing.assert_array_equal(*outputs)
+
+
 def test_positions_never_trained_on_are_refused():
     network, factors = seeded()
     imputer = AvocadoImputer(network, {"chr1": factors})

@@ -38,6 +38,7 @@ class AvocadoImputer(Imputer):
     """
 
     name = "avocado"
+    reads_signal = False
 
     def __init__(self, network: Avocado, genome: Mapping[str, GenomeFactors] | None = None,
                  *, batch_bins: int = 4096) -> None:
