@@ -2,9 +2,8 @@
 
 from __future__ import annotations
 
-from collections.abc import Sequence
 from dataclasses import asdict, dataclass
-from typing import Any
+from typing import Any, Sequence
 
 import numpy as np
 import torch
@@ -59,5 +58,5 @@ class AverageImputer(Imputer):
     @classmethod
     def from_state(
         cls, layout: Layout, config: dict[str, Any], state: dict[str, torch.Tensor]
-    ) -> AverageImputer:
+    ) -> "AverageImputer":
         return cls(layout, AverageConfig(**config))
