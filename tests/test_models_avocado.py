@@ -162,15 +162,17 @@ def test_prediction_is_the_mean_of_the_members_computed_alone():
                                    torch.stack(single).mean(0))
 
 
-def test_models_saved_before_ensembles_load_as_one_member():
+def test_models_of_an_older_format_are_refused():
     network, _ = seeded()
-    config = {k: v for k, v in asdict(TINY).items() if k != "members"}
+    imputer = AvocadoImputer(network)
+    assert imputer.config_dict()["format_version"] == 2
+    old = {k: v for k, v in asdict(TINY).items() if k != "members"}
     state = {k: v.squeeze(0) if k.startswith("decoder.") else v
              for k, v in network.state_dict().items()}
-    loaded = AvocadoImputer.from_state(LAYOUT, config, state)
-    assert loaded.network.members == 1
-    for k, v in network.state_dict().items():
-        assert torch.equal(loaded.network.state_dict()[k], v)
+    with pytest.raises(InputError, match="avocado format 1; .* format 2 only"):
+        AvocadoImputer.from_state(LAYOUT, old, state)
+    loaded = AvocadoImputer.from_state(LAYOUT, imputer.config_dict(), imputer.state_dict())
+    assert loaded.network.config == TINY
 
 
 def test_sparse_gradients_touch_only_the_rows_used():

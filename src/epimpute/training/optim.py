@@ -14,28 +14,25 @@ class LazyAdam(torch.optim.Optimizer):
     """Adam that, for sparse gradients, updates only the rows a step touched.
 
     Dense parameters get AdamW (decoupled ``weight_decay``). Parameters with sparse
-    gradients (embeddings built with ``sparse=True``) get, on the touched rows only, an L2
-    penalty ``l2`` added to the gradient and Adam moments with a step count per row, so
-    the bias correction of a row depends on how often it was updated. Untouched rows do
+    gradients (embeddings built with ``sparse=True``) get Adam moments, on the touched rows
+    only, with a step count per row, so the bias correction of a row depends on how often
+    it was updated (they take no weight decay). Untouched rows do
     not move, which keeps a step's cost proportional to the batch, not to the genome.
 
     Parameters
     ----------
     params
-        Parameters or parameter groups (groups may override ``lr``, ``weight_decay``,
-        ``l2``).
+        Parameters or parameter groups (groups may override ``lr`` and ``weight_decay``).
     lr, betas, eps
         As in :class:`torch.optim.Adam`.
     weight_decay
         Decoupled weight decay of dense parameters.
-    l2
-        L2 penalty of sparse parameters.
     """
 
     def __init__(self, params: Iterable[Any], *, lr: float = 1e-3,
                  betas: tuple[float, float] = (0.9, 0.999), eps: float = 1e-8,
-                 weight_decay: float = 0.0, l2: float = 0.0) -> None:
-        defaults = {"lr": lr, "betas": betas, "eps": eps, "weight_decay": weight_decay, "l2": l2}
+                 weight_decay: float = 0.0) -> None:
+        defaults = {"lr": lr, "betas": betas, "eps": eps, "weight_decay": weight_decay}
         super().__init__(params, defaults)
 
     @torch.no_grad()
@@ -79,8 +76,6 @@ class LazyAdam(torch.optim.Optimizer):
         beta1, beta2 = group["betas"]
         rows, values = _distinct_rows(p.grad)
         current = p.index_select(0, rows)
-        if group["l2"]:
-            values = values + group["l2"] * current
         steps = state["row_steps"].index_select(0, rows) + 1
         state["row_steps"].index_copy_(0, rows, steps)
         exp_avg = state["exp_avg"].index_select(0, rows).lerp_(values, 1.0 - beta1)

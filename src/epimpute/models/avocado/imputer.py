@@ -16,7 +16,12 @@ from epimpute.models.avocado.network import Avocado
 from epimpute.models.base import ContigLoader, Imputer
 from epimpute.models.layout import Layout
 
-__all__ = ["AvocadoImputer", "decode_features", "genome_features"]
+__all__ = ["FORMAT_VERSION", "AvocadoImputer", "decode_features", "genome_features"]
+
+FORMAT_VERSION = 2
+"""Version of the configuration and state an Avocado model saves. 2: the decoder is
+per-member (``(M, out, in)`` weights) and ``members`` is recorded; format 1 (single-model
+decoders, before ensembles) is no longer read."""
 
 
 class AvocadoImputer(Imputer):
@@ -133,7 +138,7 @@ class AvocadoImputer(Imputer):
     # -- saving -----------------------------------------------------------------------------
 
     def config_dict(self) -> dict[str, Any]:
-        return asdict(self.network.config)
+        return {**asdict(self.network.config), "format_version": FORMAT_VERSION}
 
     def state_dict(self) -> dict[str, torch.Tensor]:
         return {k: v.detach().cpu() for k, v in self.network.state_dict().items()}
@@ -142,10 +147,11 @@ class AvocadoImputer(Imputer):
     def from_state(
         cls, layout: Layout, config: dict[str, Any], state: dict[str, torch.Tensor]
     ) -> AvocadoImputer:
-        if config.get("members") is None:  # saved before ensembles: one member
-            config = {**config, "members": 1}
-            state = {k: v.unsqueeze(0) if k.startswith("decoder.") else v
-                     for k, v in state.items()}
+        config = dict(config)
+        version = config.pop("format_version", 1)
+        if version != FORMAT_VERSION:
+            raise InputError(f"the avocado model was saved in avocado format {version}; this "
+                             f"epimpute reads format {FORMAT_VERSION} only: train it again")
         with torch.random.fork_rng(devices=[]):  # initial values are overwritten anyway
             network = Avocado(layout, AvocadoConfig(**config))
         network.load_state_dict(state)

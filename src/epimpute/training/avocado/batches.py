@@ -14,7 +14,7 @@ from epimpute.training.avocado.positions import PositionData
 from epimpute.training.loop import History, LoopSpec, RunSettings, fit
 
 __all__ = ["Batch", "Epochs", "Trainable", "fit_loop", "hidden_entry_batches", "keep_last",
-           "mean_error", "track_batches"]
+           "mean_error"]
 
 
 class Trainable(nn.Module):
@@ -33,13 +33,12 @@ Batch = tuple[list[torch.Tensor], torch.Tensor, torch.Tensor, torch.Tensor]
 class Epochs:
     """Batches of one epoch: every position once, in random order, one random track each.
 
-    Tracks are drawn among ``columns`` (indices into ``data.values``), avoiding the track
-    a position hides for validation.
+    The track is drawn among all of ``data.values``' columns, avoiding the one a position
+    hides for validation.
     """
 
     def __init__(self, data: PositionData, layout: Layout, *, batch_size: int,
-                 generator: torch.Generator, device: torch.device,
-                 columns: Sequence[int] | None = None) -> None:
+                 generator: torch.Generator, device: torch.device) -> None:
         self.data = data
         self.batch_size = batch_size
         self.generator = generator
@@ -47,13 +46,8 @@ class Epochs:
         tracks = torch.tensor(layout.tracks, dtype=torch.long).reshape(-1, 2)
         self.track_celltype, self.track_assay = tracks[:, 0], tracks[:, 1]
         self.flat_values = data.values.reshape(-1)
-        all_columns = range(data.n_tracks)
-        self.columns = torch.tensor(list(all_columns if columns is None else columns),
-                                    dtype=torch.long)
         self.any_hidden = bool((data.hidden >= 0).any())
         self.epoch = -1
-        if self.any_hidden and len(self.columns) != data.n_tracks:
-            raise ValueError("hidden validation entries need every track as a column")
 
     def batch(self, positions: torch.Tensor, tracks: torch.Tensor) -> Batch:
         value = self.flat_values[positions * self.data.n_tracks + tracks]
@@ -65,7 +59,7 @@ class Epochs:
         self.epoch = epoch
         n = len(self.data)
         order = torch.randperm(n, generator=self.generator)
-        n_columns = len(self.columns)
+        n_columns = self.data.n_tracks
         for lo in range(0, n, self.batch_size):
             # Sorted positions give sorted factor rows, which makes the sparse gradients
             # cheap to build (see GenomeFactors); the order within a batch is irrelevant.
@@ -78,8 +72,7 @@ class Epochs:
                 draw = torch.minimum((uniform * choices).long(), choices - 1)
                 tracks = draw + (has_hidden & (draw >= hidden)).long()
             else:
-                draw = torch.clamp((uniform * n_columns).long(), max=n_columns - 1)
-                tracks = self.columns[draw]
+                tracks = torch.clamp((uniform * n_columns).long(), max=n_columns - 1)
             yield self.batch(positions, tracks), len(positions)
 
 
@@ -115,19 +108,6 @@ def hidden_entry_batches(epochs: Epochs, *, batch_size: int) -> list[Batch]:
     tracks = epochs.data.hidden[positions].long()
     return [epochs.batch(positions[lo:lo + batch_size], tracks[lo:lo + batch_size])
             for lo in range(0, len(positions), batch_size)]
-
-
-def track_batches(epochs: Epochs, tracks: Sequence[int], *, max_bins: int,
-                   batch_size: int) -> list[Batch]:
-    """Held-out ``tracks`` at up to ``max_bins`` evenly spaced positions, as batches."""
-    n = len(epochs.data)
-    positions = torch.arange(0, n, max(1, n // max(max_bins, 1)))
-    batches = []
-    for track in tracks:
-        for lo in range(0, len(positions), batch_size):
-            chunk = positions[lo:lo + batch_size]
-            batches.append(epochs.batch(chunk, torch.full_like(chunk, track)))
-    return batches
 
 
 def keep_last(epochs: Epochs) -> Callable[[], float]:

@@ -25,28 +25,17 @@ class AvocadoTrainingConfig:
         Decoupled weight decay of the decoder and the cell-type / assay embeddings. It keeps
         the decoder from turning the (cell type, assay) pairs it has seen into special cases,
         which is what makes imputations of unseen pairs go astray.
-    genome_l2
-        L2 penalty on the genome factors, applied to the rows a batch touches.
     max_epochs, patience
         Stage 1: at most ``max_epochs``; stop after ``patience`` epochs without a better
         validation error.
     lr_decay, lr_decay_patience
         Multiply every step size by ``lr_decay`` after ``lr_decay_patience`` epochs without
         a better validation error (``1.0``: constant step sizes).
-    validation_tracks
-        Observed tracks held out in stage 1 to choose the number of epochs. ``0`` (the
-        default): choose it on hidden blocks, as in stage 2 (see the module docstring).
-    validation_max_bins
-        Positions (evenly spaced) at which the validation tracks are scored.
-    refit
-        After choosing the number of epochs, train stage 1 again from the same start on
-        every track for that many epochs (so the validation tracks are not lost). Without
-        it, the model trained without the validation tracks is kept.
     stage2_max_epochs, stage2_patience
         The same for each contig in stage 2.
     validation_fraction, validation_block_bins
         Share of the positions, in blocks of this many bins, where one track is hidden from
-        training to choose the epoch (stage 2, and stage 1 without validation tracks).
+        training to choose the epoch (both stages).
     stage1_bed
         BED file of the stage-1 regions (overrides the default choice).
     stage1_max_bins
@@ -65,14 +54,10 @@ class AvocadoTrainingConfig:
     learning_rate: float = 1e-3
     genome_learning_rate: float = 1e-2
     weight_decay: float = 3.0
-    genome_l2: float = 0.0
     max_epochs: int = 200
     patience: int = 6
     lr_decay: float = 0.5
     lr_decay_patience: int = 2
-    validation_tracks: int = 0
-    validation_max_bins: int = 200_000
-    refit: bool = True
     stage2_max_epochs: int = 100
     stage2_patience: int = 6
     validation_fraction: float = 0.05
@@ -90,6 +75,4 @@ class AvocadoTrainingConfig:
             raise ValueError("batch_size must be positive")
         if not 0.0 <= self.validation_fraction < 1.0:
             raise ValueError("validation_fraction must be in [0, 1)")
-        if self.validation_tracks < 0:
-            raise ValueError("validation_tracks must be 0 or more")
 

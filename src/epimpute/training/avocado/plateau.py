@@ -1,31 +1,43 @@
-"""Step-size decay when the validation error stops improving (Avocado's training runs)."""
+"""Step-size decay when the validation error stops improving (Avocado's training runs).
+
+The generic loop (:func:`epimpute.training.loop.fit`) takes any validation callable, so the
+decay wraps the validation instead of living in the loop.
+"""
 
 from __future__ import annotations
 
 import math
-from collections.abc import Callable, Sequence
+from collections.abc import Callable
 
 import torch
 
-from epimpute.training.avocado.batches import Epochs, keep_last
-
-__all__ = ["PlateauDecay", "replay_decay", "scale_step_sizes"]
+__all__ = ["PlateauDecay"]
 
 
 class PlateauDecay:
-    """Wraps a validation: multiplies the step sizes by ``factor`` once the error has not
-    improved for ``patience`` epochs in a row, and records the epochs where it did."""
+    """A validation that also multiplies the step sizes of ``optimizer`` by ``factor``
+    each time the error has gone ``patience`` calls in a row without a new minimum.
 
-    def __init__(self, validate: Callable[[], float], optimizer: torch.optim.Optimizer,
-                 epochs: Epochs, *, factor: float, patience: int) -> None:
+    Parameters
+    ----------
+    validate
+        Returns the validation error (called once per epoch).
+    optimizer
+        Its groups' ``lr`` are scaled.
+    factor
+        Step-size multiplier (``1.0``: no decay).
+    patience
+        Calls without improvement before a decay; the count restarts after each decay.
+    """
+
+    def __init__(self, validate: Callable[[], float], optimizer: torch.optim.Optimizer, *,
+                 factor: float, patience: int) -> None:
         self.validate = validate
         self.optimizer = optimizer
-        self.epochs = epochs
         self.factor = factor
         self.patience = patience
         self.best = math.inf
         self.waited = 0
-        self.decayed_after: list[int] = []
 
     def __call__(self) -> float:
         value = self.validate()
@@ -34,27 +46,7 @@ class PlateauDecay:
         else:
             self.waited += 1
             if self.waited >= self.patience and self.factor != 1.0:
-                scale_step_sizes(self.optimizer, self.factor)
-                self.decayed_after.append(self.epochs.epoch)
+                for group in self.optimizer.param_groups:
+                    group["lr"] *= self.factor
                 self.waited = 0
         return value
-
-
-def scale_step_sizes(optimizer: torch.optim.Optimizer, factor: float) -> None:
-    for group in optimizer.param_groups:
-        group["lr"] *= factor
-
-
-def replay_decay(epochs: Epochs, optimizer: torch.optim.Optimizer, *,
-                 decayed_after: Sequence[int], factor: float) -> Callable[[], float]:
-    """A 'validation' for a refit: keeps the last epoch (see :func:`keep_last`) and
-    repeats the step-size decays of the run that chose the number of epochs."""
-    last = keep_last(epochs)
-
-    def run() -> float:
-        for _ in range(list(decayed_after).count(epochs.epoch)):
-            scale_step_sizes(optimizer, factor)
-        return last()
-
-    return run
-

@@ -9,11 +9,10 @@ import numpy as np
 import torch
 
 from epimpute.models.avocado import AvocadoConfig, GenomeFactors
-from epimpute.models.layout import Layout
 from epimpute.store import Store
 from epimpute.training.data import Block
 
-__all__ = ["PositionData", "choose_validation_tracks", "compact_factors", "load_positions",
+__all__ = ["PositionData", "compact_factors", "load_positions",
            "whole_contig_factors"]
 
 
@@ -113,33 +112,6 @@ def load_positions(
             scale_rows.append(torch.from_numpy(inverse.astype(np.int64).reshape(-1)))
     return PositionData(torch.from_numpy(values), scale_rows, tuple(scales),
                         torch.from_numpy(hidden))
-
-
-def choose_validation_tracks(layout: Layout, count: int, rng: np.random.Generator
-                             ) -> list[int]:
-    """Indices of up to ``count`` input tracks to hold out for choosing the stopping epoch.
-
-    No two share a cell type or an assay, and every cell type and assay keeps at least two
-    training tracks, so each held-out track is an unseen (cell type, assay) pair of the
-    kind imputation has to fill in.
-    """
-    per_celltype = np.bincount([b for b, _ in layout.tracks], minlength=layout.n_biosamples)
-    per_assay = np.bincount([a for _, a in layout.tracks], minlength=layout.n_assays)
-    chosen: list[int] = []
-    used_celltypes: set[int] = set()
-    used_assays: set[int] = set()
-    for i in rng.permutation(len(layout.tracks)):
-        if len(chosen) == count:
-            break
-        b, a = layout.tracks[i]
-        if b in used_celltypes or a in used_assays or per_celltype[b] < 3 or per_assay[a] < 3:
-            continue
-        chosen.append(int(i))
-        used_celltypes.add(b)
-        used_assays.add(a)
-        per_celltype[b] -= 1
-        per_assay[a] -= 1
-    return sorted(chosen)
 
 
 def whole_contig_factors(genome: GenomeFactors, data: PositionData, blocks: Sequence[Block],

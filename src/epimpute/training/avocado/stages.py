@@ -30,13 +30,11 @@ from epimpute.training.avocado.batches import (
     hidden_entry_batches,
     keep_last,
     mean_error,
-    track_batches,
 )
 from epimpute.training.avocado.config import AvocadoTrainingConfig
-from epimpute.training.avocado.plateau import PlateauDecay, replay_decay
+from epimpute.training.avocado.plateau import PlateauDecay
 from epimpute.training.avocado.positions import (
     PositionData,
-    choose_validation_tracks,
     load_positions,
     whole_contig_factors,
 )
@@ -73,36 +71,19 @@ def train_stage1(
     the parameters of ``Trainable`` (names ``network.*`` and ``genome.*``; see
     :mod:`epimpute.training.freeze`).
 
-    With validation tracks, a first run without them chooses the number of epochs (the
-    one with the lowest error on them, within ``patience``); with ``refit`` a second run
-    from the same initial weights trains on every track for that many epochs. A time
-    budget is split evenly between the two runs.
-
     Returns
     -------
     tuple
         The network, the genome factors of the blocks (rows numbered as in
         :func:`load_positions`), the positions and the history.
     """
-    rng = np.random.default_rng([settings.seed, 2])
-    n_held = training.validation_tracks
-    held_out = choose_validation_tracks(layout, n_held, rng)
-    if n_held and not held_out:
-        log.warning("no track can be held out for validation without leaving a cell type or "
-                    "assay with fewer than two tracks; validating on hidden blocks instead")
     data = load_positions(store, rows, blocks, scales=config.scales,
-                          hide_fraction=0.0 if held_out else training.validation_fraction,
-                          hide_block_bins=training.validation_block_bins, rng=rng)
+                          hide_fraction=training.validation_fraction,
+                          hide_block_bins=training.validation_block_bins,
+                          rng=np.random.default_rng([settings.seed, 2]))
     device = resolve_device(settings.device)
-    refit = bool(held_out) and training.refit
     started = time.monotonic()
-    first_settings = settings
-    if refit and settings.max_minutes is not None:
-        first_settings = dataclasses.replace(settings, max_minutes=settings.max_minutes / 2)
-
-    releases: list[Callable[[], None]] = []  # of restrict_training, run when done
-
-    def build() -> tuple[Avocado, GenomeFactors, Trainable, LazyAdam]:
+    with torch.random.fork_rng(devices=[]):
         torch.manual_seed(settings.seed)
         network = Avocado(layout, config) if start is None else copy.deepcopy(start)
         if start_genome is None:
@@ -110,73 +91,32 @@ def train_stage1(
         else:
             genome = start_genome(data)
         model = Trainable(network, genome).to(device)
-        if trainable is not None:
+        release = None
+        if trainable is None:
+            optimizer = LazyAdam([
+                {"params": network.parameters(), "weight_decay": training.weight_decay},
+                {"params": genome.parameters(), "lr": training.genome_learning_rate},
+            ], lr=training.learning_rate)
+        else:
             optimizer, release = restrict_training(
                 model, trainable,
                 lambda parameters: LazyAdam(parameters, lr=training.learning_rate,
                                             weight_decay=training.weight_decay))
-            releases.append(release)
-            return network, genome, model, optimizer
-        optimizer = LazyAdam([
-            {"params": network.parameters(), "weight_decay": training.weight_decay},
-            {"params": genome.parameters(), "l2": training.genome_l2,
-             "lr": training.genome_learning_rate},
-        ], lr=training.learning_rate)
-        return network, genome, model, optimizer
-
-    with torch.random.fork_rng(devices=[]):
-        network, genome, model, optimizer = build()
         generator = torch.Generator().manual_seed(settings.seed + 1)
-        kept = [t for t in range(len(rows)) if t not in held_out]
         epochs = Epochs(data, layout, batch_size=training.batch_size, generator=generator,
-                         device=device, columns=kept)
-        size = max(training.batch_size, 50_000)
-        if held_out:
-            names = ", ".join(layout.keys[t] for t in held_out)
-            log.info("avocado stage 1: choosing the number of epochs on held-out %s", names)
-            batches = track_batches(epochs, held_out, max_bins=training.validation_max_bins,
-                                     batch_size=size)
-        else:
-            batches = hidden_entry_batches(epochs, batch_size=size)
-        validate = PlateauDecay(mean_error(model, batches), optimizer, epochs,
-                                 factor=training.lr_decay,
-                                 patience=training.lr_decay_patience)
+                        device=device)
+        batches = hidden_entry_batches(epochs, batch_size=max(training.batch_size, 50_000))
+        validate = PlateauDecay(mean_error(model, batches), optimizer,
+                                factor=training.lr_decay, patience=training.lr_decay_patience)
         history = fit_loop(model, optimizer, epochs, validate,
-                            max_epochs=training.max_epochs, patience=training.patience,
-                            settings=first_settings, checkpoint=checkpoint,
-                            description="avocado stage 1")
-        for entry in history.epochs:
-            entry.update(stage=1, phase="choose" if held_out else "train")
-        remaining = None
-        if settings.max_minutes is not None:
-            remaining = settings.max_minutes - (time.monotonic() - started) / 60
-            if refit and remaining <= 0:
-                log.warning("time budget spent: keeping the model trained without the "
-                            "validation tracks")
-                refit = False
-        if refit and history.best_epoch > 0:
-            n_epochs = history.best_epoch
-            network, genome, model, optimizer = build()
-            generator = torch.Generator().manual_seed(settings.seed + 1)
-            epochs = Epochs(data, layout, batch_size=training.batch_size,
-                             generator=generator, device=device)
-            replay = replay_decay(epochs, optimizer, decayed_after=validate.decayed_after,
-                                   factor=training.lr_decay)
-            refit_history = fit_loop(
-                model, optimizer, epochs, replay, max_epochs=n_epochs,
-                patience=n_epochs + 1,
-                settings=dataclasses.replace(settings, max_minutes=remaining),
-                checkpoint=None if checkpoint is None else checkpoint.with_name(
-                    f"{checkpoint.stem}-refit{checkpoint.suffix}"),
-                description="avocado stage 1 refit")
-            history.epochs += [dict(e, stage=1, phase="refit", validation=None)
-                               for e in refit_history.epochs]
-            history.bins_seen += refit_history.bins_seen
-            history.stopped_because += (f"; refit on every track for "
-                                        f"{len(refit_history.epochs)} of {n_epochs} epochs")
-        history.seconds = time.monotonic() - started
-    for release in releases:
+                           max_epochs=training.max_epochs, patience=training.patience,
+                           settings=settings, checkpoint=checkpoint,
+                           description="avocado stage 1")
+    if release is not None:
         release()
+    for entry in history.epochs:
+        entry.update(stage=1)
+    history.seconds = time.monotonic() - started
     return network, genome, data, history
 
 
@@ -210,16 +150,15 @@ def fit_contig(
             torch.manual_seed(seed)
             genome = GenomeFactors.for_contig(n_bins, network.config, sparse=True).to(device)
             model = Trainable(network, genome)
-            optimizer = LazyAdam(genome.parameters(), lr=training.genome_learning_rate,
-                                 l2=training.genome_l2)
+            optimizer = LazyAdam(genome.parameters(), lr=training.genome_learning_rate)
             generator = torch.Generator().manual_seed(seed + 1)
             epochs = Epochs(data, network.layout, batch_size=training.batch_size,
                              generator=generator, device=device)
             batches = hidden_entry_batches(epochs, batch_size=max(training.batch_size, 50_000))
             if batches:
-                validate = PlateauDecay(mean_error(model, batches), optimizer, epochs,
-                                         factor=training.lr_decay,
-                                         patience=training.lr_decay_patience)
+                validate = PlateauDecay(mean_error(model, batches), optimizer,
+                                        factor=training.lr_decay,
+                                        patience=training.lr_decay_patience)
             else:
                 validate = keep_last(epochs)
             history = fit_loop(model, optimizer, epochs, validate,
