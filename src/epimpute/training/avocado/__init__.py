@@ -16,9 +16,8 @@ track hidden per block. Those (position, track) entries are never trained on; th
 with the lowest mean squared error on them is kept, and training stops after ``patience``
 epochs without improvement. The rule never looks at tracks excluded from training, and
 hiding whole blocks of a track (not scattered bins) makes the check resemble imputing an
-unseen track: no factor at any scale has seen that track there. Alternatively
-(``validation_tracks``) whole observed tracks are held out to choose the number of epochs,
-and stage 1 is then trained again on every track for that many epochs.
+unseen track: no factor at any scale has seen that track there. Every step size is
+multiplied by ``lr_decay`` when the error stalls (:mod:`~epimpute.training.avocado.plateau`).
 
 Regularisation: dropout in the decoder and weight decay on the decoder and embeddings keep
 the model from treating the (cell type, assay) pairs it is trained on as special cases,
