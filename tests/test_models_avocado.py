@@ -84,6 +84,31 @@ def test_decode_pairs_equals_forward_on_every_pair():
             torch.testing.assert_close(grid[k], single)
 
 
+@pytest.mark.parametrize("config", [TINY, ENSEMBLE], ids=["one", "three-members"])
+@pytest.mark.parametrize("tile_rows", [7, 300, 10**6])
+def test_decoding_in_tiles_is_decoding_at_once(config, tile_rows, monkeypatch):
+    """Imputation decodes the (pair, position) grid in tiles of reused buffers; any tile size
+    (here: partial tiles of both pairs and bins, one bin row, everything) gives the values
+    of the whole grid decoded at once."""
+    import epimpute.models.avocado.network as module
+
+    network, factors = seeded(config=config)
+    network.eval()
+    genome = factors.span(100, 250).detach()
+    pairs = torch.tensor([[0, 0], [2, 2], [1, 2], [0, 1]])
+    with torch.no_grad():
+        first = network._genome_part(genome).unsqueeze(1) + torch.stack(
+            [network._pair_tables()[0][:, c] + network._pair_tables()[1][:, a]
+             for c, a in pairs.tolist()], dim=1).unsqueeze(2)
+        expected = network.decoder[1:](first).squeeze(-1).mean(0)
+        monkeypatch.setattr(module, "GRID_ROWS", tile_rows)
+        tiled = network.decode_pairs(genome, pairs)
+        # matrix products of a few rows may round differently; whole tiles do not
+        if tile_rows >= 300:
+            assert torch.equal(tiled, expected)
+        torch.testing.assert_close(tiled, expected, rtol=1e-6, atol=1e-6)
+
+
 def plain_decoder(network, m, inputs):
     """Member ``m``'s decoder as the published MLP: Linear, ReLU, ..., Linear."""
     hidden = inputs

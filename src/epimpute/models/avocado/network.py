@@ -18,7 +18,11 @@ from epimpute.models.avocado.layers import (
 from epimpute.models.growth import grow_rows
 from epimpute.models.layout import Layout
 
-__all__ = ["Avocado"]
+__all__ = ["GRID_ROWS", "Avocado"]
+
+GRID_ROWS = 8192
+"""(pair, position) rows decoded at once at imputation: with 2,048 hidden units each layer's
+buffer of a tile holds 64 MB per member."""
 
 
 class Avocado(nn.Module):
@@ -149,12 +153,43 @@ class Avocado(nn.Module):
             + torch.bmm(self._member_columns(self.assay.weight[targets[:, 1]]),
                         weight[:, :, n_cell:n_pair].transpose(1, 2)))       # (M, K, H)
         genome_part = self._genome_part(genome)                              # (M, L, H)
-        hidden = genome_part.unsqueeze(1) + pair_part.unsqueeze(2)           # (M, K, L, H)
-        if torch.is_grad_enabled():
+        if torch.is_grad_enabled() or self.training:
+            hidden = genome_part.unsqueeze(1) + pair_part.unsqueeze(2)       # (M, K, L, H)
             return self.decoder[1:](hidden).squeeze(-1).mean(0)
-        for layer in self.decoder[1:]:  # in place where possible: this is memory-bound
-            hidden = hidden.relu_() if isinstance(layer, nn.ReLU) else layer(hidden)
-        return hidden.squeeze(-1).mean(0)
+        return self._decode_grid(genome_part, pair_part)
+
+    def _decode_grid(self, genome_part: torch.Tensor, pair_part: torch.Tensor) -> torch.Tensor:
+        """Evaluation-mode decoder on every (pair, position) of ``(M, K, H)`` pair and
+        ``(M, L, H)`` genome parts: ``(K, L)``.
+
+        The ``(pair, position)`` grid is decoded in tiles of about :data:`GRID_ROWS` rows,
+        each layer writing into buffers reused from tile to tile, so memory stays bounded
+        whatever ``K`` and ``L`` are, and no tile pays for fresh pages.
+        """
+        members, n_pairs, width = pair_part.shape
+        n_bins = genome_part.shape[1]
+        bins_per_tile = max(1, min(n_bins, GRID_ROWS))
+        pairs_per_tile = max(1, min(n_pairs, GRID_ROWS // bins_per_tile))
+        linears = [layer for layer in self.decoder[1:] if isinstance(layer, MemberLinear)]
+        rows = pairs_per_tile * bins_per_tile
+        first = genome_part.new_empty((members, rows, width))
+        buffers = [genome_part.new_empty((members, rows, layer.weight.shape[1]))
+                   for layer in linears]
+        out = genome_part.new_empty((n_pairs, n_bins))
+        for k0 in range(0, n_pairs, pairs_per_tile):
+            k1 = min(k0 + pairs_per_tile, n_pairs)
+            for l0 in range(0, n_bins, bins_per_tile):
+                l1 = min(l0 + bins_per_tile, n_bins)
+                n = (k1 - k0) * (l1 - l0)
+                hidden = first[:, :n]
+                torch.add(genome_part[:, l0:l1].unsqueeze(1), pair_part[:, k0:k1].unsqueeze(2),
+                          out=hidden.view(members, k1 - k0, l1 - l0, width))
+                for layer, buffer in zip(linears, buffers):
+                    hidden.relu_()
+                    hidden = torch.baddbmm(layer.bias.unsqueeze(1), hidden,
+                                           layer.weight.transpose(1, 2), out=buffer[:, :n])
+                out[k0:k1, l0:l1] = hidden.view(members, k1 - k0, l1 - l0).mean(0)
+        return out
 
     def member(self, m: int) -> Avocado:
         """Member ``m`` alone, as a one-member copy (its own embedding columns and
