@@ -27,7 +27,12 @@ import numpy as np
 import torch
 from tqdm import tqdm
 
-from epimpute.models.avocado import Avocado, AvocadoConfig, AvocadoImputer, GenomeFactors
+from epimpute.models.avocado import (
+    Avocado,
+    AvocadoConfig,
+    AvocadoImputer,
+    GenomeFactors,
+)
 from epimpute.models.layout import Layout
 from epimpute.store import Store, Track, create_store
 
