@@ -200,6 +200,25 @@ def test_models_of_an_older_format_are_refused():
     assert loaded.network.config == TINY
 
 
+def test_a_grown_network_keeps_its_rows_and_starts_new_ones_at_the_mean():
+    network, factors = seeded()
+    layout = LAYOUT.extended([*LAYOUT.keys, "c4:a1", "c1:a4"], biosamples=[*LAYOUT.biosamples,
+                                                                          "c4"])
+    assert layout.biosamples[3] == "c4" and layout.assays[3] == "a4"
+    grown, masks = network.grown(layout, [3], [3])
+    old, new = network.state_dict(), grown.state_dict()
+    for name in ("celltype.weight", "assay.weight"):
+        assert torch.equal(new[name][:3], old[name])
+        assert torch.equal(new[name][3], old[name].mean(0))
+        assert masks[name][:, 0].tolist() == [False, False, False, True]
+    assert all(torch.equal(old[k], new[k]) for k in old if k not in masks)
+    genome = factors.span(0, 50).detach()
+    pairs = torch.tensor([[0, 0], [2, 2]])
+    with torch.no_grad():
+        assert torch.equal(grown.eval().decode_pairs(genome, pairs),
+                           network.eval().decode_pairs(genome, pairs))
+
+
 def test_sparse_gradients_touch_only_the_rows_used():
     _, factors = seeded()
     sparse = GenomeFactors.for_contig(1000, TINY, sparse=True)

@@ -18,6 +18,8 @@ def test_every_model_names_a_trainer_its_configuration_and_an_extender():
     for spec in MODELS.values():
         assert callable(spec.train) and callable(spec.extend)
         assert dataclasses.is_dataclass(spec.training_config)
+    assert {n: s.imputer.reads_signal for n, s in MODELS.items()} == {
+        "average": True, "edice": True, "avocado": False}
     with pytest.raises(InputError, match="unknown model 'nope'"):
         model_spec("nope")
 

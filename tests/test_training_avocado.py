@@ -165,3 +165,17 @@ def test_lazy_adam_on_dense_parameters_is_adamw():
             optimizer.step()
     for p, q in zip(a.parameters(), b.parameters()):
         torch.testing.assert_close(p, q)
+
+
+def test_step_sizes_halve_after_each_plateau():
+    from epimpute.training.avocado.plateau import PlateauDecay
+
+    errors = iter([3.0, 2.0, 2.0, 2.0, 1.0, 1.5, 1.0, 0.5])
+    optimizer = torch.optim.SGD([torch.nn.Parameter(torch.zeros(1))], lr=1.0)
+    validate = PlateauDecay(lambda: next(errors), optimizer, factor=0.5, patience=2)
+    rates = []
+    for _ in range(8):
+        validate()
+        rates.append(optimizer.param_groups[0]["lr"])
+    # two calls without a new minimum (2.0 twice; 1.5 and 1.0 after 1.0) halve the rate
+    assert rates == [1.0, 1.0, 1.0, 0.5, 0.5, 0.5, 0.25, 0.25]
