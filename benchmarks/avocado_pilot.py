@@ -65,10 +65,8 @@ def ingest_all(data: Path, out: Path, *, threads: int) -> Path:
 
 def epoch_seconds(history: dict) -> float:
     """Median wall seconds between the ends of consecutive stage-1 epochs of a training
-    command (refit epochs when there are any, as they run no validation)."""
-    epochs = history.get("epochs", [])
-    refit = [e for e in epochs if e.get("phase") == "refit"]
-    chosen = refit if len(refit) >= 2 else [e for e in epochs if e.get("stage", 1) == 1]
+    command."""
+    chosen = [e for e in history.get("epochs", []) if e.get("stage", 1) == 1]
     times = [b["seconds"] - a["seconds"] for a, b in zip(chosen, chosen[1:])]
     return median(times) if times else float("nan")
 

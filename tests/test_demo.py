@@ -1,6 +1,7 @@
 import json
 
 import pandas as pd
+import pytest
 
 from epimpute.demo import run_demo
 from epimpute.synthetic import SyntheticSpec, generate
@@ -20,6 +21,7 @@ def test_generator_is_seeded_and_keeps_two_tracks_per_cell_type_and_assay():
     assert all(v.min() >= 0 for per in a.signal.values() for v in per.values())
 
 
+@pytest.mark.slow
 def test_demo_runs_end_to_end(tmp_path):
     spec = SyntheticSpec(n_cell_types=3, contigs={"chrA": 150_000},
                          assays=("H3K4me3", "H3K27ac", "H3K36me3"), missing_fraction=0.25)

@@ -70,12 +70,12 @@ def test_enhancers_bed12(tmp_path):
 
 def test_malformed_files_name_the_file_and_line(tmp_path):
     short = tmp_path / "short.bed"
-    short.write_text("chrA\t1\t5\tg\n")
-    with pytest.raises(InputError, match=r"short\.bed: data line 1 has 4"):
+    short.write_text("# genes\nchrA\t1\t5\tg\n")
+    with pytest.raises(InputError, match=r"short\.bed: line 2 has 4"):
         read_genes(short)
     bad = tmp_path / "bad.bed"
     bad.write_text("chrA\tx\t5\n")
-    with pytest.raises(InputError, match=r"bad\.bed: start and end"):
+    with pytest.raises(InputError, match=r"bad\.bed: line 1: start and end"):
         read_enhancers(bad)
     with pytest.raises(InputError, match="not found"):
         read_genes(tmp_path / "missing.bed")

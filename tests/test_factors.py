@@ -12,8 +12,7 @@ CONFIG = {
     "model": {"preset": "small", "celltype_factors": 4, "assay_factors": 3,
               "genome_factors": [3, 4, 5], "hidden": [16]},
     "training": {"batch_size": 2000, "max_epochs": 2, "stage2_max_epochs": 2,
-                 "stage1_max_bins": 6000, "stage1_block_bins": 2000,
-                 "validation_max_bins": 2000},
+                 "stage1_max_bins": 6000, "stage1_block_bins": 2000},
 }
 
 

@@ -50,3 +50,17 @@ def test_bad_model_directories_are_named(tmp_path):
     config.write_text(json.dumps({**record, "format_version": 99}))
     with pytest.raises(InputError, match="format version 99"):
         load_model(tmp_path / "m")
+
+
+def test_contig_file_names_are_distinct_and_safe():
+    from epimpute.model_dir import contig_file_name
+
+    contigs = ["x", ".x", "%2Ex", "..", "a/b", "HLA-A*01:01", "\u1f60" + "0", "\U0001f600"]
+    names = [contig_file_name(c) for c in contigs]
+    assert len(set(names)) == len(contigs)
+    assert names[:4] == ["x.pt", "%2Ex.pt", "%252Ex.pt", "%2E%2E.pt"]
+    assert names[4:6] == ["a%2Fb.pt", "HLA-A%2A01%3A01.pt"]
+    # every byte of the UTF-8 name, so codes of different lengths cannot run together
+    assert names[6:] == ["%E1%BD%A00.pt", "%F0%9F%98%80.pt"]
+    assert all(not n.startswith(".") and "/" not in n for n in names)
+    assert contig_file_name("chr1", ".checkpoint.pt") == "chr1.checkpoint.pt"

@@ -84,6 +84,31 @@ def test_decode_pairs_equals_forward_on_every_pair():
             torch.testing.assert_close(grid[k], single)
 
 
+@pytest.mark.parametrize("config", [TINY, ENSEMBLE], ids=["one", "three-members"])
+@pytest.mark.parametrize("tile_rows", [7, 300, 10**6])
+def test_decoding_in_tiles_is_decoding_at_once(config, tile_rows, monkeypatch):
+    """Imputation decodes the (pair, position) grid in tiles of reused buffers; any tile size
+    (here: partial tiles of both pairs and bins, one bin row, everything) gives the values
+    of the whole grid decoded at once."""
+    import epimpute.models.avocado.network as module
+
+    network, factors = seeded(config=config)
+    network.eval()
+    genome = factors.span(100, 250).detach()
+    pairs = torch.tensor([[0, 0], [2, 2], [1, 2], [0, 1]])
+    with torch.no_grad():
+        first = network._genome_part(genome).unsqueeze(1) + torch.stack(
+            [network._pair_tables()[0][:, c] + network._pair_tables()[1][:, a]
+             for c, a in pairs.tolist()], dim=1).unsqueeze(2)
+        expected = network.decoder[1:](first).squeeze(-1).mean(0)
+        monkeypatch.setattr(module, "GRID_ROWS", tile_rows)
+        tiled = network.decode_pairs(genome, pairs)
+        # matrix products of a few rows may round differently; whole tiles do not
+        if tile_rows >= 300:
+            assert torch.equal(tiled, expected)
+        torch.testing.assert_close(tiled, expected, rtol=1e-6, atol=1e-6)
+
+
 def plain_decoder(network, m, inputs):
     """Member ``m``'s decoder as the published MLP: Linear, ReLU, ..., Linear."""
     hidden = inputs
@@ -162,15 +187,36 @@ def test_prediction_is_the_mean_of_the_members_computed_alone():
                                    torch.stack(single).mean(0))
 
 
-def test_models_saved_before_ensembles_load_as_one_member():
+def test_models_of_an_older_format_are_refused():
     network, _ = seeded()
-    config = {k: v for k, v in asdict(TINY).items() if k != "members"}
+    imputer = AvocadoImputer(network)
+    assert imputer.config_dict()["format_version"] == 2
+    old = {k: v for k, v in asdict(TINY).items() if k != "members"}
     state = {k: v.squeeze(0) if k.startswith("decoder.") else v
              for k, v in network.state_dict().items()}
-    loaded = AvocadoImputer.from_state(LAYOUT, config, state)
-    assert loaded.network.members == 1
-    for k, v in network.state_dict().items():
-        assert torch.equal(loaded.network.state_dict()[k], v)
+    with pytest.raises(InputError, match="avocado format 1; .* format 2 only"):
+        AvocadoImputer.from_state(LAYOUT, old, state)
+    loaded = AvocadoImputer.from_state(LAYOUT, imputer.config_dict(), imputer.state_dict())
+    assert loaded.network.config == TINY
+
+
+def test_a_grown_network_keeps_its_rows_and_starts_new_ones_at_the_mean():
+    network, factors = seeded()
+    layout = LAYOUT.extended([*LAYOUT.keys, "c4:a1", "c1:a4"], biosamples=[*LAYOUT.biosamples,
+                                                                          "c4"])
+    assert layout.biosamples[3] == "c4" and layout.assays[3] == "a4"
+    grown, masks = network.grown(layout, [3], [3])
+    old, new = network.state_dict(), grown.state_dict()
+    for name in ("celltype.weight", "assay.weight"):
+        assert torch.equal(new[name][:3], old[name])
+        assert torch.equal(new[name][3], old[name].mean(0))
+        assert masks[name][:, 0].tolist() == [False, False, False, True]
+    assert all(torch.equal(old[k], new[k]) for k in old if k not in masks)
+    genome = factors.span(0, 50).detach()
+    pairs = torch.tensor([[0, 0], [2, 2]])
+    with torch.no_grad():
+        assert torch.equal(grown.eval().decode_pairs(genome, pairs),
+                           network.eval().decode_pairs(genome, pairs))
 
 
 def test_sparse_gradients_touch_only_the_rows_used():
@@ -203,6 +249,17 @@ def test_imputer_uses_contig_and_start():
     np.testing.assert_allclose(part, whole[:, 650:950], rtol=1e-5, atol=1e-6)
 
 
+def test_imputation_reads_no_input_signal():
+    network, factors = seeded()
+    imputer = AvocadoImputer(network, {"chr1": factors})
+    assert imputer.reads_signal is False
+    noise = np.random.default_rng(0).normal(size=(5, 300)).astype(np.float32)
+    outputs = [imputer.impute_region(signal, available, [(0, 1)], contig="chr1", start=100)
+               for signal, available in ((noise, np.ones(5, bool)),
+                                         (np.zeros_like(noise), np.zeros(5, bool)))]
+    np.testing.assert_array_equal(*outputs)
+
+
 def test_positions_never_trained_on_are_refused():
     network, factors = seeded()
     imputer = AvocadoImputer(network, {"chr1": factors})
@@ -228,6 +285,23 @@ def test_contig_state_round_trip_through_a_loader(config):
             loaded.impute_region(signal, np.ones(5, bool), [(1, 1)], contig="chr1", start=0),
             imputer.impute_region(signal, np.ones(5, bool), [(1, 1)], contig="chr1", start=0))
     assert calls == ["chr1"]  # the loaded contig is kept while it is being imputed
+
+
+def test_contigs_whose_names_differ_only_by_a_leading_dot_are_saved_apart(tmp_path):
+    from epimpute.model_dir import load_model, save_model
+
+    network, x = seeded(seed=1)
+    _, dotted = seeded(seed=2)
+    imputer = AvocadoImputer(network, {"x": x, ".x": dotted})
+    signal = np.zeros((5, 1000), np.float32)
+    expected = {c: imputer.impute_region(signal, np.ones(5, bool), [(1, 1)], contig=c, start=0)
+                for c in ("x", ".x")}
+    assert not np.array_equal(expected["x"], expected[".x"])
+    loaded = load_model(save_model(tmp_path / "model", imputer))
+    for contig, values in expected.items():
+        np.testing.assert_array_equal(
+            loaded.impute_region(signal, np.ones(5, bool), [(1, 1)], contig=contig, start=0),
+            values)
 
 
 @pytest.mark.parametrize("config", [TINY, ENSEMBLE], ids=["one", "three-members"])

@@ -1,5 +1,6 @@
 
 import numpy as np
+import pytest
 import torch
 
 from epimpute.models.edice import EdiceConfig
@@ -16,6 +17,7 @@ def weights(imputer):
     return {k: v.clone() for k, v in imputer.state_dict().items()}
 
 
+@pytest.mark.slow
 def test_same_seed_same_weights_on_cpu(small_compendium):
     store, _ = small_compendium
     runs = [train_edice(store, config=TINY, training=QUICK,

@@ -211,11 +211,17 @@ def test_exclude_patterns_expand_to_store_keys(stores):
     assert keys == [t.key for t in full.tracks if t.cell_type == NEW_CELL] + ["cell1:H3K4me3"]
 
 
-def test_avocado_freeze_keeps_old_tracks_and_trains_only_new_factors(stores):
-    full, base, folder = stores
+@pytest.fixture(scope="module")
+def avocado_base(stores):
+    """An Avocado model trained on the base store."""
+    _, base, folder = stores
     conf = config_file(folder, "avocado", AVOCADO)
-    api.train(base, folder / "avo-base", model="avocado", config_file=conf, device="cpu",
-              seed=1)
+    return api.train(base, folder / "avo-base", model="avocado", config_file=conf,
+                     device="cpu", seed=1)
+
+
+def test_avocado_freeze_keeps_old_tracks_and_trains_only_new_factors(stores, avocado_base):
+    full, base, folder = stores
     api.extend(folder / "avo-base", full, folder / "avo-freeze", mode="freeze", device="cpu",
                seed=1, exclude=[next(t.key for t in full.tracks if t.cell_type == NEW_CELL)])
     old, new = load_model(folder / "avo-base"), load_model(folder / "avo-freeze")
@@ -240,15 +246,13 @@ def test_avocado_freeze_keeps_old_tracks_and_trains_only_new_factors(stores):
             assert all(np.array_equal(x[c], y[c]) for c in x.files)
 
 
-def test_avocado_finetune_moves_the_genome_factors(stores):
+def test_avocado_finetune_moves_the_genome_factors(stores, avocado_base):
     full, _, folder = stores
-    if not (folder / "avo-base").exists():
-        pytest.skip("needs the avocado base model of the previous test")
-    out = api.extend(folder / "avo-base", full, folder / "avo-finetune", mode="finetune",
+    out = api.extend(avocado_base, full, folder / "avo-finetune", mode="finetune",
                      device="cpu", seed=1)
     record = read_model_record(out)
     assert [e["epoch"] for e in record["provenance"]["history"]["epochs"]][-1] > 1
-    old, new = load_model(folder / "avo-base"), load_model(out)
+    old, new = load_model(avocado_base), load_model(out)
     contig = next(iter(full.contigs))
     assert not torch.equal(old.contig_state_dict(contig)["tables.0.weight"],
                            new.contig_state_dict(contig)["tables.0.weight"])

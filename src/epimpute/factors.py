@@ -32,13 +32,12 @@ from __future__ import annotations
 
 import zipfile
 from pathlib import Path
-from typing import Iterable
 
 import numpy as np
 import torch
 
 from epimpute.errors import InputError
-from epimpute.io.atomic import atomic_file
+from epimpute.io.npz_stream import NpzStreamWriter
 from epimpute.models.avocado import AvocadoImputer, genome_features
 from epimpute.models.base import Imputer
 
@@ -86,30 +85,28 @@ def export_factors(imputer: Imputer, out: Path, *, contig: str,
     member = np.repeat(np.arange(config.members, dtype=np.int64), config.n_genome_features)
 
     spans = [(lo, min(lo + chunk_bins, n_bins)) for lo in range(0, n_bins, chunk_bins)]
-    with atomic_file(out) as tmp:
-        with zipfile.ZipFile(tmp, "w", compression=zipfile.ZIP_STORED,
-                             allowZip64=True) as archive:
-            _stream(archive, "factors", (n_bins, factors.size), "<f4",
-                    (genome_features(factors, lo, hi) for lo, hi in spans))
-            _stream(archive, "start", (n_bins,), "<i8",
-                    (np.arange(lo, hi, dtype=np.int64) * bin_size for lo, hi in spans))
-            _stream(archive, "end", (n_bins,), "<i8",
-                    ((np.arange(lo, hi, dtype=np.int64) + 1) * bin_size for lo, hi in spans))
-            with torch.no_grad():
-                small = {
-                    "chrom": np.array(contig),
-                    "factor_scale_bp": scale_bp,
-                    "factor_member": member,
-                    "members": np.array(config.members, dtype=np.int64),
-                    "bin_size": np.array(bin_size, dtype=np.int64),
-                    "celltypes": np.array(imputer.layout.biosamples),
-                    "assays": np.array(imputer.layout.assays),
-                    "celltype_embedding": network.celltype.weight.detach().cpu().numpy(),
-                    "assay_embedding": network.assay.weight.detach().cpu().numpy(),
-                }
-            for name, array in small.items():
-                with archive.open(f"{name}.npy", "w") as member:
-                    np.lib.format.write_array(member, np.asarray(array), allow_pickle=False)
+    with NpzStreamWriter(out) as archive:
+        archive.begin("factors", n_bins, columns=factors.size)
+        for lo, hi in spans:
+            archive.write(genome_features(factors, lo, hi))
+        for name, first in (("start", 0), ("end", 1)):
+            archive.begin(name, n_bins, dtype="<i8")
+            for lo, hi in spans:
+                archive.write((np.arange(lo, hi, dtype=np.int64) + first) * bin_size)
+        with torch.no_grad():
+            small = {
+                "chrom": np.array(contig),
+                "factor_scale_bp": scale_bp,
+                "factor_member": member,
+                "members": np.array(config.members, dtype=np.int64),
+                "bin_size": np.array(bin_size, dtype=np.int64),
+                "celltypes": np.array(imputer.layout.biosamples),
+                "assays": np.array(imputer.layout.assays),
+                "celltype_embedding": network.celltype.weight.detach().cpu().numpy(),
+                "assay_embedding": network.assay.weight.detach().cpu().numpy(),
+            }
+        for name, array in small.items():
+            archive.add(name, array)
     return out
 
 
@@ -120,13 +117,3 @@ def is_factors_file(path: Path) -> bool:
             return {"factors.npy", "factor_scale_bp.npy"} <= set(archive.namelist())
     except (OSError, zipfile.BadZipFile):
         return False
-
-
-def _stream(archive: zipfile.ZipFile, name: str, shape: tuple[int, ...], dtype: str,
-            chunks: Iterable[np.ndarray]) -> None:
-    """Write array ``name`` of ``shape`` into ``archive`` from consecutive row blocks."""
-    with archive.open(f"{name}.npy", "w", force_zip64=True) as member:
-        header = {"descr": dtype, "fortran_order": False, "shape": shape}
-        np.lib.format.write_array_header_2_0(member, header)
-        for chunk in chunks:
-            member.write(np.ascontiguousarray(chunk, dtype=dtype).tobytes())

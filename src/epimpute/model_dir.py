@@ -131,9 +131,15 @@ def load_model(directory: Path) -> Imputer:
     return imputer
 
 
-def contig_file_name(contig: str) -> str:
-    """A file name for a contig's state: characters other than letters, digits, ``_``, ``-``
-    and ``.`` are written as ``%XX`` (``HLA-A*01:01`` -> ``HLA-A%2A01%3A01.pt``)."""
-    safe = "".join(c if c.isascii() and (c.isalnum() or c in "_-.") else f"%{ord(c):02X}"
-                   for c in contig)
-    return f"{'%2E' + safe[1:] if safe.startswith('.') else safe}.pt"
+def contig_file_name(contig: str, suffix: str = ".pt") -> str:
+    """A file name for a contig's state, distinct for distinct contigs on any file system.
+
+    Every byte of the UTF-8 name other than ASCII letters, digits, ``_`` and ``-`` is written
+    as ``%XX`` (``HLA-A*01:01`` -> ``HLA-A%2A01%3A01.pt``, ``.x`` -> ``%2Ex.pt``), so the name
+    never starts with a dot, holds no separator and decodes back to one contig only.
+    """
+    if not contig:
+        raise ValueError("a contig name cannot be empty")
+    safe = "".join(c if c.isascii() and (c.isalnum() or c in "_-")
+                   else "".join(f"%{b:02X}" for b in c.encode("utf-8")) for c in contig)
+    return f"{safe}{suffix}"

@@ -1,8 +1,13 @@
-"""The models epimpute knows: name -> configuration classes, trainer and imputer."""
+"""The models epimpute knows: name -> configuration classes, trainer and imputer.
+
+Trainers (and their training configurations and extenders) are imported only when asked
+for, so loading a saved model to impute with imports no training code.
+"""
 
 from __future__ import annotations
 
 import dataclasses
+import importlib
 from dataclasses import dataclass
 from typing import Any, Callable
 
@@ -12,33 +17,62 @@ from epimpute.models.average import AverageConfig, AverageImputer
 from epimpute.models.avocado import AvocadoConfig, AvocadoImputer
 from epimpute.models.base import Imputer
 from epimpute.models.edice import EdiceConfig, EdiceImputer
-from epimpute.training.average import AverageTrainingConfig, train_average
-from epimpute.training.avocado import AvocadoTrainingConfig, train_avocado
-from epimpute.training.edice import EdiceTrainingConfig, train_edice
-from epimpute.training.extend import extend_average, extend_avocado, extend_edice
+
+
+def _resolve(where: str) -> Any:
+    """The object named ``"package.module:name"``, imported now."""
+    module, _, name = where.partition(":")
+    return getattr(importlib.import_module(module), name)
 
 
 @dataclass(frozen=True)
 class ModelSpec:
-    """Everything needed to train, save and load one kind of model."""
+    """Everything needed to train, save and load one kind of model.
+
+    The training side is named as ``"module:name"`` and imported on first use (see the
+    properties :attr:`train`, :attr:`training_config` and :attr:`extend`).
+    """
 
     name: str
     model_config: type
-    training_config: type
-    train: Callable[..., Any]
     imputer: type[Imputer]
-    extend: Callable[..., Any] | None = None
-    """Adds a store's new biosamples / assays to a trained model
+    trainer: str
+    """``"module:function"`` of the training function."""
+    training_config_class: str
+    """``"module:class"`` of the training configuration dataclass."""
+    extender: str | None = None
+    """``"module:function"`` that adds a store's new biosamples / assays to a trained model
     (:mod:`epimpute.training.extend`)."""
+
+    @property
+    def train(self) -> Callable[..., Any]:
+        """The training function (imported now)."""
+        return _resolve(self.trainer)
+
+    @property
+    def training_config(self) -> type:
+        """The training configuration dataclass (imported now)."""
+        return _resolve(self.training_config_class)
+
+    @property
+    def extend(self) -> Callable[..., Any] | None:
+        """The extension function, if the model can be extended (imported now)."""
+        return None if self.extender is None else _resolve(self.extender)
 
 
 MODELS: dict[str, ModelSpec] = {
-    "average": ModelSpec("average", AverageConfig, AverageTrainingConfig, train_average,
-                         AverageImputer, extend_average),
-    "edice": ModelSpec("edice", EdiceConfig, EdiceTrainingConfig, train_edice, EdiceImputer,
-                       extend_edice),
-    "avocado": ModelSpec("avocado", AvocadoConfig, AvocadoTrainingConfig, train_avocado,
-                         AvocadoImputer, extend_avocado),
+    "average": ModelSpec("average", AverageConfig, AverageImputer,
+                         "epimpute.training.average:train_average",
+                         "epimpute.training.average:AverageTrainingConfig",
+                         "epimpute.training.extend:extend_average"),
+    "edice": ModelSpec("edice", EdiceConfig, EdiceImputer,
+                       "epimpute.training.edice:train_edice",
+                       "epimpute.training.edice:EdiceTrainingConfig",
+                       "epimpute.training.extend:extend_edice"),
+    "avocado": ModelSpec("avocado", AvocadoConfig, AvocadoImputer,
+                         "epimpute.training.avocado:train_avocado",
+                         "epimpute.training.avocado:AvocadoTrainingConfig",
+                         "epimpute.training.extend:extend_avocado"),
 }
 
 

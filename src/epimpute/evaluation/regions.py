@@ -16,7 +16,6 @@ Ranges are clipped to the contig. Genes with a strand other than ``+`` / ``-`` h
 
 from __future__ import annotations
 
-import gzip
 import os
 from dataclasses import dataclass
 
@@ -24,7 +23,7 @@ import numpy as np
 import pandas as pd
 from numpy.typing import NDArray
 
-from epimpute.errors import InputError
+from epimpute.io.bed import read_bed
 
 __all__ = [
     "PROMOTER_UPSTREAM",
@@ -64,40 +63,6 @@ class RegionSet:
         return sum(len(frame) for frame in self.by_contig.values())
 
 
-def _read_bed(path: str | os.PathLike[str], *, min_columns: int, what: str) -> pd.DataFrame:
-    try:
-        with open(path, "rb") as probe:
-            gzipped = probe.read(2) == b"\x1f\x8b"
-        opener = gzip.open if gzipped else open
-        with opener(path, "rt", encoding="utf-8") as handle:  # type: ignore[operator]
-            rows = [
-                line.rstrip("\n").split("\t")
-                for line in handle
-                if line.strip() and not line.startswith(("#", "track", "browser"))
-            ]
-    except FileNotFoundError as exc:
-        raise InputError(f"{path}: {what} file not found") from exc
-    except (OSError, UnicodeDecodeError, EOFError) as exc:
-        raise InputError(f"{path}: cannot read {what} file ({exc})") from exc
-    short = next((i for i, row in enumerate(rows) if len(row) < min_columns), None)
-    if short is not None:
-        raise InputError(
-            f"{path}: data line {short + 1} has {len(rows[short])} tab-separated columns, "
-            f"a {what} BED needs at least {min_columns}"
-        )
-    frame = pd.DataFrame([row[:min_columns] for row in rows], columns=range(min_columns))
-    try:
-        start = frame[1].astype(np.int64)
-        end = frame[2].astype(np.int64)
-    except ValueError as exc:
-        raise InputError(f"{path}: start and end (columns 2 and 3) must be integers ({exc})") from exc
-    bad = np.flatnonzero((start.to_numpy() < 0) | (end.to_numpy() < start.to_numpy()))
-    if bad.size:
-        raise InputError(f"{path}: data line {bad[0] + 1} has a negative start or end before start")
-    strand = frame[5] if min_columns >= 6 else pd.Series(["."] * len(frame), dtype=object)
-    return pd.DataFrame({"chrom": frame[0], "start": start, "end": end, "strand": strand})
-
-
 def _group(path: str | os.PathLike[str], frame: pd.DataFrame) -> RegionSet:
     by_contig = {
         str(chrom): group[["start", "end", "strand"]].reset_index(drop=True)
@@ -123,7 +88,7 @@ def read_genes(path: str | os.PathLike[str]) -> RegionSet:
     InputError
         If the file is missing, unreadable, or a line is malformed.
     """
-    return _group(path, _read_bed(path, min_columns=6, what="genes"))
+    return _group(path, read_bed(path, min_columns=6, what="genes"))
 
 
 def read_enhancers(path: str | os.PathLike[str]) -> RegionSet:
@@ -143,7 +108,7 @@ def read_enhancers(path: str | os.PathLike[str]) -> RegionSet:
     InputError
         If the file is missing, unreadable, or a line is malformed.
     """
-    return _group(path, _read_bed(path, min_columns=3, what="enhancers"))
+    return _group(path, read_bed(path, min_columns=3, what="enhancers"))
 
 
 def _coverage(first: NDArray[np.int64], end: NDArray[np.int64], n_bins: int) -> NDArray[np.int32]:

@@ -14,12 +14,12 @@ from epimpute.io.atomic import atomic_file
 
 
 class NpzStreamWriter:
-    """Write named 1-D float32 arrays into an ``.npz`` (readable by ``numpy.load``).
+    """Write named arrays into an ``.npz`` (readable by ``numpy.load``), row blocks at a time.
 
-    Each array is declared with its full length, then filled by :meth:`write` in order.
-    Use as a context manager: the file is written under a temporary name
-    (:func:`epimpute.io.atomic.atomic_file`) and appears under its final name only when the
-    block exits without error; otherwise nothing is left.
+    Each streamed array is declared with its full length (and row width), then filled by
+    :meth:`write` in order; small arrays are written whole with :meth:`add`. The file
+    is written under a temporary name (:func:`epimpute.io.atomic.atomic_file`) and appears
+    under its final name only when the block exits without error; otherwise nothing is left.
 
     Examples
     --------
@@ -33,25 +33,41 @@ class NpzStreamWriter:
         self._file = atomic_file(self.path)
         self._zip: zipfile.ZipFile | None = None
         self._member = None
+        self._dtype = "<f4"
+        self._row_shape: tuple[int, ...] = ()
         self._remaining = 0
 
-    def begin(self, name: str, length: int) -> None:
-        """Start array ``name`` of ``length`` float32 values."""
+    def begin(self, name: str, length: int, *, dtype: str = "<f4",
+              columns: int | None = None) -> None:
+        """Start array ``name`` of shape ``(length,)``, or ``(length, columns)``, of
+        ``dtype`` (a little-endian numpy type string such as ``"<f4"`` or ``"<i8"``)."""
         if self._zip is None:
             raise ValueError("use the writer as a context manager")
         self._finish_member()
+        shape = (int(length),) if columns is None else (int(length), int(columns))
         self._member = self._zip.open(f"{name}.npy", "w", force_zip64=True)
-        header = {"descr": "<f4", "fortran_order": False, "shape": (int(length),)}
+        header = {"descr": dtype, "fortran_order": False, "shape": shape}
         np.lib.format.write_array_header_2_0(self._member, header)
-        self._remaining = int(length)
+        self._dtype = dtype
+        self._row_shape = shape[1:]
+        self._remaining = int(np.prod(shape))
 
     def write(self, values: np.ndarray) -> None:
-        """Append the next values of the current array."""
-        values = np.ascontiguousarray(values, dtype="<f4")
+        """Append the next values (rows) of the current array."""
+        values = np.ascontiguousarray(values, dtype=self._dtype)
+        if self._row_shape and values.shape[1:] != self._row_shape:
+            raise ValueError(f"rows of shape {values.shape[1:]} written to an array of rows "
+                             f"of shape {self._row_shape}")
         if self._member is None or values.size > self._remaining:
             raise ValueError("more values written than the array was declared with")
         self._member.write(values.tobytes())
         self._remaining -= values.size
+
+    def add(self, name: str, values: np.ndarray) -> None:
+        """Write array ``name`` whole (no Python objects: strings as numpy unicode)."""
+        self._finish_member()
+        with self._zip.open(f"{name}.npy", "w", force_zip64=True) as member:
+            np.lib.format.write_array(member, np.asarray(values), allow_pickle=False)
 
     def _finish_member(self) -> None:
         if self._member is not None:

@@ -24,6 +24,10 @@ class Imputer(ABC):
     reduced_precision: ClassVar[bool] = False
     """Whether imputation may run under bf16 autocast (see :mod:`epimpute.hardware`); models
     whose outputs users compare exactly with exported parameters keep fp32."""
+    reads_signal: ClassVar[bool] = True
+    """Whether :meth:`impute_region` reads the values of ``signal`` and ``available``. When
+    False it uses only the region's length, so a caller may pass zeros of the right shape
+    instead of reading the input tracks."""
 
     def __init__(self, layout: Layout) -> None:
         self.layout = layout

@@ -44,24 +44,21 @@ import torch
 
 from epimpute.errors import InputError
 from epimpute.models.average import AverageImputer
-from epimpute.models.avocado import (
-    Avocado,
-    AvocadoConfig,
-    AvocadoImputer,
-    GenomeFactors,
-)
+from epimpute.models.avocado import Avocado, AvocadoImputer, GenomeFactors
 from epimpute.models.edice import Edice, EdiceImputer, biosample_groups
+from epimpute.models.growth import grow_rows as _grow_rows
 from epimpute.models.layout import Layout
 from epimpute.store import Store
 from epimpute.training.average import AverageTrainingConfig
 from epimpute.training.avocado import (
     AvocadoTrainingConfig,
     PositionData,
-    _whole_contig_factors,
+    compact_factors,
     stage1_blocks,
     train_stage1,
+    whole_contig_factors,
 )
-from epimpute.training.data import Block, check_exclude, check_learnable, layout_rows
+from epimpute.training.data import check_exclude, check_learnable, layout_rows
 from epimpute.training.edice import EdiceTrainingConfig, train_edice
 from epimpute.training.loop import History, RunSettings
 
@@ -134,27 +131,6 @@ def plan_extension(old: Layout, store: Store, *, exclude: Sequence[str] = ()) ->
 
 
 # -- parameter surgery ----------------------------------------------------------------------
-
-
-def _grow_rows(old: torch.Tensor, n_rows: int, new_rows: Sequence[int], *,
-               fresh: torch.Generator | None = None) -> tuple[torch.Tensor, torch.Tensor]:
-    """``old`` (R, ...) grown to ``n_rows``; the ``new_rows`` get the mean of the others, or
-    with ``fresh`` standard normal values drawn from it (as ``nn.Embedding`` starts).
-    Returns the tensor and a bool mask of the new rows (broadcast to its shape)."""
-    grown = old.new_empty((n_rows, *old.shape[1:]))
-    grown[:old.shape[0]] = old
-    new = torch.zeros(n_rows, dtype=torch.bool)
-    new[list(new_rows)] = True
-    trained = ~new
-    trained[old.shape[0]:] = False
-    if bool(new.any()) and fresh is not None:
-        grown[new] = torch.randn((int(new.sum()), *old.shape[1:]), generator=fresh,
-                                 dtype=old.dtype)
-    elif bool(new.any()):
-        fill = old[trained[:old.shape[0]]].mean(0) if bool(trained.any()) else old.mean(0)
-        grown[new] = fill
-    mask = new.view(-1, *([1] * (old.dim() - 1))).expand_as(grown).clone()
-    return grown, mask
 
 
 def _grow_columns(old: torch.Tensor, n_blocks: int, width: int, new_blocks: Sequence[int]
@@ -239,18 +215,9 @@ def _grow_pair_statistics(state: dict[str, torch.Tensor], layout: Layout,
 def grow_avocado(network: Avocado, extension: Extension, *, seed: int = 0
                  ) -> tuple[Avocado, dict[str, torch.Tensor]]:
     """An Avocado network for ``extension.layout`` holding ``network``'s parameters, and the
-    trainable masks of ``freeze`` mode (the new cell-type and assay factor rows)."""
-    layout = extension.layout
-    with torch.random.fork_rng(devices=[]):
-        torch.manual_seed(seed)
-        grown = Avocado(layout, network.config)
-    state = {k: v.detach().cpu() for k, v in network.state_dict().items()}
-    celltype, celltype_mask = _grow_rows(state["celltype.weight"], layout.n_biosamples,
-                                         extension.new_biosamples)
-    assay, assay_mask = _grow_rows(state["assay.weight"], layout.n_assays, extension.new_assays)
-    state["celltype.weight"], state["assay.weight"] = celltype, assay
-    grown.load_state_dict(state)
-    return grown, {"celltype.weight": celltype_mask, "assay.weight": assay_mask}
+    trainable masks of ``freeze`` mode (see :meth:`Avocado.grown`)."""
+    return network.grown(extension.layout, extension.new_biosamples, extension.new_assays,
+                         seed=seed)
 
 
 # -- the three models ---------------------------------------------------------------------
@@ -323,7 +290,7 @@ def extend_avocado(
     def start_genome(_: PositionData) -> GenomeFactors:
         if genome is not None:
             return copy.deepcopy(genome)
-        return _compact_factors(imputer, blocks, config)
+        return compact_factors(imputer.genome_factors, blocks, config)
 
     history = History()
     for phase in _phases(mode, settings, training, probe_share, checkpoint):
@@ -334,7 +301,7 @@ def extend_avocado(
         history = _chain(history, phase_history)
     factors: dict[str, GenomeFactors] = {}
     if mode == "finetune":
-        factors = _whole_contig_factors(genome.cpu(), data, blocks, store, config)
+        factors = whole_contig_factors(genome.cpu(), data, blocks, store, config)
     extended = AvocadoImputer(network.cpu(), factors)
     kept = [c for c in imputer.contigs if c not in factors]
     if kept:
@@ -357,32 +324,6 @@ def extend_average(
     check_mode(mode, probe_share)
     extension = plan_extension(imputer.layout, store, exclude=exclude)
     return AverageImputer(extension.layout, imputer.config), History()
-
-
-def _compact_factors(imputer: AvocadoImputer, blocks: Sequence[Block], config: AvocadoConfig
-                     ) -> GenomeFactors:
-    """The model's genome factors of ``blocks``, rows numbered as
-    :func:`epimpute.training.avocado.load_positions` numbers them."""
-    scales = imputer.network.config.scales
-    contig_ids = {c: i for i, c in enumerate(dict.fromkeys(c for c, _, _ in blocks))}
-    tables: list[torch.Tensor] = []
-    for k, scale in enumerate(scales):
-        keys = np.concatenate([
-            (contig_ids[c] << 40) | np.arange(start // scale, (end - 1) // scale + 1)
-            for c, start, end in blocks])
-        keys = np.unique(keys)
-        parts = []
-        for contig, cid in contig_ids.items():
-            rows = keys[(keys >> 40) == cid] & ((1 << 40) - 1)
-            weight = imputer.genome_factors(contig).tables[k].weight.detach().cpu()
-            parts.append(weight[torch.from_numpy(rows)])
-        tables.append(torch.cat(parts))
-    genome = GenomeFactors([t.shape[0] for t in tables], config, sparse=True,
-                           initialise=False)
-    with torch.no_grad():
-        for table, values in zip(genome.tables, tables):
-            table.weight.copy_(values)
-    return genome
 
 
 @dataclass(frozen=True)
