@@ -5,6 +5,7 @@ import pickle
 import pytest
 import torch
 
+from epimpute.errors import InputError
 from epimpute.training.checkpoint import load_checkpoint, save_checkpoint
 
 
@@ -39,5 +40,5 @@ def test_a_failed_write_keeps_the_previous_checkpoint(tmp_path):
 def test_objects_in_a_checkpoint_are_refused_on_load(tmp_path):
     path = tmp_path / "c.pt"
     torch.save({"epoch": 1, "thing": NotAllowed()}, path)
-    with pytest.raises(pickle.UnpicklingError):
+    with pytest.raises(InputError, match="cannot be read as a checkpoint"):
         load_checkpoint(path)
