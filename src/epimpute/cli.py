@@ -10,6 +10,7 @@ from typing import Callable, Sequence
 
 from epimpute import __version__
 from epimpute.errors import EpimputeError, InputError
+from epimpute.provenance import recording_command
 
 log = logging.getLogger("epimpute")
 
@@ -222,13 +223,15 @@ def build_parser() -> argparse.ArgumentParser:
 
 def main(argv: Sequence[str] | None = None) -> int:
     """Run the command line; returns the exit status."""
+    argv = sys.argv[1:] if argv is None else list(argv)
     parser = build_parser()
     args = parser.parse_args(argv)
     logging.basicConfig(level=logging.WARNING if args.quiet else logging.INFO,
                         format="%(levelname)s: %(message)s")
     run: Callable[[argparse.Namespace], None] = args.run
     try:
-        run(args)
+        with recording_command([parser.prog, *argv]):
+            run(args)
     except EpimputeError as error:
         print(f"epimpute {args.command}: error: {error}", file=sys.stderr)
         return 2

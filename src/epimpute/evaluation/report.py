@@ -7,7 +7,12 @@ Files written into the report folder:
   individuals; ``stratum`` is ``all`` for genome-wide scores, else a specificity stratum,
   see :mod:`epimpute.evaluation.strata`). Undefined scores are empty (NaN).
 - ``metrics.json``: the same rows under ``"metrics"`` (NaN as null), with ``format``,
-  ``format_version`` and the run's settings under ``"info"``.
+  ``format_version``, the run's settings under ``"info"`` and what made the report
+  (:func:`epimpute.provenance.provenance`) under ``"created"``.
+- ``summary.tsv``: the report's summary, one row per model and metric (``model, metric,
+  mean, tracks, bins``): the mean over ``tracks`` scored tracks (those with a defined
+  value), which hold ``bins`` bins together; the same rows are in ``metrics.json`` under
+  ``"summary"``.
 - ``strata.tsv``: bins per stratum of each scored track (``cell_type, assay, stratum, n_bins``).
 - ``group_tests.tsv``, ``paired_tests.tsv``: Welch and paired t-tests
   (:mod:`epimpute.evaluation.stats`).
@@ -41,12 +46,16 @@ from epimpute.evaluation.plots import (
     specificity_curves,
 )
 from epimpute.evaluation.strata import ALL
+from epimpute.provenance import KEY as PROVENANCE_KEY
+from epimpute.provenance import provenance
 
-__all__ = ["FORMAT", "FORMAT_VERSION", "METRICS_COLUMNS", "Evaluation", "write_report"]
+__all__ = ["FORMAT", "FORMAT_VERSION", "METRICS_COLUMNS", "SUMMARY_COLUMNS", "Evaluation",
+           "summarize", "write_report"]
 
 FORMAT = "epimpute-evaluation"
 FORMAT_VERSION = 1
 METRICS_COLUMNS = ["model", "cell_type", "assay", "metric", "value", "stratum"]
+SUMMARY_COLUMNS = ["model", "metric", "mean", "tracks", "bins"]
 
 
 @dataclass
@@ -94,6 +103,38 @@ def _present_metrics(metrics: pd.DataFrame) -> list[str]:
     return [m for m in METRICS if m in present] + sorted(present - set(METRICS))
 
 
+def summarize(metrics: pd.DataFrame, strata: pd.DataFrame) -> pd.DataFrame:
+    """Mean of each model's genome-wide (stratum ``all``) scores per metric, with what it covers.
+
+    Parameters
+    ----------
+    metrics
+        Long table with :data:`METRICS_COLUMNS`.
+    strata
+        Bins per stratum of each track (``cell_type, assay, stratum, n_bins``).
+
+    Returns
+    -------
+    pandas.DataFrame
+        :data:`SUMMARY_COLUMNS`, in model then report-metric order: ``tracks`` counts the
+        tracks with a defined value, ``bins`` their bins (0 when ``strata`` lacks them).
+    """
+    overall = metrics[(metrics["stratum"] == ALL) & metrics["value"].notna()]
+    sizes: dict[tuple[str, str], int] = {}
+    if strata is not None and not strata.empty:
+        whole = strata[strata["stratum"] == ALL]
+        sizes = {(c, a): int(n) for c, a, n in whole[["cell_type", "assay", "n_bins"]].itertuples(
+            index=False)}
+    rows = []
+    for model in dict.fromkeys(metrics["model"]):
+        for metric in _present_metrics(metrics):
+            scored = overall[(overall["model"] == model) & (overall["metric"] == metric)]
+            bins = sum(sizes.get((c, a), 0) for c, a in zip(scored["cell_type"], scored["assay"]))
+            mean = float(scored["value"].mean()) if len(scored) else float("nan")
+            rows.append((model, metric, mean, len(scored), bins))
+    return pd.DataFrame(rows, columns=SUMMARY_COLUMNS)
+
+
 def write_report(out: str | Path, evaluation: Evaluation, *, plots: bool = True, dpi: int = 90) -> None:
     """Write the report files into the folder ``out`` (created if needed).
 
@@ -112,13 +153,19 @@ def write_report(out: str | Path, evaluation: Evaluation, *, plots: bool = True,
     out.mkdir(parents=True, exist_ok=True)
     metrics = evaluation.metrics[METRICS_COLUMNS]
     metrics.to_csv(out / "metrics.tsv", sep="\t", index=False, na_rep="")
+    summary = summarize(metrics, evaluation.strata)
+    summary.to_csv(out / "summary.tsv", sep="\t", index=False, na_rep="")
+    created = provenance()
     payload = {
         "format": FORMAT,
         "format_version": FORMAT_VERSION,
         "epimpute_version": __version__,
+        PROVENANCE_KEY: created,
         "info": evaluation.info,
         "columns": METRICS_COLUMNS,
         "metrics": _records(metrics),
+        "summary_columns": SUMMARY_COLUMNS,
+        "summary": _records(summary),
     }
     (out / "metrics.json").write_text(json.dumps(payload, indent=1, allow_nan=False) + "\n", encoding="utf-8")
     tables = {
@@ -148,7 +195,8 @@ def write_report(out: str | Path, evaluation: Evaluation, *, plots: bool = True,
             path = folder / f"locus_{number}.png"
             save_png(locus_plot(locus), path, dpi=dpi)
             figures["locus"].append((locus.key, path))
-    (out / "report.html").write_text(_html(evaluation, metrics, figures), encoding="utf-8")
+    (out / "report.html").write_text(_html(evaluation, metrics, summary, figures, created),
+                                     encoding="utf-8")
 
 
 _STYLE = """
@@ -166,35 +214,34 @@ def _image(path: Path, alt: str) -> str:
     return f'<img alt="{html.escape(alt)}" src="data:image/png;base64,{data}">'
 
 
-def _summary_table(metrics: pd.DataFrame) -> str:
-    """Mean over tracks per metric and model (stratum ``all``), best model highlighted."""
-    overall = metrics[metrics["stratum"] == ALL]
-    if overall.empty:
+def _summary_table(summary: pd.DataFrame) -> str:
+    """Mean over tracks per metric and model, best model highlighted, with the tracks and
+    bins behind each column (and behind a value that covers fewer tracks)."""
+    if summary.empty or not summary["tracks"].any():
         return "<p>No scores.</p>"
-    models = list(dict.fromkeys(metrics["model"]))
-    means = overall.pivot_table(index="metric", columns="model", values="value", aggfunc="mean")
-    tracks = overall[["model", "cell_type", "assay"]].drop_duplicates()["model"].value_counts()
+    models = list(dict.fromkeys(summary["model"]))
+    cell = {(m, k): (v, n) for m, k, v, n, _ in summary.itertuples(index=False)}
+    widest = summary.loc[summary.groupby("model")["tracks"].idxmax()].set_index("model")
     head = "".join(
-        f"<th>{html.escape(m)}<br><span class='note'>{int(tracks.get(m, 0))} tracks</span></th>"
+        f"<th>{html.escape(m)}<br><span class='note'>{int(widest.at[m, 'tracks'])} tracks, "
+        f"{int(widest.at[m, 'bins']):,} bins</span></th>"
         for m in models
     )
     rows = []
-    for metric in _present_metrics(overall):
+    for metric in dict.fromkeys(summary["metric"]):
         info = METRICS.get(metric)
-        values = [
-            means.at[metric, m] if metric in means.index and m in means.columns else float("nan")
-            for m in models
-        ]
+        values = [cell[(m, metric)][0] for m in models]
         finite = [v for v in values if not math.isnan(v)]
         best = (max(finite) if info is None or info.higher_is_better else min(finite)) if finite else None
-        cells = "".join(
-            f"<td class='best'>{v:.4g}</td>"
-            if best is not None and v == best and len(models) > 1
-            else f"<td>{'' if math.isnan(v) else f'{v:.4g}'}</td>"
-            for v in values
-        )
+        cells = []
+        for m, v in zip(models, values):
+            n = cell[(m, metric)][1]
+            fewer = f" <span class='note'>({n} tracks)</span>" if n < widest.at[m, "tracks"] else ""
+            text = "" if math.isnan(v) else f"{v:.4g}"
+            mark = " class='best'" if best is not None and v == best and len(models) > 1 else ""
+            cells.append(f"<td{mark}>{text}{fewer}</td>")
         arrow = "" if info is None else (" &uarr;" if info.higher_is_better else " &darr;")
-        rows.append(f"<tr><td>{html.escape(metric)}{arrow}</td>{cells}</tr>")
+        rows.append(f"<tr><td>{html.escape(metric)}{arrow}</td>{''.join(cells)}</tr>")
     return f"<table><tr><th>metric</th>{head}</tr>{''.join(rows)}</table>"
 
 
@@ -210,7 +257,20 @@ def _table(frame: pd.DataFrame, *, limit: int = 200) -> str:
     return shown.to_html(index=False, float_format=lambda v: f"{v:.4g}", na_rep="", border=0) + note
 
 
-def _html(evaluation: Evaluation, metrics: pd.DataFrame, figures: dict[str, list[tuple[str, Path]]]) -> str:
+def _created(created: dict[str, str]) -> str:
+    return (
+        f"<p class='note'>Made by epimpute {html.escape(created['epimpute_version'])} at "
+        f"{html.escape(created['utc'])} with <code>{html.escape(created['command'])}</code>.</p>"
+    )
+
+
+def _html(
+    evaluation: Evaluation,
+    metrics: pd.DataFrame,
+    summary: pd.DataFrame,
+    figures: dict[str, list[tuple[str, Path]]],
+    created: dict[str, str],
+) -> str:
     info = evaluation.info
     models = list(dict.fromkeys(metrics["model"]))
     n_tracks = metrics[["cell_type", "assay"]].drop_duplicates().shape[0]
@@ -222,6 +282,7 @@ def _html(evaluation: Evaluation, metrics: pd.DataFrame, figures: dict[str, list
             f"<p>{n_tracks} observed track(s) scored for {len(models)} model(s): "
             f"{html.escape(', '.join(models))}. Signal is compared on the arcsinh scale of -log10 p.</p>"
         ),
+        _created(created),
     ]
     if info:
         settings = "".join(
@@ -230,8 +291,13 @@ def _html(evaluation: Evaluation, metrics: pd.DataFrame, figures: dict[str, list
         parts.append(f"<details><summary>Settings</summary><table>{settings}</table></details>")
     parts += [
         "<h2>Summary</h2>",
-        "<p class='note'>Mean over scored tracks, all bins; best model per metric highlighted.</p>",
-        _summary_table(metrics),
+        (
+            "<p class='note'>Mean over the scored tracks of each model (the tracks and bins they hold "
+            "are under its name; a metric defined on fewer tracks says so); each track is scored over "
+            "all its bins, or the subset the metric's definition names. Best model per metric "
+            "highlighted; the table is also in summary.tsv.</p>"
+        ),
+        _summary_table(summary),
     ]
     if figures["specificity"]:
         parts += [
@@ -282,6 +348,7 @@ def _html(evaluation: Evaluation, metrics: pd.DataFrame, figures: dict[str, list
     parts += [
         "<h2>Metric definitions</h2>",
         f"<table><tr><th>metric</th><th>set</th><th>better</th><th>definition</th></tr>{rows}</table>",
-        f"<p class='note'>epimpute {html.escape(__version__)}</p></body></html>",
+        _created(created),
+        "</body></html>",
     ]
     return "\n".join(parts)

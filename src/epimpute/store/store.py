@@ -24,6 +24,8 @@ import zarr
 from epimpute import __version__
 from epimpute.errors import InputError
 from epimpute.io.binning import n_bins as _count_bins
+from epimpute.provenance import KEY as PROVENANCE_KEY
+from epimpute.provenance import provenance
 
 __all__ = [
     "CHUNK_BINS",
@@ -408,6 +410,7 @@ def _metadata(
         "contigs": {str(c): int(n) for c, n in contigs.items()},
         "tracks": [asdict(t) for t in tracks],
         "created_by": f"epimpute {__version__}",
+        PROVENANCE_KEY: provenance(),
     }
 
 
