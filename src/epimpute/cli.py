@@ -107,9 +107,7 @@ def _factors(args: argparse.Namespace) -> None:
 def _demo(args: argparse.Namespace) -> None:
     from epimpute.demo import run_demo
 
-    report = run_demo(args.out, seed=args.seed, max_minutes=args.max_minutes,
-                      progress=not args.quiet)
-    print(report)
+    print(run_demo(args.out, seed=args.seed, progress=not args.quiet).text())
 
 
 def build_parser() -> argparse.ArgumentParser:
@@ -215,8 +213,8 @@ def build_parser() -> argparse.ArgumentParser:
     p = commands.add_parser("demo", help="run ingest, train, impute and scoring on an example")
     p.add_argument("--out", type=Path, default=Path("epimpute-demo"),
                    help="folder for the demo's files (default ./epimpute-demo)")
-    p.add_argument("--seed", type=int, default=0)
-    p.add_argument("--max-minutes", type=float, default=1.0, help="eDICE training budget")
+    p.add_argument("--seed", type=int, default=0,
+                   help="seed of the generated data and of training (default 0)")
     p.set_defaults(run=_demo)
     return parser
 

@@ -135,7 +135,14 @@ def summarize(metrics: pd.DataFrame, strata: pd.DataFrame) -> pd.DataFrame:
     return pd.DataFrame(rows, columns=SUMMARY_COLUMNS)
 
 
-def write_report(out: str | Path, evaluation: Evaluation, *, plots: bool = True, dpi: int = 90) -> None:
+def write_report(
+    out: str | Path,
+    evaluation: Evaluation,
+    *,
+    plots: bool = True,
+    plot_metrics: Sequence[str] | None = None,
+    dpi: int = 90,
+) -> None:
     """Write the report files into the folder ``out`` (created if needed).
 
     Parameters
@@ -146,6 +153,8 @@ def write_report(out: str | Path, evaluation: Evaluation, *, plots: bool = True,
         Tables, loci and settings to write.
     plots
         Draw the PNG figures (and embed them in the HTML page).
+    plot_metrics
+        Metrics to draw per-assay and specificity figures of (default: all present).
     dpi
         Resolution of the figures.
     """
@@ -183,7 +192,10 @@ def write_report(out: str | Path, evaluation: Evaluation, *, plots: bool = True,
         folder = out / "plots"
         folder.mkdir(exist_ok=True)
         has_strata = metrics["stratum"].str.startswith("count=").any()
-        for metric in _present_metrics(metrics):
+        drawn = _present_metrics(metrics)
+        if plot_metrics is not None:
+            drawn = [m for m in drawn if m in set(plot_metrics)]
+        for metric in drawn:
             path = folder / f"box_{metric}.png"
             save_png(metric_boxplot(metrics, metric), path, dpi=dpi)
             figures["box"].append((metric, path))

@@ -95,6 +95,7 @@ def evaluate(
     seed: int = 0,
     full_pass: bool = True,
     plots: bool = True,
+    plot_metrics: Sequence[str] | None = None,
     overwrite: bool = False,
 ) -> pd.DataFrame:
     """Score every predicted track that has an observed truth, and write the report.
@@ -129,6 +130,8 @@ def evaluate(
         Compute the metrics that need the whole track at once (ranks, top 1%).
     plots
         Draw the PNG figures.
+    plot_metrics
+        Metrics to draw per-assay and specificity figures of (default: every metric).
     overwrite
         Replace ``out`` if it exists.
 
@@ -195,7 +198,7 @@ def evaluate(
             "seconds": round(time.time() - started, 1),
         }
         shutil.rmtree(work)
-        write_report(scratch, evaluation, plots=plots)
+        write_report(scratch, evaluation, plots=plots, plot_metrics=plot_metrics)
         scratch.chmod(0o755)  # mkdtemp makes it private
         if out.exists():
             shutil.rmtree(out) if out.is_dir() else out.unlink()
