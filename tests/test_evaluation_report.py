@@ -8,7 +8,12 @@ import pandas as pd
 import pytest
 
 import epimpute
-from epimpute.evaluation.report import METRICS_COLUMNS, SUMMARY_COLUMNS, Evaluation, write_report
+from epimpute.evaluation.report import (
+    METRICS_COLUMNS,
+    SUMMARY_COLUMNS,
+    Evaluation,
+    write_report,
+)
 from epimpute.provenance import recording_command
 
 

@@ -8,6 +8,7 @@ from importlib.metadata import version
 from pathlib import Path
 
 import pandas as pd
+from conftest import write_array_compendium
 
 import epimpute
 from epimpute import api
@@ -16,8 +17,6 @@ from epimpute.imputation import RECORD_FILE
 from epimpute.provenance import API_COMMAND, provenance, recording_command
 from epimpute.store import Store
 from epimpute.synthetic import SyntheticSpec
-
-from conftest import write_array_compendium
 
 SPEC = SyntheticSpec(n_cell_types=3, contigs={"chr1": 60_000},
                      assays=("H3K4me3", "H3K27ac", "H3K36me3"), missing_fraction=0.0, seed=3)

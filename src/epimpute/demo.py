@@ -26,7 +26,7 @@ from epimpute.io.bigwig import BigWigWriter
 from epimpute.provenance import write_json_record
 from epimpute.synthetic import SyntheticCompendium, SyntheticSpec, generate
 
-__all__ = ["DemoSpec", "DemoResult", "LocusView", "run_demo", "sparkline", "write_compendium"]
+__all__ = ["DemoResult", "DemoSpec", "LocusView", "run_demo", "sparkline", "write_compendium"]
 
 log = logging.getLogger(__name__)
 
@@ -104,19 +104,18 @@ class DemoResult:
 
     def text(self) -> str:
         """The demo's terminal summary; its last lines show a locus and where the report is."""
-        fmt = lambda v: f"{v:.3f}"  # noqa: E731
         lines = [
-            f"epimpute demo: {self.n_observed} observed tracks, {self.n_held_back} held back "
-            f"and imputed ({self.seconds:.0f} s)",
+            (f"epimpute demo: {self.n_observed} observed tracks, {self.n_held_back} held back "
+             f"and imputed ({self.seconds:.0f} s)"),
             "",
-            self.per_track.to_string(float_format=fmt),
+            self.per_track.to_string(float_format=_three_decimals),
             "",
-            f"mean over the {self.n_held_back} held-back tracks, {self.n_bins:,} bins each "
-            "(arcsinh scale):",
-            self.summary.to_string(float_format=fmt),
+            (f"mean over the {self.n_held_back} held-back tracks, {self.n_bins:,} bins each "
+             "(arcsinh scale):"),
+            self.summary.to_string(float_format=_three_decimals),
             "",
-            f"outputs in {self.out}/: tracks/ truth/ compendium.zarr truth.zarr models/ "
-            "imputed/ report/",
+            (f"outputs in {self.out}/: tracks/ truth/ compendium.zarr truth.zarr models/ "
+             "imputed/ report/"),
         ]
         if self.locus is not None:
             lines += ["", *_locus_lines(self.locus)]
@@ -126,6 +125,10 @@ class DemoResult:
             f"open it in a browser, e.g. python -m webbrowser {self.report.resolve().as_uri()}",
         ]
         return "\n".join(lines)
+
+
+def _three_decimals(value: float) -> str:
+    return f"{value:.3f}"
 
 
 def sparkline(values: ArrayLike, *, top: float | None = None) -> str:
@@ -162,8 +165,8 @@ def _locus_lines(locus: LocusView) -> list[str]:
     width = max(len(name) for name in drawn)
     first_bp = locus.start_bin * locus.bin_size
     last_bp = (locus.start_bin + len(locus.signals["observed"])) * locus.bin_size
-    lines = [f"{locus.key} (held back) at {locus.contig}:{first_bp:,}-{last_bp:,}, where the "
-             "two imputations differ most",
+    lines = [(f"{locus.key} (held back) at {locus.contig}:{first_bp:,}-{last_bp:,}, where the "
+             "two imputations differ most"),
              f"({locus.step * locus.bin_size} bp per character, arcsinh scale):"]
     observed = locus.signals["observed"]
     for name, values in locus.signals.items():

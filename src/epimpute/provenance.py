@@ -19,7 +19,7 @@ from typing import Any
 
 from epimpute import __version__
 
-__all__ = ["KEY", "API_COMMAND", "provenance", "recording_command", "write_json_record"]
+__all__ = ["API_COMMAND", "KEY", "provenance", "recording_command", "write_json_record"]
 
 KEY = "created"
 """The key under which outputs keep their provenance."""
