@@ -166,7 +166,7 @@ def _locus_lines(locus: LocusView) -> list[str]:
     first_bp = locus.start_bin * locus.bin_size
     last_bp = (locus.start_bin + len(locus.signals["observed"])) * locus.bin_size
     lines = [(f"{locus.key} (held back) at {locus.contig}:{first_bp:,}-{last_bp:,}, where the "
-             "two imputations differ most"),
+              "two imputations differ most"),
              f"({locus.step * locus.bin_size} bp per character, arcsinh scale):"]
     observed = locus.signals["observed"]
     for name, values in locus.signals.items():
