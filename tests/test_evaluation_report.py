@@ -112,3 +112,12 @@ def test_report_records_version_command_and_time(tmp_path):
     write_report(tmp_path / "api", _evaluation(), plots=False)
     assert json.loads((tmp_path / "api" / "metrics.json").read_text())["created"]["command"] == (
         "python API")
+
+
+def test_plot_metrics_limits_the_figures_to_those_metrics(tmp_path):
+    write_report(tmp_path / "rep", _evaluation(), plot_metrics=["mse"], dpi=30)
+    assert {p.name for p in (tmp_path / "rep" / "plots").iterdir()} == {
+        "box_mse.png", "specificity_mse.png"}
+    # the tables still hold every metric
+    assert set(pd.read_csv(tmp_path / "rep" / "summary.tsv", sep="\t")["metric"]) == {
+        "mse", "gwcorr"}
