@@ -46,3 +46,14 @@ def test_figures_render_to_png(tmp_path):
         save_png(fig, tmp_path / f"{name}.png", dpi=40)
         assert (tmp_path / f"{name}.png").read_bytes()[:8] == b"\x89PNG\r\n\x1a\n"
     assert had_pyplot or "matplotlib.pyplot" not in sys.modules
+
+
+def test_specificity_axis_shows_whole_counts_only():
+    # counts 0..2 would get 0.5-step ticks from matplotlib's default locator
+    fig = specificity_curves(_metrics(), "gwcorr")
+    for ax in fig.axes:
+        if not ax.get_visible():
+            continue
+        ticks = [t for t in ax.get_xticks() if ax.get_xlim()[0] <= t <= ax.get_xlim()[1]]
+        assert len(ticks) >= 2
+        assert all(float(t).is_integer() for t in ticks)

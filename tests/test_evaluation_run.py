@@ -215,7 +215,7 @@ def test_negative_bootstrap_is_refused(setup, capsys):
 
 def test_summary_uses_the_common_tracks_and_counts_undefined_correlations(tmp_path, capsys):
     from epimpute.cli import main
-    from epimpute.evaluation.summary import summary_means
+    from epimpute.evaluation.summary import summarize
 
     rng = np.random.default_rng(3)
     tracks = [Track("c1", "A"), Track("c2", "A"), Track("c3", "A")]
@@ -239,9 +239,10 @@ def test_summary_uses_the_common_tracks_and_counts_undefined_correlations(tmp_pa
     table = pd.read_csv(tmp_path / "report" / "metrics.tsv", sep="\t")
     overall = table[(table.stratum == "all") & (table.metric == "gwcorr")]
     full_c1 = overall[(overall.model == "full") & (overall.cell_type == "c1")]["value"].item()
-    means, notes = summary_means(table)
+    summary, notes = summarize(table)
     # full's mean is over c1 and c3 (the tracks both models have), and c3's is undefined
-    assert means["gwcorr"]["full"] == pytest.approx(full_c1)
+    gwcorr = summary[(summary.metric == "gwcorr") & (summary.model == "full")].iloc[0]
+    assert gwcorr["mean"] == pytest.approx(full_c1) and gwcorr["tracks"] == 1
     assert set(overall[overall.cell_type == "c2"].model) == {"full"}
     assert overall[overall.cell_type == "c3"]["value"].isna().all()
     assert any("different tracks (full 3, part 2)" in n for n in notes)

@@ -15,6 +15,7 @@ from typing import Callable, Sequence
 
 from epimpute import __version__
 from epimpute.errors import EpimputeError, InputError, Terminated
+from epimpute.provenance import recording_command
 
 log = logging.getLogger("epimpute")
 
@@ -84,11 +85,11 @@ def _evaluate(args: argparse.Namespace) -> None:
                      enhancers=args.enhancers, targets=args.targets, n_boot=args.bootstrap,
                      plots=not args.no_plots, overwrite=args.overwrite,
                      progress=not args.quiet)
-    from epimpute.evaluation.summary import summary_means
+    from epimpute.evaluation.summary import summarize
 
-    means, notes = summary_means(table)
-    for metric, per_model in means.items():
-        print(f"{metric}: " + ", ".join(f"{m} {v:.4f}" for m, v in per_model.items()))
+    summary, notes = summarize(table, names=("mse", "gwcorr", "mse1obs"))
+    for metric, rows in summary.groupby("metric", sort=False):
+        print(f"{metric}: " + ", ".join(f"{m} {v:.4f}" for m, v in zip(rows["model"], rows["mean"])))
     for note in notes:
         print(f"note: {note}")
     print(f"report: {Path(args.out) / 'report.html'}")
@@ -114,9 +115,7 @@ def _factors(args: argparse.Namespace) -> None:
 def _demo(args: argparse.Namespace) -> None:
     from epimpute.demo import run_demo
 
-    report = run_demo(args.out, seed=args.seed, max_minutes=args.max_minutes,
-                      progress=not args.quiet)
-    print(report)
+    print(run_demo(args.out, seed=args.seed, progress=not args.quiet).text())
 
 
 def build_parser() -> argparse.ArgumentParser:
@@ -228,21 +227,22 @@ def build_parser() -> argparse.ArgumentParser:
     p = commands.add_parser("demo", help="run ingest, train, impute and scoring on an example")
     p.add_argument("--out", type=Path, default=Path("epimpute-demo"),
                    help="folder for the demo's files (default ./epimpute-demo)")
-    p.add_argument("--seed", type=int, default=0)
-    p.add_argument("--max-minutes", type=float, default=1.0, help="eDICE training budget")
+    p.add_argument("--seed", type=int, default=0,
+                   help="seed of the generated data and of training (default 0)")
     p.set_defaults(run=_demo)
     return parser
 
 
 def main(argv: Sequence[str] | None = None) -> int:
     """Run the command line; returns the exit status."""
+    argv = sys.argv[1:] if argv is None else list(argv)
     parser = build_parser()
     args = parser.parse_args(argv)
     logging.basicConfig(level=logging.WARNING if args.quiet else logging.INFO,
                         format="%(levelname)s: %(message)s")
     run: Callable[[argparse.Namespace], None] = args.run
     try:
-        with _sigterm_raises():
+        with _sigterm_raises(), recording_command([parser.prog, *argv]):
             run(args)
     except EpimputeError as error:
         print(f"epimpute {args.command}: error: {error}", file=sys.stderr)

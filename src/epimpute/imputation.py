@@ -18,11 +18,14 @@ from epimpute.io.bigwig import BigWigWriter
 from epimpute.io.npz_stream import NpzStreamWriter
 from epimpute.io.trackkey import output_path
 from epimpute.models.base import Imputer
+from epimpute.provenance import write_json_record
 from epimpute.store import Store
 
 log = logging.getLogger(__name__)
 
 OutputFormat = Literal["bigwig", "npz"]
+RECORD_FILE = "imputation.json"
+"""Written into the output folder last: what the latest imputation wrote, and how."""
 
 
 @dataclass(frozen=True)
@@ -163,6 +166,10 @@ def impute(
                         else:
                             writers[i].write(values)
                 bar.update(hi - lo)
+    write_json_record(out_dir / RECORD_FILE, {
+        "model": imputer.name, "store": str(store.path), "targets": [t.key for t in targets],
+        "files": [p.name for p in paths], "format": output_format,
+        "scale": "arcsinh" if arcsinh_scale or output_format == "npz" else "-log10 p"})
     return paths
 
 

@@ -17,6 +17,8 @@ from epimpute.errors import InputError
 from epimpute.io.atomic import atomic_file
 from epimpute.models.base import Imputer
 from epimpute.models.layout import Layout
+from epimpute.provenance import KEY as PROVENANCE_KEY
+from epimpute.provenance import provenance as made_by
 
 FORMAT = "epimpute-model"
 FORMAT_VERSION = 1
@@ -64,6 +66,7 @@ def save_model(
         "layout": imputer.layout.to_dict(),
         "training_config": asdict(training) if is_dataclass(training) else training,
         "provenance": provenance or {},
+        PROVENANCE_KEY: made_by(),
     }
     _atomic_write(directory / WEIGHTS_FILE, lambda p: torch.save(imputer.state_dict(), p))
     contigs = imputer.state_contigs()

@@ -103,7 +103,7 @@ def specificity_curves(metrics: pd.DataFrame, metric: str):  # type: ignore[no-u
 
     The x axis is the number of cell types with an observed peak over the bin (0: no peak,
     1: specific to one cell type, n: shared by all); error bars are one standard error over
-    the assay's cell types.
+    the assay's cell types. The x ticks are whole numbers.
 
     Parameters
     ----------
@@ -116,6 +116,8 @@ def specificity_curves(metrics: pd.DataFrame, metric: str):  # type: ignore[no-u
     -------
     matplotlib.figure.Figure
     """
+    from matplotlib.ticker import MaxNLocator
+
     sub = metrics[(metrics["metric"] == metric) & metrics["stratum"].str.startswith("count=")].dropna(
         subset=["value"]
     )
@@ -146,6 +148,7 @@ def specificity_curves(metrics: pd.DataFrame, metric: str):  # type: ignore[no-u
             )
         ax.set_title(assay, fontsize="medium")
         ax.set_xlabel("cell types with a peak")
+        ax.xaxis.set_major_locator(MaxNLocator(integer=True))  # a count: whole ticks only
         ax.grid(alpha=0.3)
     for index in range(len(assays), rows * columns):
         axes[index // columns][index % columns].set_visible(False)

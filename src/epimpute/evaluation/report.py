@@ -7,7 +7,12 @@ Files written into the report folder:
   individuals; ``stratum`` is ``all`` for genome-wide scores, else a specificity stratum,
   see :mod:`epimpute.evaluation.strata`). Undefined scores are empty (NaN).
 - ``metrics.json``: the same rows under ``"metrics"`` (NaN as null), with ``format``,
-  ``format_version`` and the run's settings under ``"info"``.
+  ``format_version``, the run's settings under ``"info"`` and what made the report
+  (:func:`epimpute.provenance.provenance`) under ``"created"``.
+- ``summary.tsv``: the report's summary, one row per model and metric (``model, metric,
+  mean, tracks, bins``): the mean over ``tracks`` scored tracks (those with a defined
+  value), which hold ``bins`` bins together; the same rows are in ``metrics.json`` under
+  ``"summary"``.
 - ``strata.tsv``: bins per stratum of each scored track (``cell_type, assay, stratum, n_bins``).
 - ``group_tests.tsv``, ``paired_tests.tsv``: Welch and paired t-tests
   (:mod:`epimpute.evaluation.stats`).
@@ -41,8 +46,12 @@ from epimpute.evaluation.plots import (
     specificity_curves,
 )
 from epimpute.evaluation.strata import ALL
+from epimpute.evaluation.summary import SUMMARY_COLUMNS, summarize
+from epimpute.provenance import KEY as PROVENANCE_KEY
+from epimpute.provenance import provenance
 
-__all__ = ["FORMAT", "FORMAT_VERSION", "METRICS_COLUMNS", "Evaluation", "write_report"]
+__all__ = ["FORMAT", "FORMAT_VERSION", "METRICS_COLUMNS", "Evaluation",
+           "write_report"]
 
 FORMAT = "epimpute-evaluation"
 FORMAT_VERSION = 1
@@ -103,7 +112,14 @@ def is_report(path: str | Path) -> bool:
         return False
 
 
-def write_report(out: str | Path, evaluation: Evaluation, *, plots: bool = True, dpi: int = 90) -> None:
+def write_report(
+    out: str | Path,
+    evaluation: Evaluation,
+    *,
+    plots: bool = True,
+    plot_metrics: Sequence[str] | None = None,
+    dpi: int = 90,
+) -> None:
     """Write the report files into the folder ``out`` (created if needed).
 
     Parameters
@@ -114,6 +130,8 @@ def write_report(out: str | Path, evaluation: Evaluation, *, plots: bool = True,
         Tables, loci and settings to write.
     plots
         Draw the PNG figures (and embed them in the HTML page).
+    plot_metrics
+        Metrics to draw per-assay and specificity figures of (default: all present).
     dpi
         Resolution of the figures.
     """
@@ -121,13 +139,19 @@ def write_report(out: str | Path, evaluation: Evaluation, *, plots: bool = True,
     out.mkdir(parents=True, exist_ok=True)
     metrics = evaluation.metrics[METRICS_COLUMNS]
     metrics.to_csv(out / "metrics.tsv", sep="\t", index=False, na_rep="")
+    summary, _ = summarize(metrics, evaluation.strata, names=_present_metrics(metrics))
+    summary.to_csv(out / "summary.tsv", sep="\t", index=False, na_rep="")
+    created = provenance()
     payload = {
         "format": FORMAT,
         "format_version": FORMAT_VERSION,
         "epimpute_version": __version__,
+        PROVENANCE_KEY: created,
         "info": evaluation.info,
         "columns": METRICS_COLUMNS,
         "metrics": _records(metrics),
+        "summary_columns": SUMMARY_COLUMNS,
+        "summary": _records(summary),
     }
     (out / "metrics.json").write_text(json.dumps(payload, indent=1, allow_nan=False) + "\n", encoding="utf-8")
     tables = {
@@ -145,7 +169,10 @@ def write_report(out: str | Path, evaluation: Evaluation, *, plots: bool = True,
         folder = out / "plots"
         folder.mkdir(exist_ok=True)
         has_strata = metrics["stratum"].str.startswith("count=").any()
-        for metric in _present_metrics(metrics):
+        drawn = _present_metrics(metrics)
+        if plot_metrics is not None:
+            drawn = [m for m in drawn if m in set(plot_metrics)]
+        for metric in drawn:
             path = folder / f"box_{metric}.png"
             save_png(metric_boxplot(metrics, metric), path, dpi=dpi)
             figures["box"].append((metric, path))
@@ -157,7 +184,8 @@ def write_report(out: str | Path, evaluation: Evaluation, *, plots: bool = True,
             path = folder / f"locus_{number}.png"
             save_png(locus_plot(locus), path, dpi=dpi)
             figures["locus"].append((locus.key, path))
-    (out / "report.html").write_text(_html(evaluation, metrics, figures), encoding="utf-8")
+    (out / "report.html").write_text(_html(evaluation, metrics, summary, figures, created),
+                                     encoding="utf-8")
 
 
 _STYLE = """
@@ -175,35 +203,34 @@ def _image(path: Path, alt: str) -> str:
     return f'<img alt="{html.escape(alt)}" src="data:image/png;base64,{data}">'
 
 
-def _summary_table(metrics: pd.DataFrame) -> str:
-    """Mean over tracks per metric and model (stratum ``all``), best model highlighted."""
-    overall = metrics[metrics["stratum"] == ALL]
-    if overall.empty:
+def _summary_table(summary: pd.DataFrame) -> str:
+    """Mean over tracks per metric and model, best model highlighted, with the tracks and
+    bins behind each column (and behind a value that covers fewer tracks)."""
+    if summary.empty or not summary["tracks"].any():
         return "<p>No scores.</p>"
-    models = list(dict.fromkeys(metrics["model"]))
-    means = overall.pivot_table(index="metric", columns="model", values="value", aggfunc="mean")
-    tracks = overall[["model", "cell_type", "assay"]].drop_duplicates()["model"].value_counts()
+    models = list(dict.fromkeys(summary["model"]))
+    cell = {(m, k): (v, n) for m, k, v, n, _ in summary.itertuples(index=False)}
+    widest = summary.loc[summary.groupby("model")["tracks"].idxmax()].set_index("model")
     head = "".join(
-        f"<th>{html.escape(m)}<br><span class='note'>{int(tracks.get(m, 0))} tracks</span></th>"
+        f"<th>{html.escape(m)}<br><span class='note'>{int(widest.at[m, 'tracks'])} tracks, "
+        f"{int(widest.at[m, 'bins']):,} bins</span></th>"
         for m in models
     )
     rows = []
-    for metric in _present_metrics(overall):
+    for metric in dict.fromkeys(summary["metric"]):
         info = METRICS.get(metric)
-        values = [
-            means.at[metric, m] if metric in means.index and m in means.columns else float("nan")
-            for m in models
-        ]
+        values = [cell[(m, metric)][0] for m in models]
         finite = [v for v in values if not math.isnan(v)]
         best = (max(finite) if info is None or info.higher_is_better else min(finite)) if finite else None
-        cells = "".join(
-            f"<td class='best'>{v:.4g}</td>"
-            if best is not None and v == best and len(models) > 1
-            else f"<td>{'' if math.isnan(v) else f'{v:.4g}'}</td>"
-            for v in values
-        )
+        cells = []
+        for m, v in zip(models, values):
+            n = cell[(m, metric)][1]
+            fewer = f" <span class='note'>({n} tracks)</span>" if n < widest.at[m, "tracks"] else ""
+            text = "" if math.isnan(v) else f"{v:.4g}"
+            mark = " class='best'" if best is not None and v == best and len(models) > 1 else ""
+            cells.append(f"<td{mark}>{text}{fewer}</td>")
         arrow = "" if info is None else (" &uarr;" if info.higher_is_better else " &darr;")
-        rows.append(f"<tr><td>{html.escape(metric)}{arrow}</td>{cells}</tr>")
+        rows.append(f"<tr><td>{html.escape(metric)}{arrow}</td>{''.join(cells)}</tr>")
     return f"<table><tr><th>metric</th>{head}</tr>{''.join(rows)}</table>"
 
 
@@ -219,7 +246,20 @@ def _table(frame: pd.DataFrame, *, limit: int = 200) -> str:
     return shown.to_html(index=False, float_format=lambda v: f"{v:.4g}", na_rep="", border=0) + note
 
 
-def _html(evaluation: Evaluation, metrics: pd.DataFrame, figures: dict[str, list[tuple[str, Path]]]) -> str:
+def _created(created: dict[str, str]) -> str:
+    return (
+        f"<p class='note'>Made by epimpute {html.escape(created['epimpute_version'])} at "
+        f"{html.escape(created['utc'])} with <code>{html.escape(created['command'])}</code>.</p>"
+    )
+
+
+def _html(
+    evaluation: Evaluation,
+    metrics: pd.DataFrame,
+    summary: pd.DataFrame,
+    figures: dict[str, list[tuple[str, Path]]],
+    created: dict[str, str],
+) -> str:
     info = evaluation.info
     models = list(dict.fromkeys(metrics["model"]))
     n_tracks = metrics[["cell_type", "assay"]].drop_duplicates().shape[0]
@@ -231,6 +271,7 @@ def _html(evaluation: Evaluation, metrics: pd.DataFrame, figures: dict[str, list
             f"<p>{n_tracks} observed track(s) scored for {len(models)} model(s): "
             f"{html.escape(', '.join(models))}. Signal is compared on the arcsinh scale of -log10 p.</p>"
         ),
+        _created(created),
     ]
     if info:
         settings = "".join(
@@ -239,8 +280,13 @@ def _html(evaluation: Evaluation, metrics: pd.DataFrame, figures: dict[str, list
         parts.append(f"<details><summary>Settings</summary><table>{settings}</table></details>")
     parts += [
         "<h2>Summary</h2>",
-        "<p class='note'>Mean over scored tracks, all bins; best model per metric highlighted.</p>",
-        _summary_table(metrics),
+        (
+            "<p class='note'>Mean over the scored tracks of each model (the tracks and bins they hold "
+            "are under its name; a metric defined on fewer tracks says so); each track is scored over "
+            "all its bins, or the subset the metric's definition names. Best model per metric "
+            "highlighted; the table is also in summary.tsv.</p>"
+        ),
+        _summary_table(summary),
     ]
     if figures["specificity"]:
         parts += [
@@ -291,6 +337,7 @@ def _html(evaluation: Evaluation, metrics: pd.DataFrame, figures: dict[str, list
     parts += [
         "<h2>Metric definitions</h2>",
         f"<table><tr><th>metric</th><th>set</th><th>better</th><th>definition</th></tr>{rows}</table>",
-        f"<p class='note'>epimpute {html.escape(__version__)}</p></body></html>",
+        _created(created),
+        "</body></html>",
     ]
     return "\n".join(parts)

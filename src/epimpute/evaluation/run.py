@@ -64,7 +64,7 @@ from epimpute.evaluation.stats import (
     group_tests,
     paired_model_tests,
 )
-from epimpute.evaluation.summary import summary_means
+from epimpute.evaluation.summary import summarize
 from epimpute.io.atomic import check_destination, publish_dir
 
 __all__ = ["evaluate"]
@@ -101,6 +101,7 @@ def evaluate(
     seed: int = 0,
     full_pass: bool = True,
     plots: bool = True,
+    plot_metrics: Sequence[str] | None = None,
     overwrite: bool = False,
 ) -> pd.DataFrame:
     """Score every predicted track that has an observed truth, and write the report.
@@ -135,6 +136,8 @@ def evaluate(
         Compute the metrics that need the whole track at once (ranks, top 1%).
     plots
         Draw the PNG figures.
+    plot_metrics
+        Metrics to draw per-assay and specificity figures of (default: every metric).
     overwrite
         Replace ``out`` if it is a report folder written by epimpute (never another folder,
         an input or the current directory).
@@ -208,9 +211,9 @@ def evaluate(
             "seconds": round(time.time() - started, 1),
         }
         shutil.rmtree(work)
-        write_report(scratch, evaluation, plots=plots)
+        write_report(scratch, evaluation, plots=plots, plot_metrics=plot_metrics)
     log.info("scored %d track(s) for %d model(s) into %s", len(plan), len(sources), out)
-    for note in summary_means(evaluation.metrics)[1]:
+    for note in summarize(evaluation.metrics)[1]:
         log.warning("%s", note)
     return evaluation.metrics
 

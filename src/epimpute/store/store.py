@@ -25,6 +25,8 @@ from epimpute import __version__
 from epimpute.errors import InputError
 from epimpute.io.binning import n_bins as _count_bins
 from epimpute.io.trackkey import TrackKey
+from epimpute.provenance import KEY as PROVENANCE_KEY
+from epimpute.provenance import provenance
 
 __all__ = [
     "CHUNK_BINS",
@@ -417,6 +419,7 @@ def _metadata(
         "contigs": {str(c): int(n) for c, n in contigs.items()},
         "tracks": [asdict(t) for t in tracks],
         "created_by": f"epimpute {__version__}",
+        PROVENANCE_KEY: provenance(),
     }
 
 
