@@ -1,5 +1,6 @@
 import json
 import shutil
+from pathlib import Path
 
 import numpy as np
 import pandas as pd
@@ -8,6 +9,7 @@ import pytest
 import torch
 
 from epimpute.demo import SPARK_LEVELS, DemoSpec, run_demo, sparkline
+from epimpute.errors import InputError
 from epimpute.synthetic import SyntheticSpec, generate
 
 TINY = DemoSpec(
@@ -126,6 +128,8 @@ def test_demo_gives_the_same_outputs_bit_for_bit_whatever_the_thread_count(two_r
 def test_demo_refuses_to_replace_a_folder_it_did_not_make(tmp_path):
     (tmp_path / "mine").mkdir()
     (tmp_path / "mine" / "notes.txt").write_text("keep")
-    with pytest.raises(FileExistsError):
+    with pytest.raises(InputError, match="demo folder"):
         run_demo(tmp_path / "mine", spec=TINY)
+    with pytest.raises(InputError, match="current directory"):
+        run_demo(Path("."), spec=TINY)
     assert (tmp_path / "mine" / "notes.txt").exists()

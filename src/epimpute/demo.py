@@ -22,6 +22,7 @@ import torch
 from numpy.typing import ArrayLike
 
 from epimpute import api
+from epimpute.io.atomic import check_destination
 from epimpute.io.bigwig import BigWigWriter
 from epimpute.provenance import write_json_record
 from epimpute.synthetic import SyntheticCompendium, SyntheticSpec, generate
@@ -210,9 +211,10 @@ def run_demo(out: Path, *, seed: int = 0, progress: bool = False,
     """
     spec = spec or DemoSpec()
     out = Path(out)
+    out.parent.mkdir(parents=True, exist_ok=True)
+    check_destination(out, kind="demo folder", is_own=lambda p: (p / "demo.json").is_file(),
+                      overwrite=True)
     if out.exists():
-        if not (out / "demo.json").exists():
-            raise FileExistsError(f"{out} exists and is not an epimpute demo folder")
         shutil.rmtree(out)
     out.mkdir(parents=True)
     threads = torch.get_num_threads()
