@@ -349,10 +349,7 @@ def _check_settings(*, seed: int = 0, device: str = "auto", max_minutes: float |
         raise InputError(f"--max-minutes must be a positive number of minutes, got {max_minutes!r}")
     if precision not in PRECISIONS:
         raise InputError(f"--precision must be one of {', '.join(PRECISIONS)}, got {precision!r}")
-    try:
-        resolve_device(device)
-    except (RuntimeError, ValueError) as error:
-        raise InputError(f"--device {device}: {error}") from None
+    resolve_device(device)
 
 
 def _check_model_folder(out: Path, *, inputs: Sequence[Path], resume: bool) -> None:
