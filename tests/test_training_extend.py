@@ -56,7 +56,7 @@ def config_file(folder, name, values):
 def edice_models(stores):
     full, base, folder = stores
     conf = config_file(folder, "edice", EDICE)
-    api.train(base, folder / "edice-base", model="edice", config_file=conf, device="cpu",
+    api.train(base, folder / "edice-base", model="edice", config=conf, device="cpu",
               precision="fp32", seed=1)
     api.extend(folder / "edice-base", full, folder / "edice-freeze", mode="freeze",
                device="cpu", precision="fp32", seed=2)
@@ -71,7 +71,7 @@ def test_freeze_leaves_existing_imputations_bit_identical(stores, edice_models):
     _, base, folder = stores
     for name, model in zip(("old", "new"), edice_models):
         api.impute(model, base, folder / f"imputed-{name}", targets=old_targets(base),
-                   output_format="npz", device="cpu", precision="fp32")
+                   format="npz", device="cpu", precision="fp32")
     for key in old_targets(base):
         name = key.replace(":", ".") + ".npz"
         with np.load(folder / "imputed-old" / name) as a, \
@@ -214,7 +214,7 @@ def test_exclude_patterns_expand_to_store_keys(stores):
 def test_avocado_freeze_keeps_old_tracks_and_trains_only_new_factors(stores):
     full, base, folder = stores
     conf = config_file(folder, "avocado", AVOCADO)
-    api.train(base, folder / "avo-base", model="avocado", config_file=conf, device="cpu",
+    api.train(base, folder / "avo-base", model="avocado", config=conf, device="cpu",
               seed=1)
     api.extend(folder / "avo-base", full, folder / "avo-freeze", mode="freeze", device="cpu",
                seed=1, exclude=[next(t.key for t in full.tracks if t.cell_type == NEW_CELL)])
@@ -233,7 +233,7 @@ def test_avocado_freeze_keeps_old_tracks_and_trains_only_new_factors(stores):
     keys = old_targets(base)
     for name, model in (("old", "avo-base"), ("new", "avo-freeze")):
         api.impute(folder / model, base, folder / f"avo-{name}", targets=keys,
-                   output_format="npz", device="cpu")
+                   format="npz", device="cpu")
     for key in keys:
         file = key.replace(":", ".") + ".npz"
         with np.load(folder / "avo-old" / file) as x, np.load(folder / "avo-new" / file) as y:

@@ -85,7 +85,7 @@ def train(
     out: Path,
     *,
     model: str = "edice",
-    config_file: Path | None = None,
+    config: Path | None = None,
     exclude: Sequence[str] = (),
     seed: int = 0,
     device: str = "auto",
@@ -105,9 +105,9 @@ def train(
     out = Path(out)
     _check_settings(seed=seed, device=device, max_minutes=max_minutes, precision=precision)
     exclude = expand_keys(store, exclude)
-    model_config, training_config = read_config_file(config_file, model)
+    model_config, training_config = read_config_file(config, model)
     check_learnable(store_layout(store, exclude=exclude), where=f"--exclude {' '.join(exclude)}")
-    _check_model_folder(out, inputs=[store.path, *([config_file] if config_file else [])],
+    _check_model_folder(out, inputs=[store.path, *([config] if config else [])],
                         resume=resume)
     run = {
         "model": model,
@@ -141,7 +141,7 @@ def extend(
     out: Path,
     *,
     mode: str = "freeze",
-    config_file: Path | None = None,
+    config: Path | None = None,
     exclude: Sequence[str] = (),
     seed: int = 0,
     device: str = "auto",
@@ -150,14 +150,14 @@ def extend(
     progress: bool = False,
     probe_share: float | None = None,
 ) -> Path:
-    """Extend the model in ``model_dir`` with the biosamples, assays and tracks of ``store``
+    """Extend the model in ``model_dir`` with the cell types, assays and tracks of ``store``
     it lacks, and save the result to ``out``; returns ``out``.
 
     ``mode`` is ``freeze`` (train only the new items' parameters; imputations of existing
     tracks from the same inputs stay bit-identical) or ``finetune`` (train the new items'
     parameters alone for ``probe_share`` of the budget, by default half, then every
     parameter on old and new tracks at a tenth of the learning rate). Training starts from
-    the base model's training configuration; ``config_file`` may override it with a
+    the base model's training configuration; ``config`` may override it with a
     ``{"training": {...}}`` section. ``exclude`` hides tracks of ``store`` (``CELL:ASSAY``,
     shell-style patterns such as ``'liver@B:*'`` allowed). See
     :mod:`epimpute.training.extend`.
@@ -177,12 +177,12 @@ def extend(
         raise InputError(f"{record['model']} models cannot be extended")
     store = store if isinstance(store, Store) else Store.open(store)
     exclude = expand_keys(store, exclude)
-    overrides = _config_overrides(config_file)
+    overrides = _config_overrides(config)
     values = dict(record.get("training_config") or {}, **overrides)
     training = build_config(spec.training_config, values,
-                            where=str(config_file) if config_file else str(model_dir))
+                            where=str(config) if config else str(model_dir))
     destination = {"kind": "model", "is_own": is_model_dir, "overwrite": None,
-                   "inputs": [model_dir, store.path, *([config_file] if config_file else [])]}
+                   "inputs": [model_dir, store.path, *([config] if config else [])]}
     check_destination(out, **destination)
     imputer = load_model(model_dir)
     with publish_dir(out, **destination) as tmp:
@@ -243,8 +243,8 @@ def impute(
     *,
     targets: Sequence[str] = (),
     missing: bool = False,
-    output_format: OutputFormat = "bigwig",
-    arcsinh_scale: bool = False,
+    format: OutputFormat = "bigwig",
+    arcsinh: bool = False,
     device: str = "auto",
     precision: str = "auto",
     chunk_bins: int = 100_000,
@@ -269,12 +269,12 @@ def impute(
                          f"on {imputer.layout.bin_size}-bp bins")
     resolved = resolve_targets(imputer, store, targets=targets, missing=missing)
     _check_learnt(imputer, resolved)
-    _check_outputs(out, [output_file(out, t.key, output_format) for t in resolved],
+    _check_outputs(out, [output_file(out, t.key, format) for t in resolved],
                    inputs=[model_dir, store.path], overwrite=overwrite)
     created = [p for p in (out, *out.parents) if not p.exists()]  # made by the writer
     try:
-        return impute_store(imputer, store, resolved, out, output_format=output_format,
-                            arcsinh_scale=arcsinh_scale, chunk_bins=chunk_bins,
+        return impute_store(imputer, store, resolved, out, output_format=format,
+                            arcsinh_scale=arcsinh, chunk_bins=chunk_bins,
                             device=resolve_device(device), precision=precision,
                             progress=progress)
     except BaseException:
@@ -315,7 +315,7 @@ def _check_outputs(out: Path, paths: Sequence[Path], *, inputs: Sequence[Path],
         raise InputError(f"{folders[0]} is a folder; not replacing it with an imputation")
 
 
-def factors(model_dir: Path, out: Path, *, contig: str, overwrite: bool = False) -> Path:
+def factors(model_dir: Path, out: Path, *, chrom: str, overwrite: bool = False) -> Path:
     """Export an Avocado model's genome factors of ``contig`` and its cell-type and assay
     embeddings to the ``.npz`` file ``out`` (layout in :mod:`epimpute.factors`).
 
@@ -328,7 +328,7 @@ def factors(model_dir: Path, out: Path, *, contig: str, overwrite: bool = False)
         raise InputError(f"{out} is a folder; give the name of the .npz file to write")
     check_destination(out, kind="factors file", is_own=is_factors_file, overwrite=overwrite,
                       inputs=[model_dir])
-    return export_factors(load_model(model_dir), out, contig=contig)
+    return export_factors(load_model(model_dir), out, chrom=chrom)
 
 
 def _jsonable(config: Any) -> dict[str, Any]:

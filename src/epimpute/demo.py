@@ -68,7 +68,7 @@ def run_demo(out: Path, *, seed: int = 0, max_minutes: float = 1.0, progress: bo
         imputed[model] = out / "imputed" / model
         api.impute(model_dir, store, imputed[model], missing=True, progress=progress,
                    device="cpu")
-    metrics = api.evaluate(truth, imputed, out / "report", n_boot=200, progress=progress)
+    metrics = api.evaluate(truth, imputed, out / "report", bootstrap=200, progress=progress)
     (out / "demo.json").write_text(json.dumps({"seed": seed, "seconds": time.time() - started}))
     overall = metrics[metrics["stratum"] == "all"]
     shown = ["mse", "gwcorr", "mse1obs", "catch1obs", "auprc"]
