@@ -185,7 +185,8 @@ def build_parser() -> argparse.ArgumentParser:
     p.add_argument("model_dir", type=Path)
     p.add_argument("store", type=Path)
     p.add_argument("--target", action="append", default=[], dest="targets",
-                   metavar="CELL:ASSAY", help="track to impute (repeatable); an observed one is left out of the "
+                   metavar="CELL:ASSAY",
+                   help="track to impute (repeatable); an observed one is left out of the "
                         "inputs (leave-one-out)")
     p.add_argument("--missing", action="store_true",
                    help="impute every cell type x assay the store lacks")
