@@ -19,7 +19,7 @@ TINY = DemoSpec(
                      "windows": [1, 3, 9]},
            "training": {"batch_size": 256, "epoch_bins": 1024, "max_epochs": 2,
                         "block_bins": 1000, "ema_decay": None}},
-    n_boot=10,
+    bootstrap=10,
     locus_chars=20,
     locus_step=3,
 )

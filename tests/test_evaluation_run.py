@@ -58,7 +58,7 @@ def setup(tmp_path_factory):
 
 def _run(root, out, **options):
     options.setdefault("plots", False)
-    options.setdefault("n_boot", 20)
+    options.setdefault("bootstrap", 20)
     return evaluate(root / "truth.zarr", {"good": root / "good", "poor": root / "poor"}, out, **options)
 
 
@@ -123,12 +123,12 @@ def test_report_and_values(setup):
 
 def test_targets_and_errors(setup):
     root, _ = setup
-    metrics = _run(root, root / "one", targets=["c1:H3K4me3"], n_boot=0, full_pass=False)
+    metrics = _run(root, root / "one", targets=["c1:H3K4me3"], bootstrap=0, full_pass=False)
     assert set(zip(metrics.cell_type, metrics.assay)) == {("c1", "H3K4me3")}
     assert "gwspear" not in set(metrics.metric)
     with pytest.raises(InputError, match="already exists"):
         _run(root, root / "one", targets=["c1:H3K4me3"])
-    _run(root, root / "one", targets=["c1:H3K4me3"], n_boot=0, overwrite=True)
+    _run(root, root / "one", targets=["c1:H3K4me3"], bootstrap=0, overwrite=True)
     with pytest.raises(InputError, match="no observed track"):
         _run(root, root / "two", targets=["c9:H3K4me3"])
     empty = root / "empty"
@@ -161,7 +161,7 @@ def test_real_pilot_tracks(tmp_path):
     (tmp_path / "copy").mkdir()
     np.savez(tmp_path / "copy" / "E003.H3K4me3.npz", pilot=data["E017"])
     metrics = evaluate(
-        tmp_path / "pilot.zarr", {"copy": tmp_path / "copy"}, tmp_path / "out", plots=False, n_boot=0
+        tmp_path / "pilot.zarr", {"copy": tmp_path / "copy"}, tmp_path / "out", plots=False, bootstrap=0
     )
     scores = metrics[metrics.stratum == "all"].set_index("metric")["value"]
     assert 0 < scores["gwcorr"] < 1 and 0.5 < scores["aucobs1"] < 1
@@ -177,7 +177,7 @@ def _cli_evaluate(root, out, *extra):
 
     return main(["-q", "evaluate", "--truth", str(root / "truth.zarr"), "--pred",
                  f"good={root / 'good'}", "--out", str(out), "--bootstrap", "0", "--no-plots",
-                 "--targets", "c1:H3K4me3", *extra])
+                 "--target", "c1:H3K4me3", *extra])
 
 
 @pytest.mark.parametrize("name", [".", "truth.zarr", "good", "notes"])
@@ -209,7 +209,7 @@ def test_overwrite_replaces_a_report(setup, capsys):
 def test_negative_bootstrap_is_refused(setup, capsys):
     root, _ = setup
     assert _cli_evaluate(root, root / "neg", "--bootstrap", "-5") == 2
-    assert "bootstrap resamples must be 0 or more, got -5" in capsys.readouterr().err
+    assert "--bootstrap: the number of resamples must be 0 or more, got -5" in capsys.readouterr().err
     assert not (root / "neg").exists()
 
 

@@ -22,7 +22,7 @@ def trained(small_compendium, tmp_path_factory):
     folder = tmp_path_factory.mktemp("avocado")
     config = folder / "config.json"
     config.write_text(json.dumps(CONFIG))
-    model_dir = api.train(store, folder / "model", model="avocado", config_file=config,
+    model_dir = api.train(store, folder / "model", model="avocado", config=config,
                           seed=1, device="cpu")
     return store, model_dir, folder
 
@@ -33,8 +33,8 @@ def test_exported_factors_and_embeddings_reimpute_the_model(trained):
     store, model_dir, folder = trained
     keys = [store.tracks[0].key, store.tracks[-1].key]
     imputed = api.impute(model_dir, store, folder / "imputed", targets=keys,
-                         output_format="npz", device="cpu")
-    out = api.factors(model_dir, folder / "chrB.npz", contig="chrB")
+                         format="npz", device="cpu")
+    out = api.factors(model_dir, folder / "chrB.npz", chrom="chrB")
     state = load_model(model_dir).network.state_dict()
     with np.load(out) as saved:
         n_bins = store.n_bins("chrB")
@@ -44,15 +44,15 @@ def test_exported_factors_and_embeddings_reimpute_the_model(trained):
         assert saved["start"][:2].tolist() == [0, 25] and saved["end"][-1] == n_bins * 25
         assert saved["factor_scale_bp"].tolist() == ([25] * 3 + [250] * 4 + [5000] * 5) * 3
         assert saved["factor_member"].tolist() == [0] * 12 + [1] * 12 + [2] * 12
-        assert saved["celltype_embedding"].shape[1] == 3 * 4
+        assert saved["cell_type_embedding"].shape[1] == 3 * 4
         assert saved["assay_embedding"].shape[1] == 3 * 3
-        celltypes, assays = list(saved["celltypes"]), list(saved["assays"])
+        celltypes, assays = list(saved["cell_types"]), list(saved["assays"])
         for key, path in zip(keys, imputed):
             cell, assay = key.split(":")
             members = []
             for m in range(3):
                 inputs = np.concatenate([
-                    np.broadcast_to(saved["celltype_embedding"][celltypes.index(cell),
+                    np.broadcast_to(saved["cell_type_embedding"][celltypes.index(cell),
                                                                 m * 4:(m + 1) * 4], (n_bins, 4)),
                     np.broadcast_to(saved["assay_embedding"][assays.index(assay),
                                                              m * 3:(m + 1) * 3], (n_bins, 3)),
@@ -107,5 +107,5 @@ def test_only_avocado_models_have_factors(small_compendium, tmp_path):
     store, _ = small_compendium
     model_dir = api.train(store, tmp_path / "average", model="average", device="cpu")
     with pytest.raises(InputError, match="only avocado models"):
-        api.factors(model_dir, tmp_path / "f.npz", contig="chrA")
+        api.factors(model_dir, tmp_path / "f.npz", chrom="chrA")
     assert not (tmp_path / "f.npz").exists()

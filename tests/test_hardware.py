@@ -1,6 +1,7 @@
 import pytest
 import torch
 
+from epimpute.errors import InputError
 from epimpute.hardware import native_bf16, resolve_device, uses_bf16
 
 
@@ -23,8 +24,27 @@ def test_unknown_precision_is_rejected():
 def test_cuda_request_without_cuda_is_an_error():
     if torch.cuda.is_available():
         pytest.skip("this machine has CUDA")
-    with pytest.raises(ValueError, match="no CUDA device"):
+    with pytest.raises(InputError, match="no CUDA device"):
         resolve_device("cuda")
+
+
+@pytest.mark.parametrize("name", ["tpu", "cuda:x", "", "cpu:0:1"])
+def test_bad_device_names_are_input_errors(name):
+    with pytest.raises(InputError, match=f"--device {name}: expected auto, cpu, cuda or cuda:N"):
+        resolve_device(name)
+
+
+def test_cuda_index_beyond_the_devices_is_an_input_error():
+    name = f"cuda:{torch.cuda.device_count()}"
+    with pytest.raises(InputError, match="CUDA device"):
+        resolve_device(name)
+
+
+def test_library_callers_get_the_input_error_of_the_command_line(tmp_path):
+    from epimpute import api
+
+    with pytest.raises(InputError, match="--device tpu"):
+        api.impute(tmp_path / "model", tmp_path / "store", tmp_path / "out", device="tpu")
 
 
 def test_auto_device_is_cuda_only_when_present():

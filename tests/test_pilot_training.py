@@ -36,10 +36,10 @@ def test_short_edice_training_beats_the_average_baseline(tmp_path):
     config.write_text('{"training": {"max_epochs": 6, "epoch_bins": 100000}}')
     scores = {}
     for model in ("average", "edice"):
-        model_dir = api.train(store, tmp_path / model, model=model, config_file=config
+        model_dir = api.train(store, tmp_path / model, model=model, config=config
                               if model == "edice" else None, seed=0, device="cpu")
         api.impute(model_dir, store, tmp_path / f"out-{model}", targets=HELD_OUT,
-                   output_format="npz", device="cpu")
+                   format="npz", device="cpu")
         scores[model] = np.mean([
             mse(truth[k], np.load(tmp_path / f"out-{model}" /
                                   f"{k.replace(':', '.')}.npz")["pilot"]) for k in HELD_OUT])

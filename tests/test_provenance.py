@@ -84,12 +84,12 @@ def test_outputs_made_from_python_say_so(tmp_path):
     model = api.train(store, tmp_path / "model", model="average")
     assert json.loads((model / "config.json").read_text())["created"]["command"] == API_COMMAND
     api.impute(model, store, tmp_path / "imputed", targets=["cell2:H3K27ac"],
-               output_format="bigwig")
+               format="bigwig")
     record = json.loads((tmp_path / "imputed" / RECORD_FILE).read_text())
     assert record["created"]["command"] == API_COMMAND and record["scale"] == "-log10 p"
     # the record beside the files is not mistaken for a track by the evaluation
     truth = api.ingest(sheet, tmp_path / "truth.zarr", transformed=True)
     table = api.evaluate(truth, {"average": tmp_path / "imputed"}, tmp_path / "report",
-                         n_boot=0, plots=False)
+                         bootstrap=0, plots=False)
     assert set(zip(table["cell_type"], table["assay"])) == {("cell2", "H3K27ac")}
     assert pd.read_csv(tmp_path / "report" / "summary.tsv", sep="\t")["tracks"].max() == 1

@@ -56,7 +56,7 @@ def config_file(folder, name, values):
 def edice_models(stores):
     full, base, folder = stores
     conf = config_file(folder, "edice", EDICE)
-    api.train(base, folder / "edice-base", model="edice", config_file=conf, device="cpu",
+    api.train(base, folder / "edice-base", model="edice", config=conf, device="cpu",
               precision="fp32", seed=1)
     api.extend(folder / "edice-base", full, folder / "edice-freeze", mode="freeze",
                device="cpu", precision="fp32", seed=2)
@@ -71,7 +71,7 @@ def test_freeze_leaves_existing_imputations_bit_identical(stores, edice_models):
     _, base, folder = stores
     for name, model in zip(("old", "new"), edice_models):
         api.impute(model, base, folder / f"imputed-{name}", targets=old_targets(base),
-                   output_format="npz", device="cpu", precision="fp32")
+                   format="npz", device="cpu", precision="fp32")
     for key in old_targets(base):
         name = key.replace(":", ".") + ".npz"
         with np.load(folder / "imputed-old" / name) as a, \
@@ -216,7 +216,7 @@ def avocado_base(stores):
     """An Avocado model trained on the base store."""
     _, base, folder = stores
     conf = config_file(folder, "avocado", AVOCADO)
-    return api.train(base, folder / "avo-base", model="avocado", config_file=conf,
+    return api.train(base, folder / "avo-base", model="avocado", config=conf,
                      device="cpu", seed=1)
 
 
@@ -239,7 +239,7 @@ def test_avocado_freeze_keeps_old_tracks_and_trains_only_new_factors(stores, avo
     keys = old_targets(base)
     for name, model in (("old", "avo-base"), ("new", "avo-freeze")):
         api.impute(folder / model, base, folder / f"avo-{name}", targets=keys,
-                   output_format="npz", device="cpu")
+                   format="npz", device="cpu")
     for key in keys:
         file = key.replace(":", ".") + ".npz"
         with np.load(folder / "avo-old" / file) as x, np.load(folder / "avo-new" / file) as y:

@@ -18,21 +18,19 @@ from pathlib import Path
 from typing import Any, Sequence
 
 from epimpute import __version__
+from epimpute.config_file import read_config_file, read_training_overrides
 from epimpute.errors import InputError
 from epimpute.hardware import PRECISIONS, resolve_device
 from epimpute.imputation import OutputFormat, output_file, resolve_targets
 from epimpute.imputation import impute as impute_store
-from epimpute.io.atomic import (
-    atomic_file,
-    check_destination,
-    check_not_input,
-    publish_dir,
-)
+from epimpute.io.atomic import check_destination, publish_dir
 from epimpute.model_dir import (
     CHECKPOINT_FILE,
-    CONFIG_FILE,
+    check_model_folder,
+    forget_run,
     is_model_dir,
     load_model,
+    prepare_run,
     save_model,
 )
 from epimpute.registry import build_config, model_spec
@@ -44,40 +42,6 @@ __all__ = ["ingest", "train", "extend", "impute", "evaluate", "factors", "load_m
            "read_config_file", "expand_keys"]
 
 log = logging.getLogger(__name__)
-RUN_FILE = "run.json"
-
-
-def read_config_file(path: Path | None, model: str) -> tuple[Any, Any]:
-    """Model and training configuration from a JSON file (defaults when ``path`` is None).
-
-    The file holds up to two objects, ``{"model": {...}, "training": {...}}``, whose keys
-    are the fields of the model's configuration dataclasses; unknown keys are rejected.
-    """
-    spec = model_spec(model)
-    values: dict[str, Any] = {}
-    if path is not None:
-        path = Path(path)
-        values = _read_json(path)
-        if not isinstance(values, dict):
-            raise InputError(f"{path}: expected a JSON object with 'model' and/or 'training'")
-        unknown = sorted(set(values) - {"model", "training"})
-        if unknown:
-            raise InputError(f"{path}: unknown section(s) {', '.join(unknown)}; "
-                             "allowed: model, training")
-    where = str(path) if path else "defaults"
-    return (build_config(spec.model_config, values.get("model", {}), where=f"{where} [model]"),
-            build_config(spec.training_config, values.get("training", {}),
-                         where=f"{where} [training]"))
-
-
-def _read_json(path: Path) -> Any:
-    """The JSON value in a configuration file; InputError when missing or malformed."""
-    try:
-        return json.loads(path.read_text())
-    except FileNotFoundError:
-        raise InputError(f"{path}: config file not found") from None
-    except json.JSONDecodeError as error:
-        raise InputError(f"{path}: not valid JSON ({error})") from None
 
 
 def train(
@@ -85,7 +49,7 @@ def train(
     out: Path,
     *,
     model: str = "edice",
-    config_file: Path | None = None,
+    config: Path | None = None,
     exclude: Sequence[str] = (),
     seed: int = 0,
     device: str = "auto",
@@ -94,20 +58,54 @@ def train(
     precision: str = "auto",
     progress: bool = False,
 ) -> Path:
-    """Train ``model`` on ``store`` and save it to ``out``; returns ``out``.
+    """Train ``model`` on ``store`` and save it to ``out``.
 
-    ``exclude`` hides observed tracks (``CELL:ASSAY``) from training and from the model's
-    inputs so they can be scored later. With ``resume`` an interrupted (or time-limited)
-    run in ``out`` continues from its last checkpoint. ``precision`` is ``auto`` (bf16
-    autocast where the hardware computes in bf16), ``fp32`` or ``bf16``.
+    Parameters
+    ----------
+    store
+        The training store (path or opened :class:`epimpute.store.Store`).
+    out
+        Model folder to create (or to continue with ``resume``).
+    model
+        ``average``, ``edice`` or ``avocado``.
+    config
+        JSON file ``{"model": {...}, "training": {...}}`` of hyperparameters (see
+        :func:`read_config_file`); None: the model's defaults.
+    exclude
+        Observed tracks (``CELL:ASSAY``, shell patterns such as ``'liver@B:*'`` allowed)
+        hidden from training and from the model's inputs, so that they can be scored later.
+    seed
+        Seed of initialisation, masking and batch order (non-negative).
+    device
+        ``auto`` (CUDA when present), ``cpu``, ``cuda`` or ``cuda:N``.
+    max_minutes
+        Wall-clock training budget; None: until the configured epochs are done.
+    resume
+        Continue an interrupted (or time-limited) run in ``out`` from its last checkpoint;
+        the run's settings must be the same.
+    precision
+        ``auto`` (bf16 autocast where the hardware computes in bf16), ``fp32`` or ``bf16``.
+    progress
+        Show progress bars on stderr.
+
+    Returns
+    -------
+    pathlib.Path
+        ``out``, holding the model (see :mod:`epimpute.model_dir`).
+
+    Raises
+    ------
+    InputError
+        On a bad setting, configuration or exclusion, too few tracks to learn from, or an
+        ``out`` that is an input or already holds another model.
     """
     store = store if isinstance(store, Store) else Store.open(store)
     out = Path(out)
     _check_settings(seed=seed, device=device, max_minutes=max_minutes, precision=precision)
     exclude = expand_keys(store, exclude)
-    model_config, training_config = read_config_file(config_file, model)
+    model_config, training_config = read_config_file(config, model)
     check_learnable(store_layout(store, exclude=exclude), where=f"--exclude {' '.join(exclude)}")
-    _check_model_folder(out, inputs=[store.path, *([config_file] if config_file else [])],
+    check_model_folder(out, inputs=[store.path, *([config] if config else [])],
                         resume=resume)
     run = {
         "model": model,
@@ -118,7 +116,7 @@ def train(
         "training_config": _jsonable(training_config),
     }
     created = not out.exists()
-    _prepare_output(out, run, resume=resume)
+    prepare_run(out, run, resume=resume)
     settings = RunSettings(seed=seed, device=device, max_minutes=max_minutes,
                            progress=progress, resume=resume, precision=precision)
     started = time.time()
@@ -131,7 +129,7 @@ def train(
                           epimpute_version=__version__)
         return save_model(out, imputer, training=training_config, provenance=provenance)
     except BaseException:
-        _forget_run(out, created=created)  # keeps a checkpoint to --resume from
+        forget_run(out, created=created)  # keeps a checkpoint to --resume from
         raise
 
 
@@ -141,7 +139,7 @@ def extend(
     out: Path,
     *,
     mode: str = "freeze",
-    config_file: Path | None = None,
+    config: Path | None = None,
     exclude: Sequence[str] = (),
     seed: int = 0,
     device: str = "auto",
@@ -150,17 +148,51 @@ def extend(
     progress: bool = False,
     probe_share: float | None = None,
 ) -> Path:
-    """Extend the model in ``model_dir`` with the biosamples, assays and tracks of ``store``
-    it lacks, and save the result to ``out``; returns ``out``.
+    """Extend the model in ``model_dir`` with the cell types, assays and tracks of ``store``
+    it lacks, and save the result to ``out`` (see :mod:`epimpute.training.extend`).
 
-    ``mode`` is ``freeze`` (train only the new items' parameters; imputations of existing
-    tracks from the same inputs stay bit-identical) or ``finetune`` (train the new items'
-    parameters alone for ``probe_share`` of the budget, by default half, then every
-    parameter on old and new tracks at a tenth of the learning rate). Training starts from
-    the base model's training configuration; ``config_file`` may override it with a
-    ``{"training": {...}}`` section. ``exclude`` hides tracks of ``store`` (``CELL:ASSAY``,
-    shell-style patterns such as ``'liver@B:*'`` allowed). See
-    :mod:`epimpute.training.extend`.
+    Parameters
+    ----------
+    model_dir
+        The trained model (eDICE or Avocado).
+    store
+        Store with the model's tracks and the new ones (path or opened store).
+    out
+        Folder of the extended model to create (appears only when complete).
+    mode
+        ``freeze``: train only the new items' parameters (imputations of existing tracks
+        from the same inputs stay bit-identical); ``finetune``: train those alone for
+        ``probe_share`` of the budget, then every parameter on old and new tracks at a
+        tenth of the learning rate.
+    config
+        JSON file with a ``{"training": {...}}`` section overriding the base model's
+        training configuration; None: the base model's.
+    exclude
+        Tracks of ``store`` to hide (``CELL:ASSAY``, shell patterns allowed).
+    seed
+        Seed of initialisation, masking and batch order (non-negative).
+    device
+        ``auto``, ``cpu``, ``cuda`` or ``cuda:N``.
+    max_minutes
+        Wall-clock training budget.
+    precision
+        ``auto``, ``fp32`` or ``bf16`` (as in :func:`train`).
+    progress
+        Show progress bars on stderr.
+    probe_share
+        ``finetune`` only: share of the budget that trains only the new items' parameters
+        (default 0.5; 0 trains everything from the start).
+
+    Returns
+    -------
+    pathlib.Path
+        ``out``.
+
+    Raises
+    ------
+    InputError
+        On a bad setting or configuration, a model kind that cannot be extended, or an
+        ``out`` that exists or is an input.
     """
     from epimpute.model_dir import read_model_record
     from epimpute.training.extend import FINETUNE_PROBE_SHARE, check_mode
@@ -177,12 +209,12 @@ def extend(
         raise InputError(f"{record['model']} models cannot be extended")
     store = store if isinstance(store, Store) else Store.open(store)
     exclude = expand_keys(store, exclude)
-    overrides = _config_overrides(config_file)
+    overrides = read_training_overrides(config)
     values = dict(record.get("training_config") or {}, **overrides)
     training = build_config(spec.training_config, values,
-                            where=str(config_file) if config_file else str(model_dir))
+                            where=str(config) if config else str(model_dir))
     destination = {"kind": "model", "is_own": is_model_dir, "overwrite": None,
-                   "inputs": [model_dir, store.path, *([config_file] if config_file else [])]}
+                   "inputs": [model_dir, store.path, *([config] if config else [])]}
     check_destination(out, **destination)
     imputer = load_model(model_dir)
     with publish_dir(out, **destination) as tmp:
@@ -209,8 +241,26 @@ def extend(
 
 
 def expand_keys(store: Store, keys: Sequence[str]) -> list[str]:
-    """Track keys of ``store`` named by ``keys``, which may be shell-style patterns
-    (``'liver@*:H3K27ac'``); a pattern matching nothing is an InputError."""
+    """Track keys of ``store`` named by ``keys``, patterns expanded.
+
+    Parameters
+    ----------
+    store
+        The store whose track keys patterns are matched against.
+    keys
+        Track keys ``CELL:ASSAY`` or shell-style patterns (``'liver@*:H3K27ac'``).
+
+    Returns
+    -------
+    list[str]
+        The keys, each pattern replaced by the keys it matches in store order, without
+        repeats. Plain keys are passed on unchecked.
+
+    Raises
+    ------
+    InputError
+        If a pattern matches no track.
+    """
     known = [t.key for t in store.tracks]
     out: list[str] = []
     for key in keys:
@@ -224,18 +274,6 @@ def expand_keys(store: Store, keys: Sequence[str]) -> list[str]:
     return list(dict.fromkeys(out))
 
 
-def _config_overrides(path: Path | None) -> dict[str, Any]:
-    """The ``training`` section of an extension's configuration file."""
-    if path is None:
-        return {}
-    path = Path(path)
-    values = _read_json(path)
-    if not isinstance(values, dict) or set(values) - {"training"}:
-        raise InputError(f"{path}: an extension takes only a 'training' section (the model's "
-                         "architecture is the base model's)")
-    return dict(values.get("training", {}))
-
-
 def impute(
     model_dir: Path,
     store: Path | Store,
@@ -243,22 +281,58 @@ def impute(
     *,
     targets: Sequence[str] = (),
     missing: bool = False,
-    output_format: OutputFormat = "bigwig",
-    arcsinh_scale: bool = False,
+    format: OutputFormat = "bigwig",
+    arcsinh: bool = False,
     device: str = "auto",
     precision: str = "auto",
     chunk_bins: int = 100_000,
     overwrite: bool = False,
     progress: bool = False,
 ) -> list[Path]:
-    """Impute ``targets`` (``CELL:ASSAY``) and/or every missing track; returns the files.
+    """Impute tracks genome-wide with the model in ``model_dir`` from the inputs in ``store``.
 
-    Files already in ``out`` under an output's name are replaced only with ``overwrite``.
-    An assay the model has no training track of cannot be imputed (InputError).
+    Parameters
+    ----------
+    model_dir
+        The trained model.
+    store
+        Store with the input tracks (path or opened store), binned like the training store.
+    out
+        Output folder; one file ``CELL.ASSAY.bw`` or ``CELL.ASSAY.npz`` per track.
+    targets
+        Tracks to impute (``CELL:ASSAY``); an observed one is left out of the inputs
+        (leave-one-out).
+    missing
+        Also impute every cell type x assay of the model that ``store`` lacks.
+    format
+        ``bigwig`` (one bigWig per track) or ``npz`` (one float32 array of shape
+        ``(n_bins,)`` per contig, on the arcsinh scale, named by the contig).
+    arcsinh
+        bigWig values on the arcsinh scale instead of ``-log10 p``.
+    device
+        ``auto``, ``cpu``, ``cuda`` or ``cuda:N``.
+    precision
+        ``auto`` runs networks under bf16 autocast where the hardware computes in bf16
+        (about twice as fast on such CPUs; values differ from ``fp32`` by ~0.01 on the
+        arcsinh scale), or ``fp32`` / ``bf16``.
+    chunk_bins
+        Bins imputed at a time (plus the model's context); bounds memory.
+    overwrite
+        Replace files of the same tracks already in ``out``.
+    progress
+        Show a progress bar on stderr.
 
-    ``precision`` ``auto`` runs networks under bf16 autocast where the hardware computes
-    in bf16 (about twice as fast on such CPUs; values differ from ``fp32`` by ~0.01 on
-    the arcsinh scale).
+    Returns
+    -------
+    list[pathlib.Path]
+        The written files, in target order (named targets first, then the missing ones).
+
+    Raises
+    ------
+    InputError
+        On a bad setting, no target, an unknown target or one whose assay the model has no
+        training track of, a bin size other than the model's, or outputs that exist
+        without ``overwrite``.
     """
     _check_settings(device=device, precision=precision)
     model_dir, out = Path(model_dir), Path(out)
@@ -269,12 +343,12 @@ def impute(
                          f"on {imputer.layout.bin_size}-bp bins")
     resolved = resolve_targets(imputer, store, targets=targets, missing=missing)
     _check_learnt(imputer, resolved)
-    _check_outputs(out, [output_file(out, t.key, output_format) for t in resolved],
+    _check_outputs(out, [output_file(out, t.key, format) for t in resolved],
                    inputs=[model_dir, store.path], overwrite=overwrite)
     created = [p for p in (out, *out.parents) if not p.exists()]  # made by the writer
     try:
-        return impute_store(imputer, store, resolved, out, output_format=output_format,
-                            arcsinh_scale=arcsinh_scale, chunk_bins=chunk_bins,
+        return impute_store(imputer, store, resolved, out, output_format=format,
+                            arcsinh_scale=arcsinh, chunk_bins=chunk_bins,
                             device=resolve_device(device), precision=precision,
                             progress=progress)
     except BaseException:
@@ -315,11 +389,34 @@ def _check_outputs(out: Path, paths: Sequence[Path], *, inputs: Sequence[Path],
         raise InputError(f"{folders[0]} is a folder; not replacing it with an imputation")
 
 
-def factors(model_dir: Path, out: Path, *, contig: str, overwrite: bool = False) -> Path:
-    """Export an Avocado model's genome factors of ``contig`` and its cell-type and assay
-    embeddings to the ``.npz`` file ``out`` (layout in :mod:`epimpute.factors`).
+def factors(model_dir: Path, out: Path, *, chrom: str, overwrite: bool = False) -> Path:
+    """Export an Avocado model's genome factors of one contig and its cell-type and assay
+    embeddings as one ``.npz`` file (layout in :mod:`epimpute.factors`).
 
-    An existing ``out`` is replaced only with ``overwrite`` and only if it is a factors file.
+    Parameters
+    ----------
+    model_dir
+        A trained Avocado model.
+    out
+        The ``.npz`` file to write: ``factors`` of shape ``(n_bins, M*G)`` at 25-bp
+        resolution, ``start`` and ``end`` of shape ``(n_bins,)``, ``cell_types`` ``(C,)``
+        and ``cell_type_embedding`` ``(C, M*c)``, ``assays`` ``(A,)`` and
+        ``assay_embedding`` ``(A, M*a)``, and the column descriptions.
+    chrom
+        The contig whose genome factors to export.
+    overwrite
+        Replace an existing ``out``, only if it is a factors file.
+
+    Returns
+    -------
+    pathlib.Path
+        ``out``.
+
+    Raises
+    ------
+    InputError
+        If the model is not an Avocado model, has no factors for ``chrom``, or ``out`` is a
+        folder, an input or (without ``overwrite``) an existing file.
     """
     from epimpute.factors import export_factors, is_factors_file
 
@@ -328,7 +425,7 @@ def factors(model_dir: Path, out: Path, *, contig: str, overwrite: bool = False)
         raise InputError(f"{out} is a folder; give the name of the .npz file to write")
     check_destination(out, kind="factors file", is_own=is_factors_file, overwrite=overwrite,
                       inputs=[model_dir])
-    return export_factors(load_model(model_dir), out, contig=contig)
+    return export_factors(load_model(model_dir), out, chrom=chrom)
 
 
 def _jsonable(config: Any) -> dict[str, Any]:
@@ -349,44 +446,7 @@ def _check_settings(*, seed: int = 0, device: str = "auto", max_minutes: float |
         raise InputError(f"--max-minutes must be a positive number of minutes, got {max_minutes!r}")
     if precision not in PRECISIONS:
         raise InputError(f"--precision must be one of {', '.join(PRECISIONS)}, got {precision!r}")
-    try:
-        resolve_device(device)
-    except (RuntimeError, ValueError) as error:
-        raise InputError(f"--device {device}: {error}") from None
-
-
-def _check_model_folder(out: Path, *, inputs: Sequence[Path], resume: bool) -> None:
-    """A model folder to train into: not an input, the working directory or a file."""
-    if out.exists() and not out.is_dir():
-        raise InputError(f"{out} exists and is not a folder")
-    check_not_input(out, kind="model", inputs=inputs)
-
-
-def _forget_run(out: Path, *, created: bool) -> None:
-    """Remove ``run.json`` (and ``out`` if this run created it) when nothing else is there."""
-    if [p.name for p in out.iterdir()] == [RUN_FILE]:
-        (out / RUN_FILE).unlink()
-        if created:
-            out.rmdir()
-
-
-def _prepare_output(out: Path, run: dict[str, Any], *, resume: bool) -> None:
-    """Create ``out`` or check that resuming continues the same run."""
-    run_file = out / RUN_FILE
-    if resume and run_file.exists():
-        previous = json.loads(run_file.read_text())
-        changed = sorted(k for k in run if previous.get(k) != run[k])
-        if changed:
-            raise InputError(f"{out}: cannot resume, the run differs in {', '.join(changed)}")
-        return
-    if out.exists() and {p.name for p in out.iterdir()} - {RUN_FILE}:
-        if (out / CONFIG_FILE).exists() or (out / CHECKPOINT_FILE).exists():
-            raise InputError(f"{out} already holds a model; use --resume to continue it "
-                             "or choose another folder")
-        raise InputError(f"{out} exists and is not empty")
-    out.mkdir(parents=True, exist_ok=True)
-    with atomic_file(run_file) as tmp:
-        tmp.write_text(json.dumps(run, indent=2) + "\n")
+    resolve_device(device)
 
 
 def __getattr__(name: str) -> Any:

@@ -42,7 +42,7 @@ def _precision_option(parser: argparse.ArgumentParser) -> None:
 def _train(args: argparse.Namespace) -> None:
     from epimpute.api import train
 
-    out = train(args.store, args.out, model=args.model, config_file=args.config,
+    out = train(args.store, args.out, model=args.model, config=args.config,
                 exclude=args.exclude, seed=args.seed, device=args.device,
                 max_minutes=args.max_minutes, resume=args.resume, precision=args.precision,
                 progress=not args.quiet)
@@ -52,7 +52,7 @@ def _train(args: argparse.Namespace) -> None:
 def _extend(args: argparse.Namespace) -> None:
     from epimpute.api import extend
 
-    out = extend(args.model_dir, args.store, args.out, mode=args.mode, config_file=args.config,
+    out = extend(args.model_dir, args.store, args.out, mode=args.mode, config=args.config,
                  exclude=args.exclude, seed=args.seed, device=args.device,
                  max_minutes=args.max_minutes, precision=args.precision,
                  progress=not args.quiet, probe_share=args.probe_share)
@@ -62,9 +62,9 @@ def _extend(args: argparse.Namespace) -> None:
 def _impute(args: argparse.Namespace) -> None:
     from epimpute.api import impute
 
-    paths = impute(args.model_dir, args.store, args.out, targets=args.target,
-                   missing=args.missing, output_format=args.format,
-                   arcsinh_scale=args.arcsinh, device=args.device, precision=args.precision,
+    paths = impute(args.model_dir, args.store, args.out, targets=args.targets,
+                   missing=args.missing, format=args.format,
+                   arcsinh=args.arcsinh, device=args.device, precision=args.precision,
                    overwrite=args.overwrite, progress=not args.quiet)
     for path in paths:
         print(path)
@@ -82,7 +82,7 @@ def _evaluate(args: argparse.Namespace) -> None:
             raise InputError(f"--pred: the model name '{name}' is given twice")
         predictions[name] = Path(path)
     table = evaluate(args.truth, predictions, args.out, genes=args.genes,
-                     enhancers=args.enhancers, targets=args.targets, n_boot=args.bootstrap,
+                     enhancers=args.enhancers, targets=args.targets, bootstrap=args.bootstrap,
                      plots=not args.no_plots, overwrite=args.overwrite,
                      progress=not args.quiet)
     from epimpute.evaluation.summary import summarize
@@ -100,7 +100,7 @@ def _factors(args: argparse.Namespace) -> None:
 
     from epimpute.api import factors
 
-    out = factors(args.model_dir, args.out, contig=args.chrom, overwrite=args.overwrite)
+    out = factors(args.model_dir, args.out, chrom=args.chrom, overwrite=args.overwrite)
     with np.load(out) as saved:  # reads only the small arrays named below
         scale_bp = saved["factor_scale_bp"].tolist()
         members = int(saved["members"])
@@ -108,7 +108,7 @@ def _factors(args: argparse.Namespace) -> None:
                            for bp in dict.fromkeys(scale_bp))
         per_member = f" ({members} members x {len(scale_bp) // members})" if members > 1 else ""
         print(f"wrote {out}: genome factors of {args.chrom}, {len(scale_bp)} per bin"
-              f"{per_member} ({scales}); {len(saved['celltypes'])} cell-type and "
+              f"{per_member} ({scales}); {len(saved['cell_types'])} cell-type and "
               f"{len(saved['assays'])} assay embeddings")
 
 
@@ -183,7 +183,8 @@ def build_parser() -> argparse.ArgumentParser:
     p = commands.add_parser("impute", help="impute tracks genome-wide with a trained model")
     p.add_argument("model_dir", type=Path)
     p.add_argument("store", type=Path)
-    p.add_argument("--target", action="append", default=[], metavar="CELL:ASSAY",
+    p.add_argument("--target", action="append", default=[], dest="targets",
+                   metavar="CELL:ASSAY",
                    help="track to impute (repeatable); an observed one is left out of the "
                         "inputs (leave-one-out)")
     p.add_argument("--missing", action="store_true",
@@ -202,12 +203,13 @@ def build_parser() -> argparse.ArgumentParser:
     p.add_argument("--truth", type=Path, required=True, metavar="STORE",
                    help="store holding the observed tracks")
     p.add_argument("--pred", action="append", required=True, metavar="NAME=DIR",
-                   help="a model's imputation folder (BIOSAMPLE.ASSAY.npz or .bw); repeatable")
+                   help="a model's imputation folder (CELL.ASSAY.npz or .bw); repeatable")
     p.add_argument("--out", type=Path, required=True, metavar="REPORT_DIR")
     p.add_argument("--genes", type=Path, metavar="BED",
                    help="genes BED (chrom start end id score strand; .gz ok): mseprom, msegene")
     p.add_argument("--enhancers", type=Path, metavar="BED", help="enhancers BED: mseenh")
-    p.add_argument("--targets", nargs="+", metavar="CELL:ASSAY", help="score only these")
+    p.add_argument("--target", action="append", dest="targets", metavar="CELL:ASSAY",
+                   help="score only this track (repeatable)")
     p.add_argument("--bootstrap", type=int, default=1000, metavar="N",
                    help="block-bootstrap resamples (0: none)")
     p.add_argument("--no-plots", action="store_true", help="skip the figures")

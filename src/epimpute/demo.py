@@ -56,7 +56,7 @@ class DemoSpec:
         eDICE's ``--config`` (``{"model": {...}, "training": {...}}``), written to
         ``edice.json`` in the demo folder: a small network trained for a fixed number of
         epochs of a fixed number of bins.
-    n_boot
+    bootstrap
         Bootstrap resamples of the evaluation.
     locus_chars, locus_step
         The locus shown in the terminal: ``locus_chars`` characters, each the mean of
@@ -66,7 +66,7 @@ class DemoSpec:
     data: SyntheticSpec = field(default_factory=lambda: SyntheticSpec(
         contigs={"chrA": 700_000, "chrB": 500_000}))
     edice: dict[str, Any] = field(default_factory=_edice_config)
-    n_boot: int = 100
+    bootstrap: int = 100
     locus_chars: int = 72
     locus_step: int = 3
 
@@ -238,12 +238,12 @@ def _run(out: Path, *, seed: int, progress: bool, spec: DemoSpec) -> DemoResult:
     imputed = {}
     for model in ("average", "edice"):
         model_dir = api.train(store, out / "models" / model, model=model, seed=seed,
-                              config_file=config if model == "edice" else None,
+                              config=config if model == "edice" else None,
                               progress=progress, device="cpu", precision="fp32")
         imputed[model] = out / "imputed" / model
         api.impute(model_dir, store, imputed[model], missing=True, progress=progress,
                    device="cpu", precision="fp32")
-    metrics = api.evaluate(truth, imputed, out / "report", n_boot=spec.n_boot, seed=seed,
+    metrics = api.evaluate(truth, imputed, out / "report", bootstrap=spec.bootstrap, seed=seed,
                            plot_metrics=HEADLINE_METRICS[:3], progress=progress)
     seconds = time.time() - started
     write_json_record(out / "demo.json", {"seed": seed, "seconds": round(seconds, 1)})

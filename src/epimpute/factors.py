@@ -17,13 +17,13 @@ File layout (arrays of the ``.npz``)::
     factor_member        int64 (M*G,)         ensemble member of each column (0 .. M-1)
     members              int64 ()             M
     bin_size             int64 ()             bp per bin
-    celltypes, assays    str (C,), (A,)       names, in embedding-row order
-    celltype_embedding   float32 (C, M*c)     member by member (columns m*c .. (m+1)*c)
+    cell_types, assays   str (C,), (A,)       names, in embedding-row order
+    cell_type_embedding  float32 (C, M*c)     member by member (columns m*c .. (m+1)*c)
     assay_embedding      float32 (A, M*a)     member by member
 
 The factors are streamed to disk a block of bins at a time, so a chromosome's export needs
 no more memory than its factor tables. To re-impute from the file, feed member ``m``'s
-``[celltype_embedding[c, m], assay_embedding[a, m], factors[p, factor_member == m]]``
+``[cell_type_embedding[c, m], assay_embedding[a, m], factors[p, factor_member == m]]``
 through member ``m``'s slice of the decoder (``decoder.<i>.weight[m]``, ``bias[m]``) and
 average over the members (see :func:`epimpute.models.avocado.decode_features`).
 """
@@ -46,9 +46,9 @@ __all__ = ["export_factors", "is_factors_file"]
 _CHUNK_BINS = 262_144
 
 
-def export_factors(imputer: Imputer, out: Path, *, contig: str,
+def export_factors(imputer: Imputer, out: Path, *, chrom: str,
                    chunk_bins: int = _CHUNK_BINS) -> Path:
-    """Write the genome factors of ``contig`` and the embeddings of ``imputer`` to ``out``.
+    """Write the genome factors of ``chrom`` and the embeddings of ``imputer`` to ``out``.
 
     Parameters
     ----------
@@ -56,7 +56,7 @@ def export_factors(imputer: Imputer, out: Path, *, contig: str,
         A trained Avocado model.
     out
         The ``.npz`` file to write (appears only when complete).
-    contig
+    chrom
         A contig the model has genome factors for.
     chunk_bins
         Bins written at a time.
@@ -69,13 +69,13 @@ def export_factors(imputer: Imputer, out: Path, *, contig: str,
     Raises
     ------
     InputError
-        If the model is not an Avocado model or has no factors for ``contig``.
+        If the model is not an Avocado model or has no factors for ``chrom``.
     """
     if not isinstance(imputer, AvocadoImputer):
         raise InputError(f"only avocado models have genome factors, this is a "
                          f"{imputer.name} model")
     out = Path(out)
-    factors = imputer.genome_factors(contig)
+    factors = imputer.genome_factors(chrom)
     network = imputer.network
     config = network.config
     n_bins, bin_size = int(factors.n_bins), imputer.layout.bin_size
@@ -95,14 +95,14 @@ def export_factors(imputer: Imputer, out: Path, *, contig: str,
                 archive.write((np.arange(lo, hi, dtype=np.int64) + first) * bin_size)
         with torch.no_grad():
             small = {
-                "chrom": np.array(contig),
+                "chrom": np.array(chrom),
                 "factor_scale_bp": scale_bp,
                 "factor_member": member,
                 "members": np.array(config.members, dtype=np.int64),
                 "bin_size": np.array(bin_size, dtype=np.int64),
-                "celltypes": np.array(imputer.layout.biosamples),
+                "cell_types": np.array(imputer.layout.biosamples),
                 "assays": np.array(imputer.layout.assays),
-                "celltype_embedding": network.celltype.weight.detach().cpu().numpy(),
+                "cell_type_embedding": network.celltype.weight.detach().cpu().numpy(),
                 "assay_embedding": network.assay.weight.detach().cpu().numpy(),
             }
         for name, array in small.items():

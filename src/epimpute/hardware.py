@@ -7,17 +7,32 @@ from typing import Literal
 
 import torch
 
+from epimpute.errors import InputError
+
 Precision = Literal["auto", "fp32", "bf16"]
 PRECISIONS: tuple[str, ...] = ("auto", "fp32", "bf16")
 
 
 def resolve_device(name: str) -> torch.device:
-    """Turn ``"auto"`` into CUDA when available, else CPU; validate explicit names."""
+    """Turn ``"auto"`` into CUDA when available, else CPU; validate explicit names.
+
+    Raises
+    ------
+    InputError
+        ``name`` is no device name, or names a CUDA device this machine lacks.
+    """
     if name == "auto":
         return torch.device("cuda" if torch.cuda.is_available() else "cpu")
-    device = torch.device(name)
-    if device.type == "cuda" and not torch.cuda.is_available():
-        raise ValueError("--device cuda was asked for but no CUDA device is available")
+    try:
+        device = torch.device(name)
+    except (RuntimeError, TypeError):
+        raise InputError(f"--device {name}: expected auto, cpu, cuda or cuda:N") from None
+    if device.type == "cuda":
+        if not torch.cuda.is_available():
+            raise InputError(f"--device {name}: no CUDA device is available")
+        count = torch.cuda.device_count()
+        if device.index is not None and device.index >= count:
+            raise InputError(f"--device {name}: this machine has {count} CUDA device(s)")
     return device
 
 

@@ -6,6 +6,7 @@ Loading never unpickles Python objects: weights are read with ``weights_only=Tru
 from __future__ import annotations
 
 import json
+from collections.abc import Sequence
 from dataclasses import asdict, is_dataclass
 from pathlib import Path
 from typing import Any
@@ -14,7 +15,7 @@ import torch
 
 from epimpute import __version__
 from epimpute.errors import InputError
-from epimpute.io.atomic import atomic_file
+from epimpute.io.atomic import atomic_file, check_not_input
 from epimpute.models.base import Imputer
 from epimpute.models.layout import Layout
 from epimpute.provenance import KEY as PROVENANCE_KEY
@@ -25,6 +26,8 @@ FORMAT_VERSION = 1
 CONFIG_FILE = "config.json"
 WEIGHTS_FILE = "weights.pt"
 CHECKPOINT_FILE = "checkpoint.pt"
+RUN_FILE = "run.json"
+"""The settings of a training run, written before it starts (compared on resume)."""
 CONTIG_STATE_FOLDER = "genome"
 """Per-contig state (e.g. Avocado's genome factors): ``genome/<contig>.pt``, one state_dict
 each, listed under ``contig_state`` in ``config.json``."""
@@ -101,7 +104,24 @@ def read_model_record(directory: Path) -> dict[str, Any]:
 
 
 def load_model(directory: Path) -> Imputer:
-    """Rebuild the imputer saved in ``directory``."""
+    """Rebuild the imputer saved in ``directory``.
+
+    Parameters
+    ----------
+    directory
+        A model folder written by ``epimpute train`` or ``epimpute extend``.
+
+    Returns
+    -------
+    Imputer
+        The model on the CPU, ready to impute; per-contig state (Avocado's genome factors)
+        is read when a contig is first used.
+
+    Raises
+    ------
+    InputError
+        If the folder is not an epimpute model or a weights file is missing or unreadable.
+    """
     from epimpute.registry import model_spec
 
     record = read_model_record(directory)
@@ -146,3 +166,37 @@ def contig_file_name(contig: str, suffix: str = ".pt") -> str:
     safe = "".join(c if c.isascii() and (c.isalnum() or c in "_-")
                    else "".join(f"%{b:02X}" for b in c.encode("utf-8")) for c in contig)
     return f"{safe}{suffix}"
+
+
+def check_model_folder(out: Path, *, inputs: Sequence[Path], resume: bool) -> None:
+    """A model folder to train into: not an input, the working directory or a file."""
+    if out.exists() and not out.is_dir():
+        raise InputError(f"{out} exists and is not a folder")
+    check_not_input(out, kind="model", inputs=inputs)
+
+
+def forget_run(out: Path, *, created: bool) -> None:
+    """Remove ``run.json`` (and ``out`` if this run created it) when nothing else is there."""
+    if [p.name for p in out.iterdir()] == [RUN_FILE]:
+        (out / RUN_FILE).unlink()
+        if created:
+            out.rmdir()
+
+
+def prepare_run(out: Path, run: dict[str, Any], *, resume: bool) -> None:
+    """Create ``out`` or check that resuming continues the same run."""
+    run_file = out / RUN_FILE
+    if resume and run_file.exists():
+        previous = json.loads(run_file.read_text())
+        changed = sorted(k for k in run if previous.get(k) != run[k])
+        if changed:
+            raise InputError(f"{out}: cannot resume, the run differs in {', '.join(changed)}")
+        return
+    if out.exists() and {p.name for p in out.iterdir()} - {RUN_FILE}:
+        if (out / CONFIG_FILE).exists() or (out / CHECKPOINT_FILE).exists():
+            raise InputError(f"{out} already holds a model; use --resume to continue it "
+                             "or choose another folder")
+        raise InputError(f"{out} exists and is not empty")
+    out.mkdir(parents=True, exist_ok=True)
+    with atomic_file(run_file) as tmp:
+        tmp.write_text(json.dumps(run, indent=2) + "\n")

@@ -97,7 +97,7 @@ def evaluate(
     progress: bool = False,
     peak_params: PeakParams = DEFAULT_PEAK_PARAMS,
     block_size: int = 1_000_000,
-    n_boot: int = 1000,
+    bootstrap: int = 1000,
     seed: int = 0,
     full_pass: bool = True,
     plots: bool = True,
@@ -111,7 +111,7 @@ def evaluate(
     truth
         The truth store (path or opened :class:`epimpute.store.Store`).
     predictions
-        Model name to its prediction folder (``{biosample}.{assay}.npz`` or ``.bw`` files).
+        Model name to its prediction folder (``{cell}.{assay}.npz`` or ``.bw`` files).
     out
         Report folder to create (see :mod:`epimpute.evaluation.report` for its files).
     genes
@@ -120,7 +120,7 @@ def evaluate(
     enhancers
         Enhancers BED (BED12 or BED3+, may be gzipped) for ``mseenh``.
     targets
-        Track keys ``BIOSAMPLE:ASSAY`` to score; default: every observed track that at least
+        Track keys ``CELL:ASSAY`` to score; default: every observed track that at least
         one model predicted. Each target must be predicted by every model.
     progress
         Show a progress bar on stderr.
@@ -128,8 +128,8 @@ def evaluate(
         Peak-calling thresholds for observed and imputed peaks.
     block_size
         Genomic block length in bp for the bootstrap.
-    n_boot
-        Bootstrap resamples (0 skips the bootstrap).
+    bootstrap
+        Block-bootstrap resamples (0 skips the bootstrap).
     seed
         Seed of the bootstrap.
     full_pass
@@ -153,8 +153,9 @@ def evaluate(
         On a missing or malformed input, no track to score, or an existing ``out``.
     """
     out = Path(out)
-    if isinstance(n_boot, bool) or not isinstance(n_boot, int) or n_boot < 0:
-        raise InputError(f"the number of bootstrap resamples must be 0 or more, got {n_boot!r}")
+    if isinstance(bootstrap, bool) or not isinstance(bootstrap, int) or bootstrap < 0:
+        raise InputError(f"--bootstrap: the number of resamples must be 0 or more, "
+                         f"got {bootstrap!r}")
     truth_path = Path(truth) if isinstance(truth, (str, os.PathLike)) else getattr(truth, "path", None)
     destination = {
         "kind": "report", "is_own": is_report, "overwrite": overwrite,
@@ -190,7 +191,8 @@ def evaluate(
             plan,
             assay_rows,
             work,
-            options=_Options(peak_params, max(1, block_size // bin_size), n_boot, seed, full_pass),
+            options=_Options(peak_params, max(1, block_size // bin_size), bootstrap, seed,
+                             full_pass),
             progress=progress,
         )
         evaluation.info = {
@@ -205,7 +207,7 @@ def evaluate(
             "peak_min_length": peak_params.min_length,
             "peak_max_gap": peak_params.max_gap,
             "block_size": block_size,
-            "n_boot": n_boot,
+            "bootstrap": bootstrap,
             "seed": seed,
             "full_pass": full_pass,
             "seconds": round(time.time() - started, 1),
@@ -228,7 +230,7 @@ def _plan(
         for key in keys:
             if key not in row_of:
                 raise InputError(
-                    f"target {key!r}: the truth has no observed track with this key (BIOSAMPLE:ASSAY)"
+                    f"target {key!r}: the truth has no observed track with this key (CELL:ASSAY)"
                 )
             for source in sources.values():
                 if source.file_for(key) is None:
@@ -242,7 +244,7 @@ def _plan(
             folders = ", ".join(str(s.path) for s in sources.values())
             raise InputError(
                 f"none of the prediction folders ({folders}) holds a track observed in the truth; "
-                "files must be named BIOSAMPLE.ASSAY.npz or BIOSAMPLE.ASSAY.bw"
+                "files must be named CELL.ASSAY.npz or CELL.ASSAY.bw"
             )
     store_contigs = [c for c in store.contigs if store.n_bins(c) > 0]
     plan = []
