@@ -32,7 +32,7 @@ from dataclasses import dataclass
 from pathlib import Path
 
 from epimpute.errors import InputError
-from epimpute.io.trackkey import TrackKey, check_name
+from epimpute.io.trackkey import NamedTrack, check_name
 
 __all__ = ["SampleSpec", "check_samples", "file_kind", "read_sample_sheet"]
 
@@ -51,7 +51,7 @@ _NAMES = ("cell_type", "assay", "individual")
 
 
 @dataclass(frozen=True)
-class SampleSpec:
+class SampleSpec(NamedTrack):
     """One row of the sample sheet.
 
     Attributes
@@ -75,21 +75,6 @@ class SampleSpec:
     individual: str = ""
     chrom: str = ""
     row: int = 0
-
-    @property
-    def track_key(self) -> TrackKey:
-        """The track's identity (names checked)."""
-        return TrackKey(self.cell_type, self.assay, self.individual)
-
-    @property
-    def biosample(self) -> str:
-        """``cell_type``, or ``cell_type@individual`` when there is an individual."""
-        return self.track_key.biosample
-
-    @property
-    def key(self) -> str:
-        """Track key ``biosample:assay``."""
-        return str(self.track_key)
 
     @property
     def kind(self) -> str:

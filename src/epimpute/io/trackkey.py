@@ -13,7 +13,7 @@ from pathlib import Path
 
 from epimpute.errors import InputError
 
-__all__ = ["NAME_RULE", "TrackKey", "check_name", "output_path"]
+__all__ = ["NAME_RULE", "NamedTrack", "TrackKey", "check_name", "output_path"]
 
 NAME_RULE = "letters, digits and _ - . + only, not starting with '.'"
 _NAME = re.compile(r"[A-Za-z0-9_+\-][A-Za-z0-9_.+\-]*")
@@ -80,6 +80,29 @@ class TrackKey:
     def file_name(self, suffix: str) -> str:
         """``BIOSAMPLE.ASSAY`` + ``suffix`` (e.g. ``.bw``), the name of the track's output."""
         return f"{self.biosample}.{self.assay}{suffix}"
+
+
+class NamedTrack:
+    """Mixin for records with ``cell_type``, ``assay`` and ``individual`` fields: their key."""
+
+    cell_type: str
+    assay: str
+    individual: str
+
+    @property
+    def track_key(self) -> TrackKey:
+        """The track's identity (names checked)."""
+        return TrackKey(self.cell_type, self.assay, self.individual)
+
+    @property
+    def biosample(self) -> str:
+        """``cell_type``, or ``cell_type@individual`` when there is an individual."""
+        return self.track_key.biosample
+
+    @property
+    def key(self) -> str:
+        """Track key ``biosample:assay``."""
+        return str(self.track_key)
 
 
 def output_path(folder: Path, key: str | TrackKey, suffix: str) -> Path:

@@ -24,7 +24,7 @@ import zarr
 from epimpute import __version__
 from epimpute.errors import InputError
 from epimpute.io.binning import n_bins as _count_bins
-from epimpute.io.trackkey import TrackKey
+from epimpute.io.trackkey import NamedTrack
 from epimpute.provenance import KEY as PROVENANCE_KEY
 from epimpute.provenance import provenance
 
@@ -47,7 +47,7 @@ _ATTR = "epimpute"
 
 
 @dataclass(frozen=True)
-class Track:
+class Track(NamedTrack):
     """One observed signal track of the store.
 
     Attributes
@@ -64,21 +64,6 @@ class Track:
     assay: str
     individual: str = ""
     source: str = ""
-
-    @property
-    def track_key(self) -> TrackKey:
-        """The track's identity (names checked)."""
-        return TrackKey(self.cell_type, self.assay, self.individual)
-
-    @property
-    def biosample(self) -> str:
-        """``cell_type``, or ``cell_type@individual`` when there is an individual."""
-        return self.track_key.biosample
-
-    @property
-    def key(self) -> str:
-        """Track key ``biosample:assay``."""
-        return str(self.track_key)
 
 
 class Store:
