@@ -2,7 +2,14 @@ import numpy as np
 import pytest
 
 from epimpute.errors import InputError
-from epimpute.io.binning import arcsinh, bin_intervals, bin_window, n_bins, sinh, windows
+from epimpute.io.binning import (
+    arcsinh,
+    bin_intervals,
+    bin_window,
+    n_bins,
+    sinh,
+    windows,
+)
 
 
 def test_n_bins_rounds_up():
@@ -118,10 +125,10 @@ def test_window_edge_inside_an_interval_by_hand():
     # window [0, 20): bin 1 has 5 bases -> 1.0; window [20, 40): 2.0, 2.0;
     # window [40, 50): bin 4 has 7 bases -> 1.4
     got = [
-        bin_window([15], [47], [2.0], lo=lo, hi=hi, bin_size=10).tolist()
+        bin_window([15], [47], [2.0], lo=lo, hi=hi, bin_size=10)
         for _, _, lo, hi in windows(50, 10, 2)
     ]
-    np.testing.assert_allclose(sum(got, []), [0, 1.0, 2.0, 2.0, 1.4], rtol=1e-6)
+    np.testing.assert_allclose(np.concatenate(got), [0, 1.0, 2.0, 2.0, 1.4], rtol=1e-6)
     assert [len(g) for g in got] == [2, 2, 1]
 
 
