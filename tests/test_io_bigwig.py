@@ -175,3 +175,23 @@ def test_read_windows_checks_the_header_before_any_window(signal_bw):
         next(read_windows(signal_bw, "chr1", length=50, bin_size=10))
     with pytest.raises(ValueError, match="window_bins"):
         next(read_windows(signal_bw, "chr1", length=45, bin_size=10, window_bins=0))
+
+
+def test_read_windows_longer_than_one_request(tmp_path):
+    # bin size 1, so the 16,384-bin request edge is base 16,384: intervals of 1 and 3 bp
+    # and one of 5,000 bp cross it; each bin is the base's own value
+    length = 40_000
+    starts = np.array([10, 16_383, 16_385, 16_390, 30_000])
+    ends = np.array([16_383, 16_384, 16_388, 21_390, 39_999])
+    values = np.array([1.0, 2.0, 3.0, 4.0, 5.0])
+    bw = pyBigWig.open(str(tmp_path / "d.bw"), "w")
+    bw.addHeader([("chr1", length)])
+    bw.addEntries(["chr1"] * 5, starts.tolist(), ends=ends.tolist(), values=values.tolist())
+    bw.close()
+    expected = np.zeros(length)
+    for s, e, v in zip(starts, ends, values, strict=True):
+        expected[s:e] = v
+    got = list(read_windows(tmp_path / "d.bw", "chr1", length=length, bin_size=1,
+                            window_bins=35_000))
+    assert [first for first, _ in got] == [0, 35_000]
+    np.testing.assert_array_equal(np.concatenate([v for _, v in got]), expected)

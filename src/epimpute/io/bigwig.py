@@ -24,6 +24,8 @@ from epimpute.io.binning import bin_window, n_bins, windows
 
 __all__ = ["BigWigWriter", "chrom_sizes", "read_binned", "read_windows"]
 
+_REQUEST_BINS = 16_384  # bins per intervals request (410 kb at 25 bp)
+
 
 def chrom_sizes(path: str | os.PathLike[str]) -> dict[str, int]:
     """Contig lengths from a bigWig header.
@@ -110,7 +112,8 @@ def read_windows(
     bin_size
         Bin width in bases.
     window_bins
-        Bins per window (and per request to the file).
+        Bins per window; the file is asked for at most 16,384 bins' worth of intervals
+        at a time.
 
     Yields
     ------
@@ -136,17 +139,31 @@ def read_windows(
                 f"{path}: contig {chrom!r} is {header[chrom]} bp in the file but "
                 f"{length} bp was expected (assembly mismatch?)"
             )
-        for first, _, lo, hi in windows(length, bin_size, window_bins):
-            starts, ends, values = _intervals(bw, path, chrom, lo, hi)
-            bad = np.flatnonzero(~np.isfinite(values))
-            if bad.size:
-                i = bad[0]
-                raise InputError(f"{path}: {chrom}:{starts[i]}-{ends[i]} has the value {values[i]}")
-            try:
-                binned = bin_window(starts, ends, values, lo=lo, hi=hi, bin_size=bin_size)
-            except InputError as exc:
-                raise InputError(f"{path}: {chrom}:{lo}-{hi}: {exc}") from None
-            yield first, binned
+        for first, last, _, _ in windows(length, bin_size, window_bins):
+            out = np.empty(last - first, dtype=np.float32)
+            # a dense file can hold one interval per base: ask for at most _REQUEST_BINS
+            # bins' worth of intervals at a time so that their Python tuples stay few
+            for a in range(first, last, _REQUEST_BINS):
+                b = min(a + _REQUEST_BINS, last)
+                out[a - first : b - first] = _bin_request(
+                    bw, path, chrom, a * bin_size, min(b * bin_size, length), bin_size
+                )
+            yield first, out
+
+
+def _bin_request(
+    bw: Any, path: str | os.PathLike[str], chrom: str, lo: int, hi: int, bin_size: int
+) -> np.ndarray:
+    """Bins of ``[lo, hi)`` (a bin edge to a bin edge or the contig's end) from one request."""
+    starts, ends, values = _intervals(bw, path, chrom, lo, hi)
+    bad = np.flatnonzero(~np.isfinite(values))
+    if bad.size:
+        i = bad[0]
+        raise InputError(f"{path}: {chrom}:{starts[i]}-{ends[i]} has the value {values[i]}")
+    try:
+        return bin_window(starts, ends, values, lo=lo, hi=hi, bin_size=bin_size)
+    except InputError as exc:
+        raise InputError(f"{path}: {chrom}:{lo}-{hi}: {exc}") from None
 
 
 class BigWigWriter:
