@@ -8,6 +8,7 @@ from epimpute.errors import InputError
 from epimpute.io.bedgraph import write_bedgraph
 from epimpute.io.samplesheet import read_sample_sheet
 from epimpute.store import Store, Track, ingest
+from epimpute.store.store import CHUNK_BINS
 
 SIZES = {"chr1": 45, "chr2": 20, "chr10": 15}
 HEADER = "cell_type\tassay\tpath\tindividual\tchrom\n"
@@ -316,3 +317,33 @@ def test_bad_options(inputs, tmp_path):
     fails(inputs, tmp_path / "s.zarr", "jobs must be a positive integer", jobs=0)
     fails(inputs, tmp_path / "s.zarr", "bin_size must be a positive integer", bin_size=0)
     fails(inputs, tmp_path / "nope" / "s.zarr", "the folder .*nope does not exist")
+
+
+def test_contig_longer_than_a_store_chunk_is_written_window_by_window(tmp_path):
+    # one interval of 2.0 crosses the first store chunk's edge (bin CHUNK_BINS, base
+    # CHUNK_BINS * 25): the bins around it get 10, 25 and 5 bases of 2.0 out of 25
+    edge = CHUNK_BINS * 25
+    length = edge + 1000
+    write_bigwig(tmp_path / "a.bw", {"chr1": length}, [("chr1", edge - 10, edge + 30, 2.0)])
+    (tmp_path / "b.bedgraph").write_text(f"chr1\t{edge - 10}\t{edge + 30}\t2\n")
+    binned = np.zeros(CHUNK_BINS + 40)
+    binned[CHUNK_BINS - 1 : CHUNK_BINS + 2] = [0.8, 2.0, 0.4]
+    np.save(tmp_path / "c.npy", binned)
+    sheet = sheet_with(tmp_path, [("A", "m", "a.bw", "", ""), ("B", "m", "b.bedgraph", "", ""),
+                                  ("C", "m", "c.npy", "", "chr1")])
+    store = ingest(sheet, tmp_path / "s.zarr", transformed=True)
+    signal = store.read("chr1")
+    assert signal.shape == (3, CHUNK_BINS + 40)
+    for row in range(3):
+        np.testing.assert_allclose(signal[row], binned, rtol=1e-6)
+
+
+def test_bad_value_in_a_later_window_names_its_contig_bin(tmp_path):
+    edge = CHUNK_BINS * 25
+    values = np.zeros(CHUNK_BINS + 40)
+    values[CHUNK_BINS + 3] = -2.0
+    np.save(tmp_path / "c.npy", values)
+    sheet = sheet_with(tmp_path, [("C", "m", "c.npy", "", "chr1")])
+    fails(sheet, tmp_path / "s.zarr",
+          rf"c\.npy: chr1 bin {CHUNK_BINS + 3} \(bases {edge + 75}-{edge + 100}\) has the "
+          r"value -2\.0", bin_size=25)

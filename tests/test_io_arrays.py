@@ -2,7 +2,7 @@ import numpy as np
 import pytest
 
 from epimpute.errors import InputError
-from epimpute.io.arrays import array_lengths, read_array
+from epimpute.io.arrays import array_lengths, read_array, read_windows
 
 
 def test_npy_needs_and_uses_chrom(tmp_path):
@@ -68,3 +68,28 @@ def test_missing_and_corrupt_files(tmp_path):
     truncated.write_bytes(truncated.read_bytes()[:200])
     with pytest.raises(InputError, match=r"truncated\.npy: not a readable NumPy file"):
         read_array(truncated, chrom="chr1")
+
+
+@pytest.mark.parametrize("save", ["npy", "npz", "npz_compressed"])
+def test_read_windows_streams_the_array_read_array_returns(tmp_path, save):
+    values = np.arange(10, dtype=">f8") / 4  # big-endian on purpose
+    path = tmp_path / f"a.{save[:3]}"
+    if save == "npy":
+        np.save(path, values)
+    elif save == "npz":
+        np.savez(path, chr1=values, chr2=values[:3])
+    else:
+        np.savez_compressed(path, chr1=values, chr2=values[:3])
+    got = list(read_windows(path, chrom="chr1", window_bins=4))
+    assert [first for first, _ in got] == [0, 4, 8]
+    assert all(v.dtype == np.float32 for _, v in got)
+    np.testing.assert_array_equal(np.concatenate([v for _, v in got]),
+                                  read_array(path, chrom="chr1")["chr1"])
+
+
+def test_read_windows_truncated_array(tmp_path):
+    path = tmp_path / "a.npy"
+    np.save(path, np.arange(100, dtype=np.float64))
+    path.write_bytes(path.read_bytes()[:-80])
+    with pytest.raises(InputError, match=r"a\.npy: the array for 'chr1' ends early"):
+        list(read_windows(path, chrom="chr1", window_bins=30))

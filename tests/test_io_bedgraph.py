@@ -4,7 +4,7 @@ import numpy as np
 import pytest
 
 from epimpute.errors import InputError
-from epimpute.io.bedgraph import read_binned_contigs, write_bedgraph
+from epimpute.io.bedgraph import read_binned_contigs, read_windows, write_bedgraph
 
 SIZES = {"chr1": 45, "chr2": 20, "chr3": 30}
 
@@ -123,3 +123,20 @@ def test_corrupt_gzip(tmp_path, damage):
         path.write_bytes(gzip.compress(lines)[:-30])
     with pytest.raises(InputError, match=r"corrupt\.bdg\.gz: not a readable bedGraph"):
         read_all(path)
+
+
+def test_read_windows_cut_through_unsorted_intervals(tmp_path):
+    # intervals in file order 30-40, 6-12, 17-20, 42-45; windows of 1 bin cut [6, 12)
+    path = tmp_path / "s.bedgraph"
+    path.write_text("chr1\t30\t40\t1\nchr1\t6\t12\t2\nchr1\t17\t20\t5\nchr1\t42\t45\t4\n"
+                    "chr2\t0\t20\t3\n")
+    got = list(read_windows(path, chrom_sizes=SIZES, bin_size=10, window_bins=1))
+    assert [(c, first) for c, first, _ in got] == [("chr1", i) for i in range(5)] + [
+        ("chr2", 0), ("chr2", 1)]
+    np.testing.assert_allclose(np.concatenate([v for _, _, v in got[:5]]),
+                               [0.8, 1.9, 0, 1, 2.4], rtol=1e-6)
+    whole = read_all(path)
+    for window_bins in (2, 3):
+        parts = list(read_windows(path, chrom_sizes=SIZES, bin_size=10, window_bins=window_bins))
+        np.testing.assert_array_equal(
+            np.concatenate([v for c, _, v in parts if c == "chr1"]), whole["chr1"])

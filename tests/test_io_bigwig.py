@@ -3,7 +3,7 @@ import pyBigWig
 import pytest
 
 from epimpute.errors import InputError
-from epimpute.io.bigwig import BigWigWriter, chrom_sizes, read_binned
+from epimpute.io.bigwig import BigWigWriter, chrom_sizes, read_binned, read_windows
 
 SIZES = {"chr1": 45, "chr2": 20}
 
@@ -155,3 +155,43 @@ def test_writer_into_missing_folder(tmp_path):
     with pytest.raises(InputError, match="does not exist"):
         with BigWigWriter(tmp_path / "nope" / "out.bw", SIZES, bin_size=10):
             pass
+
+
+def test_read_windows_cut_through_intervals(signal_bw):
+    # windows of 2 bins = 20 bases: the edge at 20 is an interval's end, the one at 40 too;
+    # the hand-computed bins of the fixture come out window by window
+    got = list(read_windows(signal_bw, "chr1", length=45, bin_size=10, window_bins=2))
+    assert [first for first, _ in got] == [0, 2, 4]
+    np.testing.assert_allclose(np.concatenate([v for _, v in got]), [0.8, 1.9, 0, 1, 2.4],
+                               rtol=1e-6)
+    # windows of 1 bin: the edge at 10 cuts [6, 12) in two
+    one = list(read_windows(signal_bw, "chr1", length=45, bin_size=10, window_bins=1))
+    np.testing.assert_allclose(np.concatenate([v for _, v in one]), [0.8, 1.9, 0, 1, 2.4],
+                               rtol=1e-6)
+
+
+def test_read_windows_checks_the_header_before_any_window(signal_bw):
+    with pytest.raises(InputError, match="50 bp was expected"):
+        next(read_windows(signal_bw, "chr1", length=50, bin_size=10))
+    with pytest.raises(ValueError, match="window_bins"):
+        next(read_windows(signal_bw, "chr1", length=45, bin_size=10, window_bins=0))
+
+
+def test_read_windows_longer_than_one_request(tmp_path):
+    # bin size 1, so the 16,384-bin request edge is base 16,384: intervals of 1 and 3 bp
+    # and one of 5,000 bp cross it; each bin is the base's own value
+    length = 40_000
+    starts = np.array([10, 16_383, 16_385, 16_390, 30_000])
+    ends = np.array([16_383, 16_384, 16_388, 21_390, 39_999])
+    values = np.array([1.0, 2.0, 3.0, 4.0, 5.0])
+    bw = pyBigWig.open(str(tmp_path / "d.bw"), "w")
+    bw.addHeader([("chr1", length)])
+    bw.addEntries(["chr1"] * 5, starts.tolist(), ends=ends.tolist(), values=values.tolist())
+    bw.close()
+    expected = np.zeros(length)
+    for s, e, v in zip(starts, ends, values, strict=True):
+        expected[s:e] = v
+    got = list(read_windows(tmp_path / "d.bw", "chr1", length=length, bin_size=1,
+                            window_bins=35_000))
+    assert [first for first, _ in got] == [0, 35_000]
+    np.testing.assert_array_equal(np.concatenate([v for _, v in got]), expected)

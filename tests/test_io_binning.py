@@ -2,7 +2,14 @@ import numpy as np
 import pytest
 
 from epimpute.errors import InputError
-from epimpute.io.binning import arcsinh, bin_intervals, n_bins, sinh
+from epimpute.io.binning import (
+    arcsinh,
+    bin_intervals,
+    bin_window,
+    n_bins,
+    sinh,
+    windows,
+)
 
 
 def test_n_bins_rounds_up():
@@ -89,3 +96,48 @@ def test_arcsinh_and_sinh_are_inverse():
     np.testing.assert_allclose(arcsinh(x), np.arcsinh(x))
     np.testing.assert_allclose(arcsinh(1.0), np.log(1.0 + np.sqrt(2.0)))
     np.testing.assert_allclose(sinh(arcsinh(x)), x, rtol=1e-12)
+
+
+def random_cover(rng, length, n):
+    """Disjoint sorted intervals in [0, length) with values on a 1/8 grid (sums exact)."""
+    cuts = np.sort(rng.choice(np.arange(0, length + 1), size=2 * n, replace=False))
+    starts, ends = cuts[0::2], cuts[1::2]
+    return starts, ends, rng.integers(1, 80, size=n) / 8.0
+
+
+@pytest.mark.parametrize("window_bins", [1, 2, 3, 7, 40, 1000])
+def test_windowed_binning_equals_whole_contig_binning(window_bins):
+    # 997 bases at bin size 10: 100 bins, the last one 7 bases; some intervals are long
+    # enough to cross several window edges, others end or start exactly on one
+    rng = np.random.default_rng(3)
+    starts, ends, values = random_cover(rng, 997, 60)
+    whole = bin_intervals(starts, ends, values, length=997, bin_size=10)
+    parts = []
+    for first, last, lo, hi in windows(997, 10, window_bins):
+        assert (lo, hi) == (first * 10, min(last * 10, 997))
+        parts.append(bin_window(starts, ends, values, lo=lo, hi=hi, bin_size=10))
+        assert parts[-1].size == last - first
+    np.testing.assert_array_equal(np.concatenate(parts), whole)
+
+
+def test_window_edge_inside_an_interval_by_hand():
+    # one interval [15, 47) of 2.0, bins of 10, windows of 2 bins = 20 bases:
+    # window [0, 20): bin 1 has 5 bases -> 1.0; window [20, 40): 2.0, 2.0;
+    # window [40, 50): bin 4 has 7 bases -> 1.4
+    got = [
+        bin_window([15], [47], [2.0], lo=lo, hi=hi, bin_size=10)
+        for _, _, lo, hi in windows(50, 10, 2)
+    ]
+    np.testing.assert_allclose(np.concatenate(got), [0, 1.0, 2.0, 2.0, 1.4], rtol=1e-6)
+    assert [len(g) for g in got] == [2, 2, 1]
+
+
+def test_bin_window_checks_its_window_and_the_intervals_inside():
+    with pytest.raises(ValueError, match="bin edge"):
+        bin_window([0], [5], [1.0], lo=5, hi=20, bin_size=10)
+    with pytest.raises(InputError, match="overlap"):
+        bin_window([0, 12], [15, 18], [1.0, 1.0], lo=10, hi=20, bin_size=10)
+    # an interval wholly outside the window is ignored, not refused
+    np.testing.assert_array_equal(
+        bin_window([0, 30], [5, 40], [1.0, 9.0], lo=10, hi=30, bin_size=10), [0, 0]
+    )

@@ -5,6 +5,9 @@ An array file holds bins that are already averaged (one value per bin), as 1-D r
 - ``.npy``: one contig; its name comes from the sample sheet's ``chrom`` column.
 - ``.npz`` with arrays named after contigs (``np.savez(path, chr1=..., chr2=...)``).
 - ``.npz`` with a single array, whatever its name, when ``chrom`` names the contig.
+
+:func:`read_windows` streams one contig's array from the file (plain or compressed ``.npz``)
+a window of bins at a time, without holding the whole array.
 """
 
 from __future__ import annotations
@@ -12,6 +15,8 @@ from __future__ import annotations
 import os
 import re
 import zipfile
+import zlib
+from collections.abc import Iterator
 from pathlib import Path
 from typing import IO
 
@@ -19,7 +24,7 @@ import numpy as np
 
 from epimpute.errors import InputError
 
-__all__ = ["array_lengths", "read_array"]
+__all__ = ["array_lengths", "read_array", "read_windows"]
 
 _DEFAULT_NAME = re.compile(r"arr_\d+")
 
@@ -61,6 +66,59 @@ def read_array(path: str | os.PathLike[str], *, chrom: str | None = None) -> dic
         _check_array(path, contig, arr.shape, arr.dtype)
         out[contig] = arr.astype(np.float32, copy=False)
     return out
+
+
+def read_windows(
+    path: str | os.PathLike[str], *, chrom: str, window_bins: int = 131_072
+) -> Iterator[tuple[int, np.ndarray]]:
+    """Stream one contig's binned signal, a window of bins at a time.
+
+    Parameters
+    ----------
+    path
+        A ``.npy`` or ``.npz`` file.
+    chrom
+        Contig name, selecting the array as for :func:`read_array`.
+    window_bins
+        Bins per window.
+
+    Yields
+    ------
+    tuple[int, numpy.ndarray]
+        The window's first bin and its float32 values (``window_bins`` of them, fewer in
+        the last window); together, the array :func:`read_array` returns for ``chrom``.
+
+    Raises
+    ------
+    InputError
+        As for :func:`read_array`, and if the file ends before the array does.
+    """
+    if isinstance(window_bins, bool) or not isinstance(window_bins, int) or window_bins <= 0:
+        raise ValueError(f"window_bins must be a positive integer, got {window_bins!r}")
+    ((contig, key),) = _select(path, chrom)
+    try:
+        if Path(path).suffix == ".npy":
+            with open(path, "rb") as fh:
+                yield from _stream(path, contig, fh, window_bins)
+        else:
+            with zipfile.ZipFile(path) as archive, archive.open(f"{key}.npy") as fh:
+                yield from _stream(path, contig, fh, window_bins)
+    except (OSError, EOFError, zipfile.BadZipFile, zlib.error) as exc:
+        raise InputError(f"{path}: not a readable NumPy file ({exc})") from None
+
+
+def _stream(
+    path: str | os.PathLike[str], contig: str, fh: IO[bytes], window_bins: int
+) -> Iterator[tuple[int, np.ndarray]]:
+    """Windows of the 1-D array whose ``.npy`` header starts at ``fh``'s position."""
+    shape, dtype = _read_header(fh)
+    _check_array(path, contig, shape, dtype)
+    for first in range(0, shape[0], window_bins):
+        count = min(window_bins, shape[0] - first)
+        raw = fh.read(count * dtype.itemsize)
+        if len(raw) != count * dtype.itemsize:
+            raise InputError(f"{path}: the array for {contig!r} ends early (truncated file?)")
+        yield first, np.frombuffer(raw, dtype=dtype).astype(np.float32)
 
 
 def array_lengths(path: str | os.PathLike[str], *, chrom: str | None = None) -> dict[str, int]:

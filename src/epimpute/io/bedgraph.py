@@ -4,7 +4,8 @@ A bedGraph has whitespace-separated ``chrom start end value`` lines (0-based, ha
 optionally after ``track`` / ``browser`` / ``#`` header lines, and may be gzipped. The file
 is parsed with pandas in chunks of rows and only the current contig's intervals are held in
 memory, so each contig must occupy one contiguous block of lines (as ``sort -k1,1 -k2,2n``
-produces); intervals within a contig may come in any order.
+produces); intervals within a contig may come in any order. Bins come out a window at a
+time (:func:`read_windows`).
 """
 
 from __future__ import annotations
@@ -22,12 +23,13 @@ import pandas as pd
 from numpy.typing import ArrayLike
 
 from epimpute.errors import InputError
-from epimpute.io.binning import bin_intervals, n_bins
+from epimpute.io.binning import bin_window, n_bins, windows
 
-__all__ = ["read_binned_contigs", "write_bedgraph"]
+__all__ = ["read_binned_contigs", "read_windows", "write_bedgraph"]
 
 _HEADER_PREFIXES = ("track", "browser", "#")
 _CHUNK_ROWS = 1_000_000
+_WINDOW_BINS = 131_072
 _SORT_HINT = "sort it with 'sort -k1,1 -k2,2n'"
 
 
@@ -41,7 +43,50 @@ def read_binned_contigs(
 ) -> Iterator[tuple[str, np.ndarray]]:
     """Yield ``(contig, bins)`` for each contig present in a bedGraph, in file order.
 
-    Bases without an interval count as 0. Contigs absent from the file are not yielded.
+    The windows of :func:`read_windows` put together, one whole contig at a time.
+
+    Parameters
+    ----------
+    path, chrom_sizes, bin_size, chroms, chunk_rows
+        As for :func:`read_windows`.
+
+    Yields
+    ------
+    tuple[str, numpy.ndarray]
+        The contig and its float32 bins, shape ``(ceil(chrom_sizes[contig] / bin_size),)``.
+
+    Raises
+    ------
+    InputError
+        As for :func:`read_windows`.
+    """
+    contig, out = "", None
+    for name, first, values in read_windows(
+        path, chrom_sizes=chrom_sizes, bin_size=bin_size, chroms=chroms, chunk_rows=chunk_rows
+    ):
+        if out is None or name != contig:
+            if out is not None:
+                yield contig, out
+            contig, out = name, np.zeros(n_bins(chrom_sizes[name], bin_size), dtype=np.float32)
+        out[first : first + values.size] = values
+    if out is not None:
+        yield contig, out
+
+
+def read_windows(
+    path: str | os.PathLike[str],
+    *,
+    chrom_sizes: Mapping[str, int],
+    bin_size: int,
+    chroms: set[str] | None = None,
+    window_bins: int = _WINDOW_BINS,
+    chunk_rows: int = _CHUNK_ROWS,
+) -> Iterator[tuple[str, int, np.ndarray]]:
+    """Yield each contig present in a bedGraph, in file order, a window of bins at a time.
+
+    Bases without an interval count as 0. Contigs absent from the file are not yielded. A
+    contig's intervals are held while it is read (they may come in any order); its bins
+    are produced one window at a time.
 
     Parameters
     ----------
@@ -53,13 +98,16 @@ def read_binned_contigs(
         Bin width in bases.
     chroms
         If given, only these contigs are read; lines of other contigs are skipped unchecked.
+    window_bins
+        Bins per window.
     chunk_rows
         Lines parsed per pandas chunk.
 
     Yields
     ------
-    tuple[str, numpy.ndarray]
-        The contig and its float32 bins, shape ``(ceil(chrom_sizes[contig] / bin_size),)``.
+    tuple[str, int, numpy.ndarray]
+        The contig, the window's first bin and its float32 bins (``window_bins`` of them,
+        fewer in a contig's last window); every window of a contig, in increasing order.
 
     Raises
     ------
@@ -67,9 +115,11 @@ def read_binned_contigs(
         Naming the file and line: a missing or unreadable file, a line that does not parse,
         a contig missing from ``chrom_sizes``, a contig split over several blocks, an
         empty or reversed interval, overlapping intervals, an interval past the contig's
-        end, or a NaN / infinite value.
+        end, or a NaN / infinite value. A contig is checked in full before its first window.
     """
     n_bins(1, bin_size)  # validates bin_size
+    if isinstance(window_bins, bool) or not isinstance(window_bins, int) or window_bins <= 0:
+        raise ValueError(f"window_bins must be a positive integer, got {window_bins!r}")
     if not Path(path).is_file():
         raise InputError(f"{path}: no such file")
     compression = "gzip" if _is_gzip(path) else None
@@ -92,7 +142,9 @@ def read_binned_contigs(
                 continue
             if current is not None:
                 if current.wanted:
-                    yield current.name, current.binned(lines, chrom_sizes, bin_size)
+                    for first, values in current.windows(lines, chrom_sizes, bin_size,
+                                                         window_bins):
+                        yield current.name, first, values
                 finished.add(current.name)
             wanted = chroms is None or name in chroms
             if wanted:
@@ -101,7 +153,8 @@ def read_binned_contigs(
             current.add(frame, a, b)
         row += len(frame)
     if current is not None and current.wanted:
-        yield current.name, current.binned(lines, chrom_sizes, bin_size)
+        for first, values in current.windows(lines, chrom_sizes, bin_size, window_bins):
+            yield current.name, first, values
 
 
 def write_bedgraph(
@@ -169,7 +222,10 @@ class _Contig:
                 )
             )
 
-    def binned(self, lines: _Lines, chrom_sizes: Mapping[str, int], bin_size: int) -> np.ndarray:
+    def windows(
+        self, lines: _Lines, chrom_sizes: Mapping[str, int], bin_size: int, window_bins: int
+    ) -> Iterator[tuple[int, np.ndarray]]:
+        """Check the contig's intervals, then yield ``(first_bin, bins)`` per window."""
         starts, ends, values = (np.concatenate(col) for col in zip(*self._parts, strict=True))
         self._parts = []
         length = chrom_sizes[self.name]
@@ -200,7 +256,12 @@ class _Contig:
             row = self.first_row + int(order[i] if order is not None else i)
             other, other_text = lines.locate(row)
             raise fail(i + 1, f"the interval overlaps line {other} ({other_text!r})")
-        return bin_intervals(starts, ends, values, length=length, bin_size=bin_size)
+        # sorted and disjoint, so the ends are sorted too
+        for first, _, lo, hi in windows(length, bin_size, window_bins):
+            a, b = np.searchsorted(ends, lo, side="right"), np.searchsorted(starts, hi)
+            yield first, bin_window(
+                starts[a:b], ends[a:b], values[a:b], lo=lo, hi=hi, bin_size=bin_size
+            )
 
 
 class _Lines:

@@ -1,7 +1,7 @@
 """Read bigWig files into bins and write binned signal as bigWig.
 
-Reading streams one contig in chunks of bins, so memory is bounded by the chunk plus the
-output array. Writing emits fixed-step entries (one per bin) and only puts the file in
+Reading streams one contig in windows of bins (:func:`read_windows`), so memory is
+bounded by a window, whatever the contig's length. Writing emits fixed-step entries (one per bin) and only puts the file in
 place once it has been closed successfully.
 """
 
@@ -10,6 +10,7 @@ from __future__ import annotations
 import os
 from collections.abc import Iterator, Mapping
 from contextlib import contextmanager, suppress
+from itertools import chain
 from pathlib import Path
 from types import TracebackType
 from typing import Any
@@ -19,9 +20,11 @@ import pyBigWig
 
 from epimpute.errors import InputError
 from epimpute.io.atomic import atomic_file
-from epimpute.io.binning import bin_intervals, n_bins
+from epimpute.io.binning import bin_window, n_bins, windows
 
-__all__ = ["BigWigWriter", "chrom_sizes", "read_binned"]
+__all__ = ["BigWigWriter", "chrom_sizes", "read_binned", "read_windows"]
+
+_REQUEST_BINS = 16_384  # bins per intervals request (410 kb at 25 bp)
 
 
 def chrom_sizes(path: str | os.PathLike[str]) -> dict[str, int]:
@@ -54,21 +57,15 @@ def read_binned(
     bin_size: int,
     chunk_bins: int = 100_000,
 ) -> np.ndarray:
-    """Mean signal per bin over one contig of a bigWig.
+    """Mean signal per bin over one whole contig of a bigWig.
 
-    Bases without data count as 0 (see :func:`epimpute.io.binning.bin_intervals`). The
-    contig is read ``chunk_bins`` bins at a time.
+    The bins of :func:`read_windows` put together; use that to keep memory independent
+    of the contig's length.
 
     Parameters
     ----------
-    path
-        A bigWig file.
-    chrom
-        Contig to read; must be in the file's header.
-    length
-        Expected contig length in bases; must equal the header's.
-    bin_size
-        Bin width in bases.
+    path, chrom, length, bin_size
+        As for :func:`read_windows`.
     chunk_bins
         Bins read per request to the file.
 
@@ -80,13 +77,59 @@ def read_binned(
     Raises
     ------
     InputError
+        As for :func:`read_windows`.
+    """
+    out = np.zeros(n_bins(length, bin_size), dtype=np.float32)
+    for first, values in read_windows(
+        path, chrom, length=length, bin_size=bin_size, window_bins=chunk_bins
+    ):
+        out[first : first + values.size] = values
+    return out
+
+
+def read_windows(
+    path: str | os.PathLike[str],
+    chrom: str,
+    *,
+    length: int,
+    bin_size: int,
+    window_bins: int = 131_072,
+) -> Iterator[tuple[int, np.ndarray]]:
+    """Mean signal per bin over one contig of a bigWig, one window of bins at a time.
+
+    Bases without data count as 0 (see :func:`epimpute.io.binning.bin_intervals`). Only
+    one window's intervals and bins are in memory at a time; the header is checked before
+    the first window is yielded.
+
+    Parameters
+    ----------
+    path
+        A bigWig file.
+    chrom
+        Contig to read; must be in the file's header.
+    length
+        Expected contig length in bases; must equal the header's.
+    bin_size
+        Bin width in bases.
+    window_bins
+        Bins per window; the file is asked for at most 16,384 bins' worth of intervals
+        at a time.
+
+    Yields
+    ------
+    tuple[int, numpy.ndarray]
+        The window's first bin and its float32 bins, ``window_bins`` of them (fewer in the
+        last window), in increasing order.
+
+    Raises
+    ------
+    InputError
         If the file is missing or unreadable, lacks ``chrom``, gives it another length,
         or stores a NaN or infinite value.
     """
-    if chunk_bins <= 0:
-        raise ValueError(f"chunk_bins must be positive, got {chunk_bins}")
-    size = n_bins(length, bin_size)
-    out = np.zeros(size, dtype=np.float32)
+    if isinstance(window_bins, bool) or not isinstance(window_bins, int) or window_bins <= 0:
+        raise ValueError(f"window_bins must be a positive integer, got {window_bins!r}")
+    n_bins(length, bin_size)  # validates both
     with _open_bigwig(path) as bw:
         header = bw.chroms()
         if chrom not in header:
@@ -96,25 +139,31 @@ def read_binned(
                 f"{path}: contig {chrom!r} is {header[chrom]} bp in the file but "
                 f"{length} bp was expected (assembly mismatch?)"
             )
-        for first in range(0, size, chunk_bins):
-            last = min(first + chunk_bins, size)
-            lo, hi = first * bin_size, min(last * bin_size, length)
-            starts, ends, values = _intervals(bw, path, chrom, lo, hi)
-            bad = np.flatnonzero(~np.isfinite(values))
-            if bad.size:
-                i = bad[0]
-                raise InputError(f"{path}: {chrom}:{starts[i]}-{ends[i]} has the value {values[i]}")
-            try:
-                out[first:last] = bin_intervals(
-                    np.maximum(starts, lo) - lo,
-                    np.minimum(ends, hi) - lo,
-                    values,
-                    length=hi - lo,
-                    bin_size=bin_size,
+        for first, last, _, _ in windows(length, bin_size, window_bins):
+            out = np.empty(last - first, dtype=np.float32)
+            # a dense file can hold one interval per base: ask for at most _REQUEST_BINS
+            # bins' worth of intervals at a time so that their Python tuples stay few
+            for a in range(first, last, _REQUEST_BINS):
+                b = min(a + _REQUEST_BINS, last)
+                out[a - first : b - first] = _bin_request(
+                    bw, path, chrom, a * bin_size, min(b * bin_size, length), bin_size
                 )
-            except InputError as exc:
-                raise InputError(f"{path}: {chrom}:{lo}-{hi}: {exc}") from None
-    return out
+            yield first, out
+
+
+def _bin_request(
+    bw: Any, path: str | os.PathLike[str], chrom: str, lo: int, hi: int, bin_size: int
+) -> np.ndarray:
+    """Bins of ``[lo, hi)`` (a bin edge to a bin edge or the contig's end) from one request."""
+    starts, ends, values = _intervals(bw, path, chrom, lo, hi)
+    bad = np.flatnonzero(~np.isfinite(values))
+    if bad.size:
+        i = bad[0]
+        raise InputError(f"{path}: {chrom}:{starts[i]}-{ends[i]} has the value {values[i]}")
+    try:
+        return bin_window(starts, ends, values, lo=lo, hi=hi, bin_size=bin_size)
+    except InputError as exc:
+        raise InputError(f"{path}: {chrom}:{lo}-{hi}: {exc}") from None
 
 
 class BigWigWriter:
@@ -303,5 +352,6 @@ def _intervals(
     if not found:
         empty = np.zeros(0, dtype=np.int64)
         return empty, empty, np.zeros(0, dtype=np.float64)
-    table = np.array(found, dtype=np.float64)
+    flat = np.fromiter(chain.from_iterable(found), dtype=np.float64, count=3 * len(found))
+    table = flat.reshape(-1, 3)
     return table[:, 0].astype(np.int64), table[:, 1].astype(np.int64), table[:, 2]

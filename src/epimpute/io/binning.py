@@ -5,18 +5,24 @@ length))``, so there are ``ceil(length / bin_size)`` bins and the last one may b
 A bin's value is the mean signal over its bases, with bases that no interval covers
 counting as 0.
 
+Long contigs are binned in windows of whole bins (:func:`windows`, :func:`bin_window`), so
+memory depends on the window, not on the contig's length; windowed bins equal whole-contig
+bins because a window edge is always a bin edge.
+
 Signal is stored and modelled on the arcsinh scale; :func:`arcsinh` and :func:`sinh` convert
 to and from it.
 """
 
 from __future__ import annotations
 
+from collections.abc import Iterator
+
 import numpy as np
 from numpy.typing import ArrayLike
 
 from epimpute.errors import InputError
 
-__all__ = ["arcsinh", "bin_intervals", "n_bins", "sinh"]
+__all__ = ["arcsinh", "bin_intervals", "bin_window", "n_bins", "sinh", "windows"]
 
 
 def n_bins(length: int, bin_size: int) -> int:
@@ -105,6 +111,83 @@ def bin_intervals(
     straddles = (done < starts_a.size) & (starts_a[nxt] < boundaries)
     integral += np.where(straddles, values_a[nxt] * (boundaries - starts_a[nxt]), 0.0)
     return (np.diff(integral) / np.diff(boundaries)).astype(np.float32)
+
+
+def windows(length: int, bin_size: int, window_bins: int) -> Iterator[tuple[int, int, int, int]]:
+    """Split a contig into consecutive windows of ``window_bins`` whole bins.
+
+    Parameters
+    ----------
+    length
+        Contig length in bases.
+    bin_size
+        Bin width in bases.
+    window_bins
+        Bins per window (the last window may have fewer).
+
+    Yields
+    ------
+    tuple[int, int, int, int]
+        ``(first_bin, end_bin, lo, hi)``: the window's bins ``first_bin .. end_bin`` cover
+        the bases ``[lo, hi)``, with ``hi`` clipped to ``length``.
+    """
+    size = n_bins(length, bin_size)
+    _check_positive("window_bins", window_bins)
+    for first in range(0, size, window_bins):
+        last = min(first + window_bins, size)
+        yield first, last, first * bin_size, min(last * bin_size, length)
+
+
+def bin_window(
+    starts: ArrayLike,
+    ends: ArrayLike,
+    values: ArrayLike,
+    *,
+    lo: int,
+    hi: int,
+    bin_size: int,
+) -> np.ndarray:
+    """Mean signal per bin over the bases ``[lo, hi)`` of a contig.
+
+    Intervals are in contig coordinates; those that do not overlap the window are ignored
+    and those that cross its edges are clipped to it, so binning a contig window by window
+    (:func:`windows`) gives the bins of :func:`bin_intervals` over the whole contig.
+
+    Parameters
+    ----------
+    starts, ends, values
+        As for :func:`bin_intervals`.
+    lo, hi
+        The window: ``lo`` a multiple of ``bin_size`` (a bin edge), ``hi > lo``.
+    bin_size
+        Bin width in bases.
+
+    Returns
+    -------
+    numpy.ndarray
+        float32 array of shape ``(ceil((hi - lo) / bin_size),)``.
+
+    Raises
+    ------
+    InputError
+        As for :func:`bin_intervals`, for the intervals overlapping the window (an interval
+        past ``hi`` is clipped, not refused: checking the contig's end is the caller's job).
+    """
+    if lo % bin_size or hi <= lo:
+        raise ValueError(f"window {lo}-{hi} must start on a bin edge and not be empty")
+    starts_a = np.asarray(starts, dtype=np.int64)
+    ends_a = np.asarray(ends, dtype=np.int64)
+    values_a = np.asarray(values, dtype=np.float64)
+    inside = (ends_a > lo) & (starts_a < hi)
+    if not inside.all():
+        starts_a, ends_a, values_a = starts_a[inside], ends_a[inside], values_a[inside]
+    return bin_intervals(
+        np.maximum(starts_a, lo) - lo,
+        np.minimum(ends_a, hi) - lo,
+        values_a,
+        length=hi - lo,
+        bin_size=bin_size,
+    )
 
 
 def arcsinh(x: ArrayLike) -> np.ndarray:

@@ -2,8 +2,9 @@
 
 Ingestion runs in two phases. Planning reads only headers (bigWig contig sizes, array
 shapes) and checks that the inputs agree, so most mistakes are reported before any signal
-is read. Then each track is streamed contig by contig, checked, arcsinh-transformed and
-written to its own row of the store, one track per worker. The store is built under a
+is read. Then each track is streamed one store chunk of bins at a time (3.3 Mbp at 25 bp
+bins), checked, arcsinh-transformed and written to its own row of the store, one track per
+worker process; a worker's memory does not grow with the contig's length. The store is built under a
 temporary sibling name and moved into place with one rename only when every track has been
 written (:func:`epimpute.io.atomic.publish_dir`); the rename fails if a store appeared at
 the destination meanwhile, so of two ingests into one folder only one succeeds. On any
@@ -31,7 +32,14 @@ from epimpute.io.atomic import check_destination, publish_dir
 from epimpute.io.binning import n_bins
 from epimpute.io.chromsizes import read_chrom_sizes
 from epimpute.io.samplesheet import SampleSpec, check_samples, read_sample_sheet
-from epimpute.store.store import Store, StoreWriter, Track, create_store, is_store
+from epimpute.store.store import (
+    CHUNK_BINS,
+    Store,
+    StoreWriter,
+    Track,
+    create_store,
+    is_store,
+)
 
 __all__ = ["ingest"]
 
@@ -353,43 +361,54 @@ def _ingest_track(
     """Stream one track's files into its row of the store (runs in a worker)."""
     writer = StoreWriter(store_path)
     for source in job.sources:
-        for contig, values in _binned(source, contigs, chroms, bin_size):
-            _check_values(source.path, contig, values, bin_size)
+        for contig, first, values in _windows(source, contigs, chroms, bin_size):
+            _check_values(source.path, contig, first, values, bin_size)
             if not transformed:
                 np.arcsinh(values, out=values)
-            writer.write(job.row, contig, values)
+            writer.write(job.row, contig, values, start=first)
     return job.key
 
 
-def _binned(
+def _windows(
     source: _Source, contigs: dict[str, int], chroms: set[str] | None, bin_size: int
-) -> Iterator[tuple[str, np.ndarray]]:
-    """(contig, float32 bins) of one input file, one contig at a time."""
+) -> Iterator[tuple[str, int, np.ndarray]]:
+    """(contig, first bin, float32 bins) of one input file, one store chunk of bins at a time.
+
+    Windows are the store's chunks, so each write fills whole chunks and memory is bounded
+    by one chunk-row whatever the contig's length.
+    """
     if source.kind == "bigwig":
         for contig in source.contigs:
-            yield (
-                contig,
-                bigwig.read_binned(source.path, contig, length=contigs[contig], bin_size=bin_size),
-            )
+            for first, values in bigwig.read_windows(
+                source.path, contig, length=contigs[contig], bin_size=bin_size,
+                window_bins=CHUNK_BINS,
+            ):
+                yield contig, first, values
     elif source.kind == "bedgraph":
-        yield from bedgraph.read_binned_contigs(
-            source.path, chrom_sizes=contigs, bin_size=bin_size, chroms=chroms
+        yield from bedgraph.read_windows(
+            source.path, chrom_sizes=contigs, bin_size=bin_size, chroms=chroms,
+            window_bins=CHUNK_BINS,
         )
     else:
         for contig in source.contigs:
-            (values,) = arrays.read_array(source.path, chrom=source.chrom or contig).values()
-            yield contig, values
+            for first, values in arrays.read_windows(
+                source.path, chrom=source.chrom or contig, window_bins=CHUNK_BINS
+            ):
+                yield contig, first, values
 
 
-def _check_values(path: str, contig: str, values: np.ndarray, bin_size: int) -> None:
+def _check_values(
+    path: str, contig: str, first: int, values: np.ndarray, bin_size: int
+) -> None:
+    """Refuse NaN, infinite or negative bins (``first`` is the window's first bin)."""
     bad = np.flatnonzero(~(values >= 0))  # catches NaN, -inf and negatives
     if not bad.size:
         bad = np.flatnonzero(np.isinf(values))
     if bad.size:
-        i = int(bad[0])
+        i = first + int(bad[0])
         raise InputError(
             f"{path}: {contig} bin {i} (bases {i * bin_size}-{(i + 1) * bin_size}) has the "
-            f"value {values[i]}; signal must be finite and non-negative"
+            f"value {values[i - first]}; signal must be finite and non-negative"
         )
 
 
