@@ -107,6 +107,8 @@ def test_settings_are_checked():
         replace(SequenceSpec(), n_cell_types=9).check()
     with pytest.raises(InputError, match="multiples of the bin size 25"):
         replace(SequenceSpec(), start=10).check()
+    with pytest.raises(InputError, match="accessibility must be 'ATAC' or 'DNase'"):
+        replace(SequenceSpec(), accessibility="MNase").check()
     with pytest.raises(InputError, match="peak_shares"):
         replace(SequenceSpec(), peak_shares=(0.5, 0.5, 0.5)).check()
     with pytest.raises(InputError, match="needs 22000 bases"):
@@ -201,12 +203,14 @@ def test_command_writes_the_store_and_truth(tmp_path):
     sequence, spec = real_window(17_000_000, 17_250_000)
     out = tmp_path / "seq.zarr"
     code = main(["-q", "synth-sequence", "--genome", str(HG19), "--out", str(out),
-                 "--cell-types", "3", "--seed", "4", "--start", "17000000", "--end", "17250000"])
+                 "--cell-types", "3", "--seed", "4", "--start", "17000000", "--end", "17250000",
+                 "--accessibility", "DNase"])
     assert code == 0
     store = Store.open(out)
     assert store.contigs == {"22": 22_000_000} and store.bin_size == 25
-    assert [t.key for t in store.tracks][:2] == ["cell1:ATAC", "cell1:H3K4me3"]
-    truth = generate(sequence, replace(spec, n_cell_types=3, seed=4, n_variants=40),
+    assert [t.key for t in store.tracks][:2] == ["cell1:DNase", "cell1:H3K4me3"]
+    truth = generate(sequence, replace(spec, n_cell_types=3, seed=4, n_variants=40,
+                                       accessibility="DNase"),
                      contig_length=22_000_000)
     row = [t.key for t in store.tracks].index("cell2:H3K27ac")
     values = store.read("22", 0, 22_000_000 // 25, tracks=[row])[0]
@@ -216,4 +220,5 @@ def test_command_writes_the_store_and_truth(tmp_path):
     assert not values[: window.start].any() and not values[window.stop:].any()
     variants = pd.read_csv(out / "truth" / "variants.tsv", sep="\t")
     assert variants["ID"].tolist() == truth.variants["ID"].tolist()
+    np.testing.assert_allclose(variants["cell1:DNase"], truth.variants["cell1:DNase"], rtol=1e-5)
     assert main(["-q", "synth-sequence", "--genome", str(HG19), "--out", str(out)]) == 2

@@ -333,7 +333,8 @@ def factors(model_dir: Path, out: Path, *, contig: str, overwrite: bool = False)
 
 def synth_sequence(genome: Path, out: Path, *, n_cell_types: int = 6, seed: int = 0,
                    start: int | None = None, end: int | None = None, contig: str = "22",
-                   overwrite: bool = False, progress: bool = True) -> Store:
+                   accessibility: str = "ATAC", overwrite: bool = False,
+                   progress: bool = True) -> Store:
     """Generate accessibility and histone tracks on a real genome's sequence with known truth
     (:mod:`epimpute.synthetic_sequence`) and write them as the store ``out``, with the truth
     tables in ``out/truth``.
@@ -347,6 +348,7 @@ def synth_sequence(genome: Path, out: Path, *, n_cell_types: int = 6, seed: int 
     genome, out = Path(genome), Path(out)
     defaults = SequenceSpec()
     spec = SequenceSpec(n_cell_types=n_cell_types, seed=seed, contig=contig,
+                        accessibility=accessibility,
                         start=defaults.start if start is None else start,
                         end=defaults.end if end is None else end)
     spec.check()

@@ -123,7 +123,8 @@ def _synth_sequence(args: argparse.Namespace) -> None:
 
     store = synth_sequence(args.genome, args.out, n_cell_types=args.cell_types, seed=args.seed,
                            start=args.start, end=args.end, contig=args.contig,
-                           overwrite=args.overwrite, progress=not args.quiet)
+                           accessibility=args.accessibility, overwrite=args.overwrite,
+                           progress=not args.quiet)
     print(f"wrote {store.path}: {len(store.tracks)} tracks of {len(store.biosamples)} cell "
           f"types on {args.contig}; truth in {store.path / 'truth'}")
 
@@ -245,6 +246,8 @@ def build_parser() -> argparse.ArgumentParser:
     p.add_argument("--contig", default="22", help="contig of the genome (default 22)")
     p.add_argument("--start", type=int, help="window start in bp (default 16,050,000)")
     p.add_argument("--end", type=int, help="window end in bp (default 22,000,000)")
+    p.add_argument("--accessibility", choices=("ATAC", "DNase"), default="ATAC",
+                   help="name of the accessibility assay (default ATAC)")
     p.add_argument("--overwrite", action="store_true",
                    help="replace an existing store (only an epimpute store)")
     p.set_defaults(run=_synth_sequence)

@@ -87,6 +87,8 @@ class SequenceSpec:
         if len(self.peak_shares) != 3 or min(self.peak_shares) < 0 or \
                 abs(sum(self.peak_shares) - 1) > 1e-6:
             raise InputError(f"peak_shares must be 3 shares summing to 1, got {self.peak_shares}")
+        if self.accessibility not in ("ATAC", "DNase"):
+            raise InputError(f"accessibility must be 'ATAC' or 'DNase', got {self.accessibility!r}")
         if not 0 < self.site_p < 1:
             raise InputError(f"site_p must be in (0, 1), got {self.site_p}")
 
@@ -191,7 +193,8 @@ def _choose_sites(hits: pd.DataFrame, spec: SequenceSpec, rng: np.random.Generat
                   blocked: list[int], n_wanted: int) -> pd.DataFrame:
     """Spaced matches (clear of ``blocked`` positions) drawn to the shares of
     ``peak_shares``: as many as ``n_wanted`` and the candidates allow."""
-    hits = hits.drop_duplicates(["start", "end", "tf"], ignore_index=True)  # both strands
+    hits = hits.sort_values("p_value", kind="stable")  # of a palindrome's two strands,
+    hits = hits.drop_duplicates(["start", "end", "tf"], ignore_index=True)  # the better one
     centres = ((hits["start"] + hits["end"]) // 2).to_numpy()
     # the strongest match wins where matches crowd (ties in random order)
     order = np.lexsort((rng.random(len(hits)), hits["p_value"].to_numpy()))
