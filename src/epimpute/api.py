@@ -428,6 +428,44 @@ def factors(model_dir: Path, out: Path, *, chrom: str, overwrite: bool = False) 
     return export_factors(load_model(model_dir), out, chrom=chrom)
 
 
+def synth_sequence(genome: Path, out: Path, *, n_cell_types: int = 6, seed: int = 0,
+                   start: int | None = None, end: int | None = None, contig: str = "22",
+                   accessibility: str = "ATAC", overwrite: bool = False,
+                   progress: bool = True) -> Store:
+    """Generate accessibility and histone tracks on a real genome's sequence with known truth
+    (:mod:`epimpute.synthetic_sequence`) and write them as the store ``out``, with the truth
+    tables in ``out/truth``.
+
+    ``start`` and ``end`` default to the documented window (hg19 chr22 16.05-22 Mb).
+    """
+    from epimpute.io.genome import open_genome
+    from epimpute.store.store import is_store
+    from epimpute.synthetic_sequence import SequenceSpec, generate, write_store
+
+    genome, out = Path(genome), Path(out)
+    defaults = SequenceSpec()
+    spec = SequenceSpec(n_cell_types=n_cell_types, seed=seed, contig=contig,
+                        accessibility=accessibility,
+                        start=defaults.start if start is None else start,
+                        end=defaults.end if end is None else end)
+    spec.check()
+    destination = {"kind": "store", "is_own": is_store, "overwrite": overwrite,
+                   "inputs": [genome]}
+    check_destination(out, **destination)
+    with open_genome(genome) as reference:
+        length = reference.contigs.get(contig)
+        if length is None:
+            reference.fetch(contig, 0, 1)  # raises, naming the file and any alias
+        if spec.end > length:
+            raise InputError(f"{genome}: contig {contig!r} has {length:,} bases; the window "
+                             f"{spec.start:,}-{spec.end:,} does not fit")
+        sequence = reference.fetch(contig, spec.start, spec.end)
+    compendium = generate(sequence, spec, contig_length=length, progress=progress)
+    with publish_dir(out, **destination) as tmp:
+        write_store(compendium, tmp)
+    return Store.open(out)
+
+
 def _jsonable(config: Any) -> dict[str, Any]:
     from dataclasses import asdict
 

@@ -118,6 +118,17 @@ def _demo(args: argparse.Namespace) -> None:
     print(run_demo(args.out, seed=args.seed, progress=not args.quiet).text())
 
 
+def _synth_sequence(args: argparse.Namespace) -> None:
+    from epimpute.api import synth_sequence
+
+    store = synth_sequence(args.genome, args.out, n_cell_types=args.cell_types, seed=args.seed,
+                           start=args.start, end=args.end, contig=args.contig,
+                           accessibility=args.accessibility, overwrite=args.overwrite,
+                           progress=not args.quiet)
+    print(f"wrote {store.path}: {len(store.tracks)} tracks of {len(store.biosamples)} cell "
+          f"types on {args.contig}; truth in {store.path / 'truth'}")
+
+
 def build_parser() -> argparse.ArgumentParser:
     """The argument parser of the ``epimpute`` command."""
     parser = argparse.ArgumentParser(
@@ -225,6 +236,23 @@ def build_parser() -> argparse.ArgumentParser:
     p.add_argument("--overwrite", action="store_true",
                    help="replace an existing factors file (only one written by epimpute)")
     p.set_defaults(run=_factors)
+
+    p = commands.add_parser("synth-sequence",
+                            help="generate ATAC and histone tracks with known truth on a real "
+                                 "genome's sequence and JASPAR motifs")
+    p.add_argument("--genome", type=Path, required=True,
+                   help="FASTA (plain, gzip or bgzip) or 2bit, e.g. hg19 chr22")
+    p.add_argument("--out", type=Path, required=True, help="store to create (e.g. seq.zarr)")
+    p.add_argument("--cell-types", type=int, default=6, help="number of cell types (2-8)")
+    p.add_argument("--seed", type=int, default=0)
+    p.add_argument("--contig", default="22", help="contig of the genome (default 22)")
+    p.add_argument("--start", type=int, help="window start in bp (default 16,050,000)")
+    p.add_argument("--end", type=int, help="window end in bp (default 22,000,000)")
+    p.add_argument("--accessibility", choices=("ATAC", "DNase"), default="ATAC",
+                   help="name of the accessibility assay (default ATAC)")
+    p.add_argument("--overwrite", action="store_true",
+                   help="replace an existing store (only an epimpute store)")
+    p.set_defaults(run=_synth_sequence)
 
     p = commands.add_parser("demo", help="run ingest, train, impute and scoring on an example")
     p.add_argument("--out", type=Path, default=Path("epimpute-demo"),
