@@ -17,6 +17,7 @@ FUNCTIONS = {
     "impute": api.impute,
     "evaluate": api.evaluate,
     "factors": api.factors,
+    "synth-sequence": api.synth_sequence,
     "demo": run_demo,
 }
 

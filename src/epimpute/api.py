@@ -39,7 +39,7 @@ from epimpute.training.data import check_learnable, store_layout
 from epimpute.training.loop import RunSettings
 
 __all__ = ["ingest", "train", "extend", "impute", "evaluate", "factors", "load_model",
-           "read_config_file", "expand_keys"]
+           "read_config_file", "expand_keys", "synth_sequence"]
 
 log = logging.getLogger(__name__)
 
@@ -428,15 +428,49 @@ def factors(model_dir: Path, out: Path, *, chrom: str, overwrite: bool = False) 
     return export_factors(load_model(model_dir), out, chrom=chrom)
 
 
-def synth_sequence(genome: Path, out: Path, *, n_cell_types: int = 6, seed: int = 0,
+def synth_sequence(genome: Path, out: Path, *, cell_types: int = 6, seed: int = 0,
                    start: int | None = None, end: int | None = None, contig: str = "22",
                    accessibility: str = "ATAC", overwrite: bool = False,
                    progress: bool = True) -> Store:
-    """Generate accessibility and histone tracks on a real genome's sequence with known truth
-    (:mod:`epimpute.synthetic_sequence`) and write them as the store ``out``, with the truth
-    tables in ``out/truth``.
+    """Generate accessibility and histone tracks with known truth on a real genome's sequence.
 
-    ``start`` and ``end`` default to the documented window (hg19 chr22 16.05-22 Mb).
+    See :mod:`epimpute.synthetic_sequence` for the grammar (motif sites of active TFs,
+    promoters, marks, planted variants).
+
+    Parameters
+    ----------
+    genome
+        FASTA (plain, gzip or bgzip) or 2bit reference holding ``contig``.
+    out
+        Store to create; the truth tables go to ``out/truth``.
+    cell_types
+        Number of generated cell types (2-8).
+    seed
+        Seed of every random draw.
+    start
+        Start of the window of ``contig`` to generate, in bp (default: 16,050,000, where
+        hg19 chr22's sequence begins).
+    end
+        End of the window, in bp (default: 22,000,000).
+    contig
+        Contig of the genome to use.
+    accessibility
+        Name of the accessibility assay, ``ATAC`` or ``DNase``.
+    overwrite
+        Replace ``out`` if it is an epimpute store.
+    progress
+        Show progress bars on stderr.
+
+    Returns
+    -------
+    Store
+        The written store.
+
+    Raises
+    ------
+    InputError
+        On bad settings, a contig the genome lacks, a window that does not fit, or an
+        ``out`` that may not be written.
     """
     from epimpute.io.genome import open_genome
     from epimpute.store.store import is_store
@@ -444,7 +478,7 @@ def synth_sequence(genome: Path, out: Path, *, n_cell_types: int = 6, seed: int 
 
     genome, out = Path(genome), Path(out)
     defaults = SequenceSpec()
-    spec = SequenceSpec(n_cell_types=n_cell_types, seed=seed, contig=contig,
+    spec = SequenceSpec(n_cell_types=cell_types, seed=seed, contig=contig,
                         accessibility=accessibility,
                         start=defaults.start if start is None else start,
                         end=defaults.end if end is None else end)

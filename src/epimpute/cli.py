@@ -121,7 +121,7 @@ def _demo(args: argparse.Namespace) -> None:
 def _synth_sequence(args: argparse.Namespace) -> None:
     from epimpute.api import synth_sequence
 
-    store = synth_sequence(args.genome, args.out, n_cell_types=args.cell_types, seed=args.seed,
+    store = synth_sequence(args.genome, args.out, cell_types=args.cell_types, seed=args.seed,
                            start=args.start, end=args.end, contig=args.contig,
                            accessibility=args.accessibility, overwrite=args.overwrite,
                            progress=not args.quiet)
