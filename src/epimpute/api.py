@@ -28,7 +28,7 @@ from epimpute.store import Store, ingest
 from epimpute.training.loop import RunSettings
 
 __all__ = ["ingest", "train", "extend", "impute", "evaluate", "factors", "load_model",
-           "read_config_file", "expand_keys"]
+           "read_config_file", "expand_keys", "synth", "export"]
 
 log = logging.getLogger(__name__)
 RUN_FILE = "run.json"
@@ -249,6 +249,35 @@ def impute(
                         arcsinh_scale=arcsinh_scale, chunk_bins=chunk_bins,
                         device=resolve_device(device), precision=precision,
                         progress=progress)
+
+
+def synth(
+    like: str,
+    out: Path,
+    *,
+    bins: int,
+    seed: int = 0,
+    bin_size: int = 25,
+    contig: str = "chr1",
+    progress: bool = False,
+) -> Store:
+    """Write a generated compendium shaped like ``like`` into the new store ``out``.
+
+    ``like`` is ``pilot`` (5 x 5), ``roadmap`` (127 x 24, 1,028 tracks) or a manifest TSV
+    with ``Biosample`` and ``Assay`` columns (e.g. ENCODE2018-Core); the genome is one
+    contig of ``bins`` bins. See :mod:`epimpute.synthetic_compendium`.
+    """
+    from tqdm.auto import tqdm
+
+    from epimpute.synthetic_compendium import resolve_pattern, synthesize
+
+    if bins < 1:
+        raise InputError(f"--bins must be positive, got {bins}")
+    pattern = resolve_pattern(str(like), seed=seed)
+    with tqdm(total=bins, unit="bin", unit_scale=True, desc="generating",
+              disable=not progress) as bar:
+        return synthesize(pattern, Path(out), contigs={contig: bins * bin_size},
+                          bin_size=bin_size, seed=seed, on_progress=bar.update)
 
 
 def factors(model_dir: Path, out: Path, *, contig: str) -> Path:

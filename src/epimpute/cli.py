@@ -103,6 +103,15 @@ def _factors(args: argparse.Namespace) -> None:
               f"{len(saved['assays'])} assay embeddings")
 
 
+def _synth(args: argparse.Namespace) -> None:
+    from epimpute.api import synth
+
+    store = synth(args.like, args.out, bins=args.bins, seed=args.seed, bin_size=args.bin_size,
+                  progress=not args.quiet)
+    print(f"wrote {store.path}: {len(store.tracks)} tracks, {len(store.biosamples)} biosamples "
+          f"x {len(store.assays)} assays, {args.bins:,} bins of {store.bin_size} bp")
+
+
 def _demo(args: argparse.Namespace) -> None:
     from epimpute.demo import run_demo
 
@@ -210,6 +219,16 @@ def build_parser() -> argparse.ArgumentParser:
     p.add_argument("--chrom", required=True, help="contig whose factors to export")
     p.add_argument("--out", type=Path, required=True, help="output .npz file")
     p.set_defaults(run=_factors)
+
+    p = commands.add_parser("synth", help="generate a compendium shaped like a real one")
+    p.add_argument("--like", required=True, metavar="MANIFEST|roadmap|pilot",
+                   help="observation pattern: a manifest TSV (Biosample, Assay columns), "
+                        "roadmap (127 x 24) or pilot (5 x 5)")
+    p.add_argument("--bins", type=int, required=True, help="genome length in bins")
+    p.add_argument("--out", type=Path, required=True, help="store to create")
+    p.add_argument("--seed", type=int, default=0)
+    p.add_argument("--bin-size", type=int, default=25, help="bin width in bp (default 25)")
+    p.set_defaults(run=_synth)
 
     p = commands.add_parser("demo", help="run ingest, train, impute and scoring on an example")
     p.add_argument("--out", type=Path, default=Path("epimpute-demo"),
