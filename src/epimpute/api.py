@@ -231,24 +231,62 @@ def impute(
     device: str = "auto",
     precision: str = "auto",
     chunk_bins: int = 100_000,
+    resume: bool = False,
+    workers: int | None = None,
+    scheduler: str | None = None,
     progress: bool = False,
 ) -> list[Path]:
-    """Impute ``targets`` (``CELL:ASSAY``) and/or every missing track; returns the files.
+    """Impute ``targets`` (``CELL:ASSAY``) and/or every missing track; returns the files
+    (for ``output_format="zarr"``, ``[out]``: a store of the imputed tracks).
 
     ``precision`` ``auto`` runs networks under bf16 autocast where the hardware computes
     in bf16 (about twice as fast on such CPUs; values differ from ``fp32`` by ~0.01 on
-    the arcsinh scale).
+    the arcsinh scale). ``resume`` continues an interrupted imputation into a store,
+    skipping its finished windows. ``workers`` (a local Dask cluster of that many
+    processes) or ``scheduler`` (a running Dask scheduler's address) spread the windows;
+    the output is identical to a run in one process.
     """
+    from contextlib import nullcontext
+
+    from epimpute.distributed import DaskRunner
+
     imputer = load_model(Path(model_dir))
     store = store if isinstance(store, Store) else Store.open(store)
     if store.bin_size != imputer.layout.bin_size:
         raise InputError(f"{store.path} has {store.bin_size}-bp bins but the model was trained "
                          f"on {imputer.layout.bin_size}-bp bins")
     resolved = resolve_targets(imputer, store, targets=targets, missing=missing)
-    return impute_store(imputer, store, resolved, Path(out), output_format=output_format,
-                        arcsinh_scale=arcsinh_scale, chunk_bins=chunk_bins,
-                        device=resolve_device(device), precision=precision,
-                        progress=progress)
+    distributed = workers is not None or scheduler is not None
+    runner = DaskRunner(workers=workers, scheduler=scheduler) if distributed else nullcontext()
+    with runner as active:
+        return impute_store(imputer, store, resolved, Path(out), output_format=output_format,
+                            arcsinh_scale=arcsinh_scale, chunk_bins=chunk_bins,
+                            device=str(resolve_device(device)), precision=precision,
+                            resume=resume, runner=active, model_dir=Path(model_dir),
+                            progress=progress)
+
+
+def export(
+    store: Path | Store,
+    out: Path,
+    *,
+    tracks: Sequence[str] = (),
+    all_tracks: bool = False,
+    output_format: str = "bigwig",
+    arcsinh_scale: bool = False,
+    progress: bool = False,
+) -> list[Path]:
+    """Write tracks of any store (``tracks``, shell patterns allowed, or ``all_tracks``)
+    as ``BIOSAMPLE.ASSAY.bw`` (``-log10 p`` unless ``arcsinh_scale``) or ``.npz`` files
+    into the folder ``out``; returns the files."""
+    from epimpute.export import export_tracks
+
+    store = store if isinstance(store, Store) else Store.open(store)
+    if all_tracks == bool(tracks):
+        raise InputError("give either --tracks KEY... or --all")
+    keys = [t.key for t in store.tracks] if all_tracks else expand_keys(store, tracks)
+    return export_tracks(store, keys, Path(out), output_format=output_format,
+                         arcsinh_scale=arcsinh_scale, progress=progress)
 
 
 def synth(

@@ -59,9 +59,24 @@ def _impute(args: argparse.Namespace) -> None:
     paths = impute(args.model_dir, args.store, args.out, targets=args.target,
                    missing=args.missing, output_format=args.format,
                    arcsinh_scale=args.arcsinh, device=args.device, precision=args.precision,
-                   progress=not args.quiet)
-    for path in paths:
+                   chunk_bins=args.chunk_bins, resume=args.resume, workers=args.workers,
+                   scheduler=args.scheduler, progress=not args.quiet)
+    _print_paths(paths)
+
+
+def _print_paths(paths: Sequence[Path], limit: int = 20) -> None:
+    for path in paths[:limit]:
         print(path)
+    if len(paths) > limit:
+        print(f"... and {len(paths) - limit} more files in {paths[0].parent}")
+
+
+def _export(args: argparse.Namespace) -> None:
+    from epimpute.api import export
+
+    _print_paths(export(args.store, args.out, tracks=args.tracks, all_tracks=args.all,
+                        output_format=args.format, arcsinh_scale=args.arcsinh,
+                        progress=not args.quiet))
 
 
 def _evaluate(args: argparse.Namespace) -> None:
@@ -190,12 +205,36 @@ def build_parser() -> argparse.ArgumentParser:
     p.add_argument("--missing", action="store_true",
                    help="impute every cell type x assay the store lacks")
     p.add_argument("--out", type=Path, required=True, help="output folder")
-    p.add_argument("--format", choices=["bigwig", "npz"], default="bigwig")
+    p.add_argument("--format", choices=["bigwig", "npz", "zarr"], default="bigwig",
+                   help="one bigWig or npz file per track in the folder --out, or zarr: "
+                        "--out is a store of the imputed tracks (arcsinh scale)")
     p.add_argument("--arcsinh", action="store_true",
                    help="bigWig values on the arcsinh scale instead of -log10 p")
     p.add_argument("--device", default="auto")
+    p.add_argument("--chunk-bins", type=int, default=100_000, metavar="N",
+                   help="bins imputed per window (fewer when many tracks; default 100000)")
+    p.add_argument("--resume", action="store_true",
+                   help="continue an interrupted imputation, skipping finished windows")
+    where = p.add_mutually_exclusive_group()
+    where.add_argument("--workers", type=int, metavar="N",
+                       help="run windows on a local Dask cluster of N processes")
+    where.add_argument("--scheduler", metavar="ADDRESS",
+                       help="run windows on a running Dask scheduler (tcp://host:8786)")
     _precision_option(p)
     p.set_defaults(run=_impute)
+
+    p = commands.add_parser("export", help="write tracks of a store as bigWig or npz files")
+    p.add_argument("store", type=Path, help="any store (e.g. one written by impute --format "
+                                            "zarr)")
+    which = p.add_mutually_exclusive_group(required=True)
+    which.add_argument("--tracks", nargs="+", metavar="KEY",
+                       help="CELL:ASSAY keys (shell patterns allowed)")
+    which.add_argument("--all", action="store_true", help="every track of the store")
+    p.add_argument("--out", type=Path, required=True, help="output folder")
+    p.add_argument("--format", choices=["bigwig", "npz"], default="bigwig")
+    p.add_argument("--arcsinh", action="store_true",
+                   help="bigWig values on the arcsinh scale instead of -log10 p")
+    p.set_defaults(run=_export)
 
     p = commands.add_parser("evaluate", help="score imputed tracks against a truth store")
     p.add_argument("--truth", type=Path, required=True, metavar="STORE",
