@@ -4,12 +4,12 @@ import json
 
 import numpy as np
 import pytest
+from test_imputation import TINY, holey_pattern
 
 from epimpute import api
 from epimpute.cli import main
 from epimpute.store import Store
 from epimpute.synthetic_compendium import synthesize
-from test_imputation import TINY, holey_pattern
 
 
 @pytest.fixture(scope="module")

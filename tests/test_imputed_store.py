@@ -2,13 +2,13 @@
 
 import numpy as np
 import pytest
+from test_imputation import holey_pattern
 
 from epimpute import api
 from epimpute.errors import InputError
 from epimpute.imputed_store import DONE_DIR, TRACK_BLOCK, WindowWriter, partial_path
 from epimpute.store import Store
 from epimpute.synthetic_compendium import synthesize
-from test_imputation import holey_pattern
 
 
 @pytest.fixture(scope="module")

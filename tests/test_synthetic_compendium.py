@@ -10,8 +10,13 @@ import pytest
 from epimpute.errors import InputError
 from epimpute.store import Store
 from epimpute.synthetic_compendium import (
-    ROADMAP_COUNTS, pattern_from_manifest, pilot_pattern, roadmap_pattern, short_assay,
-    synthesize)
+    ROADMAP_COUNTS,
+    pattern_from_manifest,
+    pilot_pattern,
+    roadmap_pattern,
+    short_assay,
+    synthesize,
+)
 
 SHARED = Path(os.environ.get("EPIMPUTE_SHARED_DATA",
                              Path(__file__).resolve().parents[2] / "shared" / "data"))

@@ -43,9 +43,9 @@ from __future__ import annotations
 import csv
 import re
 import zlib
+from collections.abc import Callable
 from dataclasses import dataclass
 from pathlib import Path
-from typing import Callable
 
 import numpy as np
 from scipy import sparse
