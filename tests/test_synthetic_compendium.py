@@ -109,3 +109,16 @@ def test_held_out_tracks_are_predictable_from_other_biosamples(tmp_path):
             # a shifted average keeps the marginal distribution but not the positions
             shifted = np.corrcoef(signal[i], np.roll(others, 40_000))[0, 1]
             assert aligned > 0.3 and aligned > abs(shifted) + 0.2, store.tracks[i].key
+
+
+def test_synth_command_writes_a_store_and_rejects_a_missing_manifest(tmp_path, capsys):
+    from epimpute.cli import main
+
+    assert main(["-q", "synth", "--like", "pilot", "--bins", "1000", "--out",
+                 str(tmp_path / "p.zarr"), "--seed", "3"]) == 0
+    store = Store.open(tmp_path / "p.zarr")
+    assert store.contigs == {"chr1": 25_000} and len(store.tracks) == 25
+    assert main(["-q", "synth", "--like", str(tmp_path / "none.tsv"), "--bins", "10", "--out",
+                 str(tmp_path / "n.zarr")]) == 2
+    assert "none.tsv: manifest not found" in capsys.readouterr().err
+    assert not (tmp_path / "n.zarr").exists()

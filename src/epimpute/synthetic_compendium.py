@@ -41,7 +41,9 @@ Noise of bin chunk ``c`` of contig ``k`` and biosample group ``g`` comes from
 from __future__ import annotations
 
 import csv
+import os
 import re
+import shutil
 import zlib
 from collections.abc import Callable
 from dataclasses import dataclass
@@ -51,7 +53,7 @@ import numpy as np
 from scipy import sparse
 
 from epimpute.errors import InputError
-from epimpute.store.store import CHUNK_BINS, Store, Track, create_store
+from epimpute.store.store import CHUNK_BINS, Store, StoreWriter, Track, create_store
 
 CHANNELS = ("tss", "tss_plus", "tss_minus", "body_plus", "body_minus", "enh_narrow",
             "enh_wide", "polycomb", "poised", "heterochromatin", "ctcf")
@@ -365,11 +367,32 @@ def synthesize(
     lineage[: min(lineages, n_bios)] = np.arange(min(lineages, n_bios))  # no lineage empty
     b_idx, a_idx = np.nonzero(pattern.observed)
     tracks = [Track(pattern.biosamples[b], pattern.assays[a]) for b, a in zip(b_idx, a_idx)]
-    writer = create_store(out, tracks=tracks, contigs=contigs, bin_size=bin_size)
-    response = np.stack([assay_response(a) for a in pattern.assays]).astype(np.float32)
-    depth = np.random.default_rng([seed, 3]).lognormal(0.0, 0.2, len(tracks)).astype(np.float32)
+    out = Path(out)
+    if out.exists():
+        raise InputError(f"{out} already exists")
+    tmp = out.with_name(f".{out.name}.tmp-{os.getpid()}")
+    shutil.rmtree(tmp, ignore_errors=True)
+    writer = create_store(tmp, tracks=tracks, contigs=contigs, bin_size=bin_size)
+    try:
+        _fill(writer, pattern, seed=seed, chunk_bins=chunk_bins, lineage=lineage,
+              on_progress=on_progress)
+    except BaseException:
+        shutil.rmtree(tmp, ignore_errors=True)
+        raise
+    os.replace(tmp, out)
+    return Store.open(out)
+
+
+def _fill(writer: StoreWriter, pattern: Pattern, *, seed: int, chunk_bins: int,
+          lineage: np.ndarray, on_progress: Callable[[int], None] | None) -> None:
+    """Draw and write every chunk of every contig of the store behind ``writer``."""
+    n_bios = len(pattern.biosamples)
+    b_idx, a_idx = np.nonzero(pattern.observed)
     store = writer.store
-    for k, contig in enumerate(contigs):
+    bin_size = store.bin_size
+    response = np.stack([assay_response(a) for a in pattern.assays]).astype(np.float32)
+    depth = np.random.default_rng([seed, 3]).lognormal(0.0, 0.2, b_idx.size).astype(np.float32)
+    for k, contig in enumerate(store.contigs):
         n_bins = store.n_bins(contig)
         channels = _draw_contig(np.random.default_rng([seed, 4, k]), n_bins, bin_size, lineage)
         for c, lo in enumerate(range(0, n_bins, chunk_bins)):
@@ -397,4 +420,3 @@ def synthesize(
                 writer.write_block(int(rows[0]), contig, values, start=lo)
             if on_progress is not None:
                 on_progress(hi - lo)
-    return Store.open(out)
