@@ -42,8 +42,26 @@ TRAINING = {
 }
 
 
+MAX_RSS_MIB = 4096.0
+"""Commands growing past this resident size are stopped (the machine is shared)."""
+STOPPED = -9
+
+
+def rss_mib(pid: int) -> float:
+    try:
+        for line in Path(f"/proc/{pid}/status").read_text().splitlines():
+            if line.startswith("VmRSS:"):
+                return int(line.split()[1]) / 1024
+    except OSError:
+        pass
+    return 0.0
+
+
 def run(args: list[str], *, timeout: float) -> tuple[float, float, int]:
-    """Run ``python -m epimpute ARGS``; returns (wall seconds, peak MiB, exit status)."""
+    """Run ``python -m epimpute ARGS``; returns (wall seconds, peak MiB, exit status).
+
+    A command past ``timeout`` seconds or :data:`MAX_RSS_MIB` is killed (status -9).
+    """
     started = time.perf_counter()
     process = subprocess.Popen([sys.executable, "-m", "epimpute", "-q", *args],
                                stdout=subprocess.DEVNULL, stderr=subprocess.PIPE)
@@ -52,10 +70,12 @@ def run(args: list[str], *, timeout: float) -> tuple[float, float, int]:
         pid, status, usage = os.wait4(process.pid, os.WNOHANG)
         if pid:
             break
-        if time.perf_counter() > deadline:
+        if time.perf_counter() > deadline or rss_mib(process.pid) > MAX_RSS_MIB:
             process.kill()
             pid, status, usage = os.wait4(process.pid, 0)
-            return time.perf_counter() - started, usage.ru_maxrss / 1024, -9
+            print(f"  ! epimpute {args[0]} stopped after {time.perf_counter() - started:.0f} s"
+                  f" at {usage.ru_maxrss / 1024:,.0f} MiB", file=sys.stderr)
+            return time.perf_counter() - started, usage.ru_maxrss / 1024, STOPPED
         time.sleep(0.05)
     code = os.waitstatus_to_exitcode(status)
     if code != 0:
@@ -122,7 +142,7 @@ def bench_shape(shape: str, bins: int, work: Path, models: list[str], n_targets:
         if model != "average":
             args += ["--config", str(config), "--max-minutes", str(minutes)]
         seconds, peak, code = run(args, timeout=timeout)
-        row["train_mib"] = peak
+        row["train_mib"], row["train_code"] = peak, code
         if code == 0 and model != "average":
             history = json.loads((model_dir / "config.json").read_text())["provenance"]["history"]
             row["train_bins_s"] = history["bins_seen"] / max(history["seconds"], 1e-9)
@@ -139,7 +159,7 @@ def bench_shape(shape: str, bins: int, work: Path, models: list[str], n_targets:
         args += ["--missing"] if model == "average" and missing else \
             [x for key in targets for x in ("--target", key)]
         seconds, peak, code = run(args, timeout=timeout)
-        row.update(impute_targets=len(targets), impute_mib=peak,
+        row.update(impute_targets=len(targets), impute_mib=peak, impute_code=code,
                    flops=flops_per_track_bin(model_dir, len(targets)))
         if code == 0:
             row["impute_track_bins_s"] = len(targets) * bins / seconds
@@ -163,7 +183,11 @@ def main() -> None:
     parser.add_argument("--timeout", type=float, default=300, help="seconds per command")
     parser.add_argument("--work", type=Path, default=Path("benchmarks/results/scale"))
     parser.add_argument("--keep", action="store_true", help="keep the generated stores")
+    parser.add_argument("--max-rss-mib", type=float, default=MAX_RSS_MIB,
+                        help="stop a command growing past this resident size")
     args = parser.parse_args()
+    global MAX_RSS_MIB
+    MAX_RSS_MIB = args.max_rss_mib
     if "encode" in args.shapes and not ENCODE.is_file():
         sys.exit(f"ENCODE2018-Core manifest not found at {ENCODE}; drop 'encode' from --shapes")
     args.work.mkdir(parents=True, exist_ok=True)
@@ -176,15 +200,20 @@ def main() -> None:
                 for path in args.work.glob(f"{shape}-{bins}*"):
                     shutil.rmtree(path, ignore_errors=True)
     header = ("shape", "tracks", "bins", "store GB", "synth s", "model", "train bins/s",
-              "train MiB", "targets", "impute track-bins/s", "impute MiB", "FLOPs/track-bin")
+              "train MiB", "targets", "impute track-bins/s", "impute MiB", "FLOPs/track-bin",
+              "note")
     print(" | ".join(header))
     print(" | ".join("---" for _ in header))
     for r in rows:
+        note = {STOPPED: "stopped", None: "", 0: ""}
+        r["note"] = "; ".join(f"{step} {note.get(r.get(f'{step}_code'), 'failed')}"
+                              for step in ("train", "impute")
+                              if note.get(r.get(f"{step}_code"), "failed"))
         print(" | ".join([r["shape"], str(r["tracks"]), f"{r['bins']:,}", fmt(r["store_gb"], 2),
                           fmt(r["synth_s"], 1), r["model"], fmt(r.get("train_bins_s")),
                           fmt(r.get("train_mib")), str(r.get("impute_targets", "-")),
                           fmt(r.get("impute_track_bins_s")), fmt(r.get("impute_mib")),
-                          fmt(r.get("flops"))]))
+                          fmt(r.get("flops")), r["note"]]))
 
 
 if __name__ == "__main__":

@@ -19,15 +19,16 @@ from epimpute.errors import InputError
 from epimpute.imputation import Window
 from epimpute.imputed_store import StoreJob, WindowWriter
 
-_WRITERS: dict[StoreJob, WindowWriter] = {}
+_WRITERS: dict[tuple[str, ...], WindowWriter] = {}
 
 
 def _run_window(window: Window, job: StoreJob) -> Window:
     """Task body: this process's writer for ``job`` imputes and writes ``window``."""
-    writer = _WRITERS.get(job)
+    key = (job.model_dir, job.weights, job.inputs, job.partial)
+    writer = _WRITERS.get(key)
     if writer is None:
         _WRITERS.clear()  # one imputation per worker at a time
-        writer = _WRITERS[job] = job.build()
+        writer = _WRITERS[key] = job.build()
     return writer(window)
 
 
@@ -86,6 +87,7 @@ class DaskRunner:
             raise RuntimeError("DaskRunner is used outside its 'with' block")
         if job is None:
             raise ValueError("DaskRunner needs a StoreJob")
-        futures = self._client.map(_run_window, list(windows), job=job, pure=False)
+        shared = self._client.scatter(job, broadcast=True)  # sent once, not with every task
+        futures = self._client.map(_run_window, list(windows), job=shared, pure=False)
         for future in as_completed(futures):
             on_done(future.result())

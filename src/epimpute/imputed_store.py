@@ -16,6 +16,7 @@ targets), once per process.
 
 from __future__ import annotations
 
+import hashlib
 import json
 import os
 import shutil
@@ -64,6 +65,9 @@ class StoreJob:
     targets: tuple[Target, ...]
     device: str = "cpu"
     precision: str = "fp32"
+    weights: str = ""
+    """Digest of the model's parameters (:func:`weights_digest`), so a worker never reuses
+    a model loaded for another imputation."""
 
     def build(self) -> WindowWriter:
         """Load the model and open both stores."""
@@ -164,7 +168,8 @@ def impute_to_store(
         if model_dir is None:
             raise ValueError("a runner other than run_here needs model_dir")
         job = StoreJob(str(Path(model_dir).resolve()), str(store.path.resolve()),
-                       str(partial.resolve()), tuple(targets), str(device), precision)
+                       str(partial.resolve()), tuple(targets), str(device), precision,
+                       record["weights"])
     total = sum(w.hi - w.lo for w in windows)
     with tqdm(total=total, initial=total - sum(w.hi - w.lo for w in todo), unit="bin",
               unit_scale=True, desc=f"imputing {len(targets)} tracks",
@@ -179,10 +184,20 @@ def impute_to_store(
     return out
 
 
+def weights_digest(imputer: Imputer) -> str:
+    """SHA-1 of the model's parameters (its state_dict, without per-contig state)."""
+    digest = hashlib.sha1()
+    for name, tensor in sorted(imputer.state_dict().items()):
+        digest.update(name.encode())
+        digest.update(tensor.detach().cpu().contiguous().reshape(-1).view(torch.uint8).numpy().tobytes())
+    return digest.hexdigest()
+
+
 def _record(imputer: Imputer, store: Store, targets: Sequence[Target],
             contigs: Sequence[str], bins: int) -> dict[str, Any]:
     """What identifies an imputation, as JSON values."""
-    value = {"model": imputer.name, "config": imputer.config_dict(),
+    value = {"model": imputer.name, "weights": weights_digest(imputer),
+             "config": imputer.config_dict(),
              "layout": imputer.layout.to_dict(), "inputs": str(store.path.resolve()),
              "targets": [t.key for t in targets], "contigs": list(contigs),
              "window_bins": bins}
