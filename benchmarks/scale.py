@@ -173,6 +173,7 @@ def fmt(value: float | None, digits: int = 0, scale: float = 1.0) -> str:
 
 
 def main() -> None:
+    global MAX_RSS_MIB
     parser = argparse.ArgumentParser(description=__doc__.split("\n")[0])
     parser.add_argument("--shapes", default="pilot,roadmap,encode")
     parser.add_argument("--lengths", default="100000,200000", help="genome lengths in bins")
@@ -186,7 +187,6 @@ def main() -> None:
     parser.add_argument("--max-rss-mib", type=float, default=MAX_RSS_MIB,
                         help="stop a command growing past this resident size")
     args = parser.parse_args()
-    global MAX_RSS_MIB
     MAX_RSS_MIB = args.max_rss_mib
     if "encode" in args.shapes and not ENCODE.is_file():
         sys.exit(f"ENCODE2018-Core manifest not found at {ENCODE}; drop 'encode' from --shapes")

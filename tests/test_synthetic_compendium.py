@@ -122,3 +122,16 @@ def test_synth_command_writes_a_store_and_rejects_a_missing_manifest(tmp_path, c
                  str(tmp_path / "n.zarr")]) == 2
     assert "none.tsv: manifest not found" in capsys.readouterr().err
     assert not (tmp_path / "n.zarr").exists()
+
+
+def test_parallel_generation_writes_the_same_store(tmp_path):
+    from epimpute.store.store import CHUNK_BINS
+
+    contigs = {"c1": 25 * (2 * CHUNK_BINS + 700), "c2": 25 * 900}
+    one = synthesize(pilot_pattern(), tmp_path / "one.zarr", contigs=contigs, seed=9)
+    two = synthesize(pilot_pattern(), tmp_path / "two.zarr", contigs=contigs, seed=9, jobs=2)
+    for contig in contigs:
+        np.testing.assert_array_equal(one.read(contig), two.read(contig))
+    with pytest.raises(InputError, match="multiple of"):
+        synthesize(pilot_pattern(), tmp_path / "x.zarr", contigs=contigs, jobs=2,
+                   chunk_bins=1000)

@@ -297,13 +297,15 @@ def synth(
     seed: int = 0,
     bin_size: int = 25,
     contig: str = "chr1",
+    jobs: int = 1,
     progress: bool = False,
 ) -> Store:
     """Write a generated compendium shaped like ``like`` into the new store ``out``.
 
     ``like`` is ``pilot`` (5 x 5), ``roadmap`` (127 x 24, 1,028 tracks) or a manifest TSV
     with ``Biosample`` and ``Assay`` columns (e.g. ENCODE2018-Core); the genome is one
-    contig of ``bins`` bins. See :mod:`epimpute.synthetic_compendium`.
+    contig of ``bins`` bins; ``jobs`` processes draw it (same output for any number). See
+    :mod:`epimpute.synthetic_compendium`.
     """
     from tqdm.auto import tqdm
 
@@ -315,7 +317,7 @@ def synth(
     with tqdm(total=bins, unit="bin", unit_scale=True, desc="generating",
               disable=not progress) as bar:
         return synthesize(pattern, Path(out), contigs={contig: bins * bin_size},
-                          bin_size=bin_size, seed=seed, on_progress=bar.update)
+                          bin_size=bin_size, seed=seed, jobs=jobs, on_progress=bar.update)
 
 
 def factors(model_dir: Path, out: Path, *, contig: str) -> Path:

@@ -122,7 +122,7 @@ def _synth(args: argparse.Namespace) -> None:
     from epimpute.api import synth
 
     store = synth(args.like, args.out, bins=args.bins, seed=args.seed, bin_size=args.bin_size,
-                  progress=not args.quiet)
+                  jobs=args.jobs, progress=not args.quiet)
     print(f"wrote {store.path}: {len(store.tracks)} tracks, {len(store.biosamples)} biosamples "
           f"x {len(store.assays)} assays, {args.bins:,} bins of {store.bin_size} bp")
 
@@ -267,6 +267,7 @@ def build_parser() -> argparse.ArgumentParser:
     p.add_argument("--out", type=Path, required=True, help="store to create")
     p.add_argument("--seed", type=int, default=0)
     p.add_argument("--bin-size", type=int, default=25, help="bin width in bp (default 25)")
+    p.add_argument("--jobs", type=int, default=1, help="processes drawing chunks in parallel")
     p.set_defaults(run=_synth)
 
     p = commands.add_parser("demo", help="run ingest, train, impute and scoring on an example")

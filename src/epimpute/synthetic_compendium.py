@@ -41,11 +41,13 @@ Noise of bin chunk ``c`` of contig ``k`` and biosample group ``g`` comes from
 from __future__ import annotations
 
 import csv
+import multiprocessing
 import os
 import re
 import shutil
 import zlib
 from collections.abc import Callable
+from concurrent.futures import ProcessPoolExecutor
 from dataclasses import dataclass
 from pathlib import Path
 
@@ -332,6 +334,7 @@ def synthesize(
     seed: int = 0,
     chunk_bins: int = CHUNK_BINS,
     n_lineages: int | None = None,
+    jobs: int = 1,
     on_progress: Callable[[int], None] | None = None,
 ) -> Store:
     """Write a generated compendium with ``pattern``'s observed tracks into a new store.
@@ -350,9 +353,12 @@ def synthesize(
         Everything (elements, activities, noise) follows from it.
     chunk_bins
         Bins generated per step; memory is a few times (tracks of 16 biosamples) x
-        ``chunk_bins`` float32 values.
+        ``chunk_bins`` float32 values per process. With ``jobs > 1`` it must be a multiple
+        of the store's chunk length (131,072), so processes never share a chunk.
     n_lineages
         Lineages the biosamples are split into; default ``max(2, round(sqrt(n) / 2))``.
+    jobs
+        Processes drawing chunks in parallel (the output does not depend on it).
     on_progress
         Called with the number of bins finished after each chunk.
 
@@ -370,11 +376,13 @@ def synthesize(
     out = Path(out)
     if out.exists():
         raise InputError(f"{out} already exists")
+    if jobs > 1 and chunk_bins % CHUNK_BINS:
+        raise InputError(f"with several jobs, chunk_bins must be a multiple of {CHUNK_BINS}")
     tmp = out.with_name(f".{out.name}.tmp-{os.getpid()}")
     shutil.rmtree(tmp, ignore_errors=True)
     writer = create_store(tmp, tracks=tracks, contigs=contigs, bin_size=bin_size)
     try:
-        _fill(writer, pattern, seed=seed, chunk_bins=chunk_bins, lineage=lineage,
+        _fill(writer, pattern, seed=seed, chunk_bins=chunk_bins, lineage=lineage, jobs=jobs,
               on_progress=on_progress)
     except BaseException:
         shutil.rmtree(tmp, ignore_errors=True)
@@ -383,40 +391,92 @@ def synthesize(
     return Store.open(out)
 
 
+@dataclass(frozen=True)
+class _Job:
+    """What a process needs to draw chunks of the store at ``path`` (picklable)."""
+
+    path: str
+    pattern: Pattern
+    seed: int
+    chunk_bins: int
+    lineage: tuple[int, ...]
+
+    def __hash__(self) -> int:
+        return hash((self.path, self.seed, self.chunk_bins))
+
+    def __eq__(self, other: object) -> bool:
+        return isinstance(other, _Job) and (self.path, self.seed, self.chunk_bins) == (
+            other.path, other.seed, other.chunk_bins)
+
+
+_DRAWN: dict[tuple[_Job, int], list[_Elements]] = {}
+_WRITERS: dict[_Job, StoreWriter] = {}
+
+
 def _fill(writer: StoreWriter, pattern: Pattern, *, seed: int, chunk_bins: int,
-          lineage: np.ndarray, on_progress: Callable[[int], None] | None) -> None:
+          lineage: np.ndarray, jobs: int, on_progress: Callable[[int], None] | None) -> None:
     """Draw and write every chunk of every contig of the store behind ``writer``."""
+    store = writer.store
+    job = _Job(str(store.path), pattern, seed, chunk_bins, tuple(int(x) for x in lineage))
+    _WRITERS[job] = writer
+    tasks = [(k, c) for k, contig in enumerate(store.contigs)
+             for c in range(-(-store.n_bins(contig) // chunk_bins))]
+    try:
+        if jobs <= 1:
+            for k, c in tasks:
+                done = _write_chunk(job, k, c)
+                if on_progress is not None:
+                    on_progress(done)
+            return
+        context = multiprocessing.get_context("spawn")
+        with ProcessPoolExecutor(jobs, mp_context=context) as pool:
+            for done in pool.map(_write_chunk, [job] * len(tasks), *zip(*tasks)):
+                if on_progress is not None:
+                    on_progress(done)
+    finally:
+        _WRITERS.pop(job, None)
+        for key in [key for key in _DRAWN if key[0] == job]:
+            del _DRAWN[key]
+
+
+def _write_chunk(job: _Job, k: int, c: int) -> int:
+    """Draw chunk ``c`` of contig number ``k`` and write it; returns its number of bins."""
+    writer = _WRITERS.get(job)
+    if writer is None:
+        writer = _WRITERS[job] = StoreWriter(job.path)
+    store, pattern, seed = writer.store, job.pattern, job.seed
+    contig = list(store.contigs)[k]
+    n_bins = store.n_bins(contig)
+    channels = _DRAWN.get((job, k))
+    if channels is None:
+        _DRAWN.clear()  # one contig's elements at a time per process
+        channels = _DRAWN[(job, k)] = _draw_contig(
+            np.random.default_rng([seed, 4, k]), n_bins, store.bin_size, np.array(job.lineage))
     n_bios = len(pattern.biosamples)
     b_idx, a_idx = np.nonzero(pattern.observed)
-    store = writer.store
-    bin_size = store.bin_size
     response = np.stack([assay_response(a) for a in pattern.assays]).astype(np.float32)
     depth = np.random.default_rng([seed, 3]).lognormal(0.0, 0.2, b_idx.size).astype(np.float32)
-    for k, contig in enumerate(store.contigs):
-        n_bins = store.n_bins(contig)
-        channels = _draw_contig(np.random.default_rng([seed, 4, k]), n_bins, bin_size, lineage)
-        for c, lo in enumerate(range(0, n_bins, chunk_bins)):
-            hi = min(lo + chunk_bins, n_bins)
-            profiles = [ch.profile(lo, hi) for ch in channels]
-            for g, first in enumerate(range(0, n_bios, _BIOSAMPLE_GROUP)):
-                group = np.arange(first, min(first + _BIOSAMPLE_GROUP, n_bios))
-                rows = np.flatnonzero(np.isin(b_idx, group))
-                if rows.size == 0:
-                    continue
-                local = b_idx[rows] - first
-                weights = response[a_idx[rows]]  # (tracks, channels)
-                mean = np.zeros((rows.size, hi - lo), dtype=np.float32)
-                for i, ((matrix, members), ch) in enumerate(zip(profiles, channels)):
-                    used = weights[:, i] != 0
-                    if members.size and used.any():
-                        part = np.asarray(matrix @ ch.activity[members][:, group],
-                                          dtype=np.float32).T  # (biosamples, bins)
-                        mean[used] += weights[used, i, None] * part[local[used]]
-                rng = np.random.default_rng([seed, 2, k, c, g])
-                noise = rng.standard_gamma(4.0, size=mean.shape, dtype=np.float32)
-                values = depth[rows, None] * mean * noise * np.float32(0.25)
-                values += rng.standard_exponential(size=mean.shape, dtype=np.float32) * 0.4
-                np.arcsinh(values, out=values)
-                writer.write_block(int(rows[0]), contig, values, start=lo)
-            if on_progress is not None:
-                on_progress(hi - lo)
+    lo = c * job.chunk_bins
+    hi = min(lo + job.chunk_bins, n_bins)
+    profiles = [ch.profile(lo, hi) for ch in channels]
+    for g, first in enumerate(range(0, n_bios, _BIOSAMPLE_GROUP)):
+        group = np.arange(first, min(first + _BIOSAMPLE_GROUP, n_bios))
+        rows = np.flatnonzero(np.isin(b_idx, group))
+        if rows.size == 0:
+            continue
+        local = b_idx[rows] - first
+        weights = response[a_idx[rows]]  # (tracks, channels)
+        mean = np.zeros((rows.size, hi - lo), dtype=np.float32)
+        for i, ((matrix, members), ch) in enumerate(zip(profiles, channels)):
+            used = weights[:, i] != 0
+            if members.size and used.any():
+                part = np.asarray(matrix @ ch.activity[members][:, group],
+                                  dtype=np.float32).T  # (biosamples, bins)
+                mean[used] += weights[used, i, None] * part[local[used]]
+        rng = np.random.default_rng([seed, 2, k, c, g])
+        noise = rng.standard_gamma(4.0, size=mean.shape, dtype=np.float32)
+        values = depth[rows, None] * mean * noise * np.float32(0.25)
+        values += rng.standard_exponential(size=mean.shape, dtype=np.float32) * 0.4
+        np.arcsinh(values, out=values)
+        writer.write_block(int(rows[0]), contig, values, start=lo)
+    return hi - lo
