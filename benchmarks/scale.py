@@ -30,6 +30,7 @@ import shutil
 import subprocess
 import sys
 import time
+from collections.abc import Iterator
 from pathlib import Path
 
 SHARED = Path(os.environ.get("EPIMPUTE_SHARED_DATA",
@@ -116,7 +117,7 @@ def flops_per_track_bin(model_dir: Path, n_targets: int) -> float | None:
 
 
 def bench_shape(shape: str, bins: int, work: Path, models: list[str], n_targets: int,
-                minutes: float, timeout: float) -> list[dict]:
+                minutes: float, timeout: float) -> Iterator[dict]:
     store = work / f"{shape}-{bins}.zarr"
     shutil.rmtree(store, ignore_errors=True)
     seconds, peak, code = run(["synth", "--like", SHAPES[shape], "--bins", str(bins),
@@ -125,7 +126,6 @@ def bench_shape(shape: str, bins: int, work: Path, models: list[str], n_targets:
     from epimpute.store import Store
 
     opened = Store.open(store)
-    rows = []
     base = {"shape": shape, "tracks": len(opened.tracks), "bins": bins,
             "store_gb": folder_gb(store), "synth_s": seconds, "synth_mib": peak}
     biosamples, assays, observed = opened.observed_matrix()
@@ -147,7 +147,7 @@ def bench_shape(shape: str, bins: int, work: Path, models: list[str], n_targets:
             history = json.loads((model_dir / "config.json").read_text())["provenance"]["history"]
             row["train_bins_s"] = history["bins_seen"] / max(history["seconds"], 1e-9)
         if code != 0:
-            rows.append(row)
+            yield row
             continue
         targets = missing if model == "average" else missing[:n_targets]
         if not targets:  # a fully observed shape: leave-one-out imputations instead
@@ -163,9 +163,8 @@ def bench_shape(shape: str, bins: int, work: Path, models: list[str], n_targets:
                    flops=flops_per_track_bin(model_dir, len(targets)))
         if code == 0:
             row["impute_track_bins_s"] = len(targets) * bins / seconds
-        rows.append(row)
+        yield row
         shutil.rmtree(out, ignore_errors=True)
-    return rows
 
 
 def fmt(value: float | None, digits: int = 0, scale: float = 1.0) -> str:
@@ -191,30 +190,31 @@ def main() -> None:
     if "encode" in args.shapes and not ENCODE.is_file():
         sys.exit(f"ENCODE2018-Core manifest not found at {ENCODE}; drop 'encode' from --shapes")
     args.work.mkdir(parents=True, exist_ok=True)
-    rows = []
-    for shape in args.shapes.split(","):
-        for bins in (int(b) for b in args.lengths.split(",")):
-            rows += bench_shape(shape, bins, args.work, args.models.split(","), args.targets,
-                                args.train_minutes, args.timeout)
-            if not args.keep:
-                for path in args.work.glob(f"{shape}-{bins}*"):
-                    shutil.rmtree(path, ignore_errors=True)
     header = ("shape", "tracks", "bins", "store GB", "synth s", "model", "train bins/s",
               "train MiB", "targets", "impute track-bins/s", "impute MiB", "FLOPs/track-bin",
               "note")
     print(" | ".join(header))
-    print(" | ".join("---" for _ in header))
-    for r in rows:
-        note = {STOPPED: "stopped", None: "", 0: ""}
-        r["note"] = "; ".join(f"{step} {note.get(r.get(f'{step}_code'), 'failed')}"
-                              for step in ("train", "impute")
-                              if note.get(r.get(f"{step}_code"), "failed"))
-        print(" | ".join([r["shape"], str(r["tracks"]), f"{r['bins']:,}", fmt(r["store_gb"], 2),
-                          fmt(r["synth_s"], 1), r["model"], fmt(r.get("train_bins_s")),
-                          fmt(r.get("train_mib")), str(r.get("impute_targets", "-")),
-                          fmt(r.get("impute_track_bins_s")), fmt(r.get("impute_mib")),
-                          fmt(r.get("flops")), r["note"]]))
+    print(" | ".join("---" for _ in header), flush=True)
+    for shape in args.shapes.split(","):
+        for bins in (int(b) for b in args.lengths.split(",")):
+            for r in bench_shape(shape, bins, args.work, args.models.split(","), args.targets,
+                                 args.train_minutes, args.timeout):
+                print_row(r)
+            if not args.keep:
+                for path in args.work.glob(f"{shape}-{bins}*"):
+                    shutil.rmtree(path, ignore_errors=True)
 
+
+def print_row(r: dict) -> None:
+    note = {STOPPED: "stopped", None: "", 0: ""}
+    r["note"] = "; ".join(f"{step} {note.get(r.get(f'{step}_code'), 'failed')}"
+                          for step in ("train", "impute")
+                          if note.get(r.get(f"{step}_code"), "failed"))
+    print(" | ".join([r["shape"], str(r["tracks"]), f"{r['bins']:,}", fmt(r["store_gb"], 2),
+                      fmt(r["synth_s"], 1), r["model"], fmt(r.get("train_bins_s")),
+                      fmt(r.get("train_mib")), str(r.get("impute_targets", "-")),
+                      fmt(r.get("impute_track_bins_s")), fmt(r.get("impute_mib")),
+                      fmt(r.get("flops")), r["note"]]), flush=True)
 
 if __name__ == "__main__":
     main()
