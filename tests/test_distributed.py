@@ -25,8 +25,8 @@ def model(tmp_path_factory):
 
 def test_two_workers_write_the_same_store_as_one_process(model):
     folder, store = model
-    common = dict(missing=True, output_format="zarr", chunk_bins=1024, device="cpu",
-                  precision="fp32")
+    common = {"missing": True, "output_format": "zarr", "chunk_bins": 1024, "device": "cpu",
+              "precision": "fp32"}
     here = Store.open(api.impute(folder / "edice", store, folder / "here.zarr", **common)[0])
     dask = Store.open(api.impute(folder / "edice", store, folder / "dask.zarr", workers=2,
                                  **common)[0])
