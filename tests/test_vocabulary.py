@@ -18,6 +18,8 @@ FUNCTIONS = {
     "evaluate": api.evaluate,
     "factors": api.factors,
     "synth-sequence": api.synth_sequence,
+    "synth": api.synth,
+    "export": api.export,
     "demo": run_demo,
 }
 

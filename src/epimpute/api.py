@@ -14,6 +14,7 @@ import logging
 import math
 import shutil
 import time
+from contextlib import nullcontext
 from pathlib import Path
 from typing import Any, Sequence
 
@@ -23,7 +24,7 @@ from epimpute.errors import InputError
 from epimpute.hardware import PRECISIONS, resolve_device
 from epimpute.imputation import OutputFormat, output_file, resolve_targets
 from epimpute.imputation import impute as impute_store
-from epimpute.io.atomic import check_destination, publish_dir
+from epimpute.io.atomic import check_destination, check_not_input, publish_dir
 from epimpute.model_dir import (
     CHECKPOINT_FILE,
     check_model_folder,
@@ -39,7 +40,7 @@ from epimpute.training.data import check_learnable, store_layout
 from epimpute.training.loop import RunSettings
 
 __all__ = ["ingest", "train", "extend", "impute", "evaluate", "factors", "load_model",
-           "read_config_file", "expand_keys", "synth_sequence"]
+           "read_config_file", "expand_keys", "synth", "export", "synth_sequence"]
 
 log = logging.getLogger(__name__)
 
@@ -286,6 +287,9 @@ def impute(
     device: str = "auto",
     precision: str = "auto",
     chunk_bins: int = 100_000,
+    resume: bool = False,
+    workers: int | None = None,
+    scheduler: str | None = None,
     overwrite: bool = False,
     progress: bool = False,
 ) -> list[Path]:
@@ -298,7 +302,8 @@ def impute(
     store
         Store with the input tracks (path or opened store), binned like the training store.
     out
-        Output folder; one file ``CELL.ASSAY.bw`` or ``CELL.ASSAY.npz`` per track.
+        Output folder, one file ``CELL.ASSAY.bw`` or ``CELL.ASSAY.npz`` per track; for
+        ``zarr``, the store of the imputed tracks to create.
     targets
         Tracks to impute (``CELL:ASSAY``); an observed one is left out of the inputs
         (leave-one-out).
@@ -306,7 +311,8 @@ def impute(
         Also impute every cell type x assay of the model that ``store`` lacks.
     format
         ``bigwig`` (one bigWig per track) or ``npz`` (one float32 array of shape
-        ``(n_bins,)`` per contig, on the arcsinh scale, named by the contig).
+        ``(n_bins,)`` per contig, on the arcsinh scale, named by the contig) or ``zarr`` (a
+        store of the imputed tracks, arcsinh scale, written window by window).
     arcsinh
         bigWig values on the arcsinh scale instead of ``-log10 p``.
     device
@@ -316,16 +322,26 @@ def impute(
         (about twice as fast on such CPUs; values differ from ``fp32`` by ~0.01 on the
         arcsinh scale), or ``fp32`` / ``bf16``.
     chunk_bins
-        Bins imputed at a time (plus the model's context); bounds memory.
+        Bins imputed per window (plus the model's context; fewer when there are many
+        tracks, so memory stays bounded).
+    resume
+        ``zarr``: continue an interrupted imputation, skipping its finished windows.
+    workers
+        Spread the windows over a local Dask cluster of this many processes (the output is
+        identical to a run in one process).
+    scheduler
+        Address of a running Dask scheduler to spread the windows over instead.
     overwrite
-        Replace files of the same tracks already in ``out``.
+        Replace files of the same tracks already in ``out`` (for ``zarr``: an earlier
+        epimpute store at ``out``).
     progress
         Show a progress bar on stderr.
 
     Returns
     -------
     list[pathlib.Path]
-        The written files, in target order (named targets first, then the missing ones).
+        The written files, in target order (named targets first, then the missing ones);
+        ``[out]`` for ``zarr``.
 
     Raises
     ------
@@ -334,6 +350,8 @@ def impute(
         training track of, a bin size other than the model's, or outputs that exist
         without ``overwrite``.
     """
+    from epimpute.distributed import DaskRunner
+
     _check_settings(device=device, precision=precision)
     model_dir, out = Path(model_dir), Path(out)
     imputer = load_model(model_dir)
@@ -343,20 +361,138 @@ def impute(
                          f"on {imputer.layout.bin_size}-bp bins")
     resolved = resolve_targets(imputer, store, targets=targets, missing=missing)
     _check_learnt(imputer, resolved)
-    _check_outputs(out, [output_file(out, t.key, format) for t in resolved],
-                   inputs=[model_dir, store.path], overwrite=overwrite)
+    if workers is not None and scheduler is not None:
+        raise InputError("give --workers or --scheduler, not both")
+    if format == "zarr":
+        check_not_input(out, kind="store", inputs=[model_dir, store.path])
+    else:
+        _check_outputs(out, [output_file(out, t.key, format) for t in resolved],
+                       inputs=[model_dir, store.path], overwrite=overwrite)
     created = [p for p in (out, *out.parents) if not p.exists()]  # made by the writer
+    distributed = workers is not None or scheduler is not None
+    runner = DaskRunner(workers=workers, scheduler=scheduler) if distributed else nullcontext()
     try:
-        return impute_store(imputer, store, resolved, out, output_format=format,
-                            arcsinh_scale=arcsinh, chunk_bins=chunk_bins,
-                            device=resolve_device(device), precision=precision,
-                            progress=progress)
+        with runner as active:
+            return impute_store(imputer, store, resolved, out, output_format=format,
+                                arcsinh_scale=arcsinh, chunk_bins=chunk_bins,
+                                device=str(resolve_device(device)), precision=precision,
+                                resume=resume, runner=active, model_dir=model_dir,
+                                overwrite=overwrite, progress=progress)
     except BaseException:
         for folder in created:  # innermost first; stops at the first one not empty
             if not folder.is_dir() or any(folder.iterdir()):
                 break
             folder.rmdir()
         raise
+
+
+def export(
+    store: Path | Store,
+    out: Path,
+    *,
+    tracks: Sequence[str] = (),
+    all_tracks: bool = False,
+    format: str = "bigwig",
+    arcsinh: bool = False,
+    progress: bool = False,
+) -> list[Path]:
+    """Write tracks of any store (for example one written by ``impute --format zarr``) as files.
+
+    Parameters
+    ----------
+    store
+        The store (path or opened store).
+    out
+        Output folder; one ``CELL.ASSAY.bw`` or ``CELL.ASSAY.npz`` per track.
+    tracks
+        Tracks to write (``CELL:ASSAY``, shell patterns allowed).
+    all_tracks
+        Write every track of the store instead.
+    format
+        ``bigwig`` (``-log10 p`` unless ``arcsinh``) or ``npz`` (float32 arrays of shape
+        ``(n_bins,)`` per contig, arcsinh scale).
+    arcsinh
+        bigWig values on the arcsinh scale.
+    progress
+        Show a progress bar on stderr.
+
+    Returns
+    -------
+    list[pathlib.Path]
+        The written files, in track order.
+
+    Raises
+    ------
+    InputError
+        If neither or both of ``tracks`` and ``all_tracks`` are given, or a track is unknown.
+    """
+    from epimpute.export import export_tracks
+
+    store = store if isinstance(store, Store) else Store.open(store)
+    if all_tracks == bool(tracks):
+        raise InputError("give either --track CELL:ASSAY ... or --all-tracks")
+    keys = [t.key for t in store.tracks] if all_tracks else expand_keys(store, tracks)
+    return export_tracks(store, keys, Path(out), output_format=format, arcsinh_scale=arcsinh,
+                         progress=progress)
+
+
+def synth(
+    like: str,
+    out: Path,
+    *,
+    bins: int,
+    seed: int = 0,
+    bin_size: int = 25,
+    contig: str = "chr1",
+    jobs: int = 1,
+    progress: bool = False,
+) -> Store:
+    """Write a generated compendium shaped like a real one into the new store ``out``.
+
+    See :mod:`epimpute.synthetic_compendium` for the signal model.
+
+    Parameters
+    ----------
+    like
+        ``pilot`` (5 x 5), ``roadmap`` (127 x 24, 1,028 tracks) or a manifest TSV with
+        ``Biosample`` and ``Assay`` columns (e.g. ENCODE2018-Core), whose observation
+        pattern the store takes.
+    out
+        Store to create.
+    bins
+        Genome length in bins (one contig).
+    seed
+        Seed of every random draw.
+    bin_size
+        Bin width in bp.
+    contig
+        Name of the contig.
+    jobs
+        Processes drawing chunks in parallel (the store is the same for any number).
+    progress
+        Show a progress bar on stderr.
+
+    Returns
+    -------
+    Store
+        The written store.
+
+    Raises
+    ------
+    InputError
+        On a bad manifest, a non-positive ``bins`` or an ``out`` that exists.
+    """
+    from tqdm.auto import tqdm
+
+    from epimpute.synthetic_compendium import resolve_pattern, synthesize
+
+    if bins < 1:
+        raise InputError(f"--bins must be positive, got {bins}")
+    pattern = resolve_pattern(str(like), seed=seed)
+    with tqdm(total=bins, unit="bin", unit_scale=True, desc="generating",
+              disable=not progress) as bar:
+        return synthesize(pattern, Path(out), contigs={contig: bins * bin_size},
+                          bin_size=bin_size, seed=seed, jobs=jobs, on_progress=bar.update)
 
 
 def _check_learnt(imputer: Any, targets: Sequence[Any]) -> None:

@@ -65,9 +65,23 @@ def _impute(args: argparse.Namespace) -> None:
     paths = impute(args.model_dir, args.store, args.out, targets=args.targets,
                    missing=args.missing, format=args.format,
                    arcsinh=args.arcsinh, device=args.device, precision=args.precision,
-                   overwrite=args.overwrite, progress=not args.quiet)
-    for path in paths:
+                   chunk_bins=args.chunk_bins, resume=args.resume, workers=args.workers,
+                   scheduler=args.scheduler, overwrite=args.overwrite, progress=not args.quiet)
+    _print_paths(paths)
+
+
+def _print_paths(paths: Sequence[Path], limit: int = 20) -> None:
+    for path in paths[:limit]:
         print(path)
+    if len(paths) > limit:
+        print(f"... and {len(paths) - limit} more files in {paths[0].parent}")
+
+
+def _export(args: argparse.Namespace) -> None:
+    from epimpute.api import export
+
+    _print_paths(export(args.store, args.out, tracks=args.tracks, all_tracks=args.all_tracks,
+                        format=args.format, arcsinh=args.arcsinh, progress=not args.quiet))
 
 
 def _evaluate(args: argparse.Namespace) -> None:
@@ -110,6 +124,15 @@ def _factors(args: argparse.Namespace) -> None:
         print(f"wrote {out}: genome factors of {args.chrom}, {len(scale_bp)} per bin"
               f"{per_member} ({scales}); {len(saved['cell_types'])} cell-type and "
               f"{len(saved['assays'])} assay embeddings")
+
+
+def _synth(args: argparse.Namespace) -> None:
+    from epimpute.api import synth
+
+    store = synth(args.like, args.out, bins=args.bins, seed=args.seed, bin_size=args.bin_size,
+                  jobs=args.jobs, progress=not args.quiet)
+    print(f"wrote {store.path}: {len(store.tracks)} tracks, {len(store.biosamples)} biosamples "
+          f"x {len(store.assays)} assays, {args.bins:,} bins of {store.bin_size} bp")
 
 
 def _demo(args: argparse.Namespace) -> None:
@@ -201,14 +224,39 @@ def build_parser() -> argparse.ArgumentParser:
     p.add_argument("--missing", action="store_true",
                    help="impute every cell type x assay the store lacks")
     p.add_argument("--out", type=Path, required=True, help="output folder")
-    p.add_argument("--format", choices=["bigwig", "npz"], default="bigwig")
+    p.add_argument("--format", choices=["bigwig", "npz", "zarr"], default="bigwig",
+                   help="one bigWig or npz file per track in the folder --out, or zarr: "
+                        "--out is a store of the imputed tracks (arcsinh scale)")
     p.add_argument("--arcsinh", action="store_true",
                    help="bigWig values on the arcsinh scale instead of -log10 p")
     p.add_argument("--device", default="auto")
     p.add_argument("--overwrite", action="store_true",
-                   help="replace imputations of the same tracks already in --out")
+                   help="replace imputations of the same tracks already in --out (zarr: an "
+                        "earlier epimpute store)")
+    p.add_argument("--chunk-bins", type=int, default=100_000, metavar="N",
+                   help="bins imputed per window (fewer when many tracks; default 100000)")
+    p.add_argument("--resume", action="store_true",
+                   help="continue an interrupted imputation, skipping finished windows")
+    where = p.add_mutually_exclusive_group()
+    where.add_argument("--workers", type=int, metavar="N",
+                       help="run windows on a local Dask cluster of N processes")
+    where.add_argument("--scheduler", metavar="ADDRESS",
+                       help="run windows on a running Dask scheduler (tcp://host:8786)")
     _precision_option(p)
     p.set_defaults(run=_impute)
+
+    p = commands.add_parser("export", help="write tracks of a store as bigWig or npz files")
+    p.add_argument("store", type=Path, help="any store (e.g. one written by impute --format "
+                                            "zarr)")
+    which = p.add_mutually_exclusive_group(required=True)
+    which.add_argument("--track", action="append", dest="tracks", metavar="CELL:ASSAY",
+                       help="a track to export (repeatable; shell patterns allowed)")
+    which.add_argument("--all-tracks", action="store_true", help="every track of the store")
+    p.add_argument("--out", type=Path, required=True, help="output folder")
+    p.add_argument("--format", choices=["bigwig", "npz"], default="bigwig")
+    p.add_argument("--arcsinh", action="store_true",
+                   help="bigWig values on the arcsinh scale instead of -log10 p")
+    p.set_defaults(run=_export)
 
     p = commands.add_parser("evaluate", help="score imputed tracks against a truth store")
     p.add_argument("--truth", type=Path, required=True, metavar="STORE",
@@ -253,6 +301,17 @@ def build_parser() -> argparse.ArgumentParser:
     p.add_argument("--overwrite", action="store_true",
                    help="replace an existing store (only an epimpute store)")
     p.set_defaults(run=_synth_sequence)
+
+    p = commands.add_parser("synth", help="generate a compendium shaped like a real one")
+    p.add_argument("--like", required=True, metavar="MANIFEST|roadmap|pilot",
+                   help="observation pattern: a manifest TSV (Biosample, Assay columns), "
+                        "roadmap (127 x 24) or pilot (5 x 5)")
+    p.add_argument("--bins", type=int, required=True, help="genome length in bins")
+    p.add_argument("--out", type=Path, required=True, help="store to create")
+    p.add_argument("--seed", type=int, default=0)
+    p.add_argument("--bin-size", type=int, default=25, help="bin width in bp (default 25)")
+    p.add_argument("--jobs", type=int, default=1, help="processes drawing chunks in parallel")
+    p.set_defaults(run=_synth)
 
     p = commands.add_parser("demo", help="run ingest, train, impute and scoring on an example")
     p.add_argument("--out", type=Path, default=Path("epimpute-demo"),

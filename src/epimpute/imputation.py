@@ -1,12 +1,23 @@
-"""Stream a store through a trained model, contig by contig, into bigWig or npz files."""
+"""Stream a store through a trained model, window by window, into files or a store.
+
+A *window* is a run of bins of one contig. Each window's inputs are read once and every
+target is imputed from them in one pass of the model per group of targets that share
+the same inputs; the window's length shrinks so that the imputed values of all targets
+fit in :data:`WINDOW_MEMORY`. Outputs: one bigWig or ``.npz`` file per target (at most
+:data:`epimpute.export.MAX_OPEN_FILES` open; more targets go through a temporary store,
+then :func:`epimpute.export.export_tracks`), or an output store
+(:mod:`epimpute.imputed_store`) written window by window, resumable, optionally on Dask.
+"""
 
 from __future__ import annotations
 
 import logging
+import shutil
+from collections.abc import Sequence
 from contextlib import ExitStack
 from dataclasses import dataclass
 from pathlib import Path
-from typing import Literal, Sequence
+from typing import TYPE_CHECKING, Literal
 
 import numpy as np
 import torch
@@ -14,16 +25,19 @@ from tqdm.auto import tqdm
 
 from epimpute.errors import InputError
 from epimpute.hardware import autocast, uses_bf16
-from epimpute.io.bigwig import BigWigWriter
-from epimpute.io.npz_stream import NpzStreamWriter
 from epimpute.io.trackkey import output_path
 from epimpute.models.base import Imputer
 from epimpute.provenance import write_json_record
 from epimpute.store import Store
 
+if TYPE_CHECKING:
+    from epimpute.imputed_store import WindowRunner
+
 log = logging.getLogger(__name__)
 
-OutputFormat = Literal["bigwig", "npz"]
+OutputFormat = Literal["bigwig", "npz", "zarr"]
+WINDOW_MEMORY = 512 * 2**20
+"""Bytes of input and imputed float32 values one window may hold."""
 RECORD_FILE = "imputation.json"
 """Written into the output folder last: what the latest imputation wrote, and how."""
 
@@ -92,11 +106,79 @@ def output_file(out_dir: Path, key: str, output_format: OutputFormat) -> Path:
     return output_path(out_dir, key, ".bw" if output_format == "bigwig" else ".npz")
 
 
+def window_bins(chunk_bins: int, n_targets: int, n_inputs: int) -> int:
+    """Bins per window: ``chunk_bins``, fewer (a multiple of 256) when the window's input
+    and output values would exceed :data:`WINDOW_MEMORY`."""
+    if chunk_bins < 1:
+        raise InputError(f"chunk_bins must be positive, got {chunk_bins}")
+    fit = WINDOW_MEMORY // (4 * max(1, n_targets + n_inputs))
+    return int(min(chunk_bins, max(256, fit // 256 * 256)))
+
+
+@dataclass(frozen=True)
+class Window:
+    """Bins ``lo .. hi`` of ``contig``, window number ``index`` of that contig."""
+
+    contig: str
+    index: int
+    lo: int
+    hi: int
+
+
+def plan_windows(store: Store, contigs: Sequence[str], bins: int) -> list[Window]:
+    """Every window of ``bins`` bins (the last of a contig shorter), in genome order."""
+    return [Window(contig, i, lo, min(lo + bins, store.n_bins(contig)))
+            for contig in contigs for i, lo in enumerate(range(0, store.n_bins(contig), bins))]
+
+
+class WindowImputer:
+    """Imputes every target over one window; built once per process.
+
+    Parameters
+    ----------
+    imputer
+        The trained model (moved to ``device``).
+    store
+        The inputs.
+    targets
+        What to impute (see :func:`resolve_targets`).
+    device, precision
+        Where the model runs and its autocast (see :func:`impute`).
+    """
+
+    def __init__(self, imputer: Imputer, store: Store, targets: Sequence[Target], *,
+                 device: torch.device | str = "cpu", precision: str = "fp32") -> None:
+        self.imputer, self.store, self.targets = imputer, store, list(targets)
+        device = torch.device(device)
+        imputer.to(device)
+        self._reduced = (device, imputer.reduced_precision and uses_bf16(precision, device))
+        self.rows, available = input_availability(imputer, store)
+        self._present = np.flatnonzero(self.rows >= 0)
+        self._groups = _group_by_inputs(self.targets, available)
+
+    def __call__(self, window: Window) -> np.ndarray:
+        """``(n_targets, hi - lo)`` float32 imputed arcsinh signal of ``window``."""
+        margin = self.imputer.context_bins
+        lo, hi = window.lo, window.hi
+        signal = np.zeros((len(self.rows), hi - lo + 2 * margin), dtype=np.float32)
+        if self.imputer.reads_signal:  # Avocado imputes from its genome factors alone
+            signal[self._present] = self.store.read(window.contig, lo - margin, hi + margin,
+                                                    tracks=self.rows[self._present])
+        out = np.empty((len(self.targets), hi - lo), dtype=np.float32)
+        for mask, members in self._groups:
+            with autocast(*self._reduced):
+                predicted = self.imputer.impute_region(
+                    signal, mask, [self.targets[i].pair for i in members],
+                    contig=window.contig, start=lo)
+            out[members] = predicted
+        return out
+
+
 def impute(
     imputer: Imputer,
     store: Store,
     targets: Sequence[Target],
-    out_dir: Path,
+    out: Path,
     *,
     output_format: OutputFormat = "bigwig",
     arcsinh_scale: bool = False,
@@ -104,72 +186,88 @@ def impute(
     contigs: Sequence[str] | None = None,
     device: torch.device | str = "cpu",
     precision: str = "fp32",
+    resume: bool = False,
+    runner: WindowRunner | None = None,
+    model_dir: Path | None = None,
+    overwrite: bool = False,
     progress: bool = False,
 ) -> list[Path]:
     """Impute ``targets`` genome-wide from the inputs in ``store``.
 
-    Reads ``chunk_bins`` bins (plus the model's context) of every input at a time, so
-    memory does not grow with contig length. bigWig values are on the ``-log10 p`` scale
-    (``sinh`` of the model's output, floored at 0) unless ``arcsinh_scale``; npz files
-    hold one float32 array per contig on the arcsinh scale. Files appear only when
-    complete. ``precision`` (``fp32``, ``bf16`` or ``auto``, see
-    :func:`epimpute.hardware.uses_bf16`) sets the autocast of the forward passes of
-    models that allow it (:attr:`Imputer.reduced_precision`).
+    Memory does not grow with contig length or the number of targets (see
+    :func:`window_bins`), nor do open files. bigWig values are on the ``-log10 p`` scale
+    (``sinh`` of the model's output, floored at 0) unless ``arcsinh_scale``; npz files hold
+    one float32 array per contig on the arcsinh scale; ``zarr`` writes the store ``out``
+    (tracks = targets, arcsinh scale; see :mod:`epimpute.imputed_store`), resumable with
+    ``resume`` and run window by window by ``runner`` (in this process by default; see
+    :mod:`epimpute.distributed`, which needs ``model_dir``, the folder of ``imputer``). Files and stores appear only when complete.
+    ``precision`` (``fp32``, ``bf16`` or ``auto``, see :func:`epimpute.hardware.uses_bf16`)
+    sets the autocast of the forward passes of models that allow it.
 
     Returns
     -------
     list[Path]
-        The written files, in the order of ``targets``.
+        The written files in the order of ``targets``, or ``[out]`` for ``zarr``.
     """
-    out_dir = Path(out_dir)
-    out_dir.mkdir(parents=True, exist_ok=True)
-    device = torch.device(device)
-    imputer.to(device)
-    reduced = autocast(device, imputer.reduced_precision and uses_bf16(precision, device))
-    rows, available = input_availability(imputer, store)
+    from epimpute import imputed_store
+    from epimpute.export import MAX_OPEN_FILES, export_tracks
+
+    out = Path(out)
     contig_names = list(store.contigs) if contigs is None else list(contigs)
-    sizes = {c: store.contigs[c] for c in contig_names}
-    margin = imputer.context_bins
-    groups = _group_by_inputs(targets, available)
-    paths = [output_file(out_dir, t.key, output_format) for t in targets]
-    total = sum(store.n_bins(c) for c in contig_names)
-    with ExitStack() as stack:
-        writers = []
-        for path in paths:
-            if output_format == "bigwig":
-                writers.append(stack.enter_context(
-                    BigWigWriter(path, sizes, bin_size=store.bin_size)))
-            else:
-                writers.append(stack.enter_context(NpzStreamWriter(path)))
-        bar = stack.enter_context(tqdm(total=total, unit="bin", unit_scale=True,
-                                       desc="imputing", disable=not progress))
-        present = np.flatnonzero(rows >= 0)
-        for contig in contig_names:
-            n_bins = store.n_bins(contig)
-            if output_format == "npz":
-                for writer in writers:
-                    writer.begin(contig, n_bins)
-            for lo in range(0, n_bins, chunk_bins):
-                hi = min(lo + chunk_bins, n_bins)
-                signal = np.zeros((len(rows), hi - lo + 2 * margin), dtype=np.float32)
-                signal[present] = store.read(contig, lo - margin, hi + margin,
-                                             tracks=rows[present])
-                for mask, members in groups:
-                    with reduced:
-                        predicted = imputer.impute_region(
-                            signal, mask, [targets[i].pair for i in members],
-                            contig=contig, start=lo)
-                    for i, values in zip(members, predicted):
-                        if output_format == "bigwig":
-                            values = values if arcsinh_scale else np.sinh(np.maximum(values, 0))
-                            writers[i].write(contig, lo, values)
-                        else:
-                            writers[i].write(values)
-                bar.update(hi - lo)
-    write_json_record(out_dir / RECORD_FILE, {
+    if output_format == "zarr":
+        return [imputed_store.impute_to_store(
+            imputer, store, targets, out, chunk_bins=chunk_bins, contigs=contig_names,
+            device=device, precision=precision, resume=resume, runner=runner,
+            model_dir=model_dir, overwrite=overwrite, progress=progress)]
+    if runner is not None or len(targets) > MAX_OPEN_FILES:
+        out.mkdir(parents=True, exist_ok=True)
+        scratch = out / ".imputed.zarr"
+        try:
+            imputed = imputed_store.impute_to_store(
+                imputer, store, targets, scratch, chunk_bins=chunk_bins,
+                contigs=contig_names, device=device, precision=precision, resume=resume,
+                runner=runner, model_dir=model_dir, progress=progress)
+            paths = export_tracks(Store.open(imputed), [t.key for t in targets], out,
+                                  output_format=output_format, arcsinh_scale=arcsinh_scale,
+                                  progress=progress)
+        finally:
+            shutil.rmtree(scratch, ignore_errors=True)
+    else:
+        paths = _impute_to_files(WindowImputer(imputer, store, targets, device=device,
+                                               precision=precision),
+                                 out, output_format=output_format, arcsinh_scale=arcsinh_scale,
+                                 chunk_bins=chunk_bins, contigs=contig_names,
+                                 progress=progress)
+    write_json_record(out / RECORD_FILE, {
         "model": imputer.name, "store": str(store.path), "targets": [t.key for t in targets],
         "files": [p.name for p in paths], "format": output_format,
         "scale": "arcsinh" if arcsinh_scale or output_format == "npz" else "-log10 p"})
+    return paths
+
+
+def _impute_to_files(work: WindowImputer, out_dir: Path, *, output_format: str,
+                     arcsinh_scale: bool, chunk_bins: int, contigs: list[str],
+                     progress: bool) -> list[Path]:
+    """Stream every window into one open file per target (few targets)."""
+    from epimpute.export import TrackFiles, file_values
+
+    store = work.store
+    out_dir.mkdir(parents=True, exist_ok=True)
+    paths = [output_file(out_dir, t.key, output_format) for t in work.targets]
+    bins = window_bins(chunk_bins, len(work.targets), len(work.rows))
+    with ExitStack() as stack:
+        files = TrackFiles(paths, output_format, {c: store.contigs[c] for c in contigs},
+                           bin_size=store.bin_size, stack=stack)
+        bar = stack.enter_context(tqdm(total=sum(store.n_bins(c) for c in contigs),
+                                       unit="bin", unit_scale=True, desc="imputing",
+                                       disable=not progress))
+        for contig in contigs:
+            files.begin(store.n_bins(contig), contig)
+            for window in plan_windows(store, [contig], bins):
+                block = work(window)
+                files.write(contig, window.lo,
+                            file_values(block, output_format, arcsinh_scale=arcsinh_scale))
+                bar.update(window.hi - window.lo)
     return paths
 
 

@@ -8,7 +8,6 @@ Every output (store, model, imputation folder, evaluation report) records
 from __future__ import annotations
 
 import json
-import os
 import shlex
 from collections.abc import Iterator, Sequence
 from contextlib import contextmanager
@@ -57,11 +56,9 @@ def provenance() -> dict[str, str]:
 def write_json_record(path: Path, fields: dict[str, Any]) -> Path:
     """Write ``fields`` plus :func:`provenance` (under :data:`KEY`) as JSON to ``path``,
     through a temporary file renamed into place; returns ``path``."""
+    from epimpute.io.atomic import atomic_file
+
     path = Path(path)
-    tmp = path.with_name(f".{path.name}.tmp-{os.getpid()}")
-    try:
+    with atomic_file(path) as tmp:
         tmp.write_text(json.dumps({**fields, KEY: provenance()}, indent=2, default=str) + "\n")
-        os.replace(tmp, path)
-    finally:
-        tmp.unlink(missing_ok=True)
     return path

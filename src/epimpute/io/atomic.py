@@ -28,7 +28,8 @@ from pathlib import Path
 
 from epimpute.errors import InputError
 
-__all__ = ["atomic_file", "check_destination", "check_not_input", "publish_dir", "reclaim_stale", "temp_path"]
+__all__ = ["atomic_file", "check_destination", "check_not_input", "publish", "publish_dir",
+           "reclaim_stale", "temp_path"]
 
 _TEMP = re.compile(r"^\.(?P<name>.+)\.(?:tmp|old)-(?P<pid>\d+)$")
 
@@ -192,14 +193,22 @@ def publish_dir(
                          f"({error.strerror})") from None
     try:
         yield tmp
-        _publish(tmp, path, kind=kind, is_own=is_own, overwrite=overwrite)
+        publish(tmp, path, kind=kind, is_own=is_own, overwrite=overwrite)
     finally:
         if tmp.exists():
             _remove(tmp)
 
 
-def _publish(tmp: Path, path: Path, *, kind: str, is_own: Callable[[Path], bool] | None,
-             overwrite: bool | None) -> None:
+def publish(tmp: Path, path: Path, *, kind: str, is_own: Callable[[Path], bool] | None = None,
+            overwrite: bool | None = False) -> None:
+    """Rename the finished folder ``tmp`` to ``path``: onto nothing or an empty folder, or,
+    with ``overwrite``, onto an earlier output of this ``kind`` (recognised by ``is_own``).
+
+    Raises
+    ------
+    InputError
+        If another ``path`` is there (for example one that appeared meanwhile).
+    """
     try:
         os.rename(tmp, path)  # onto nothing or an empty folder
         return

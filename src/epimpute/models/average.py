@@ -39,6 +39,7 @@ class AverageImputer(Imputer):
         track_assay = np.array([a for _, a in self.layout.tracks], dtype=int)
         track_biosample = np.array([b for b, _ in self.layout.tracks], dtype=int)
         out = np.empty((len(targets), signal.shape[1]), dtype=np.float32)
+        means: dict[bytes, np.ndarray] = {}  # targets averaging the same rows share one mean
         for i, (biosample, assay) in enumerate(targets):
             rows = np.flatnonzero(available & (track_assay == assay) & (track_biosample != biosample))
             if rows.size == 0:
@@ -46,7 +47,10 @@ class AverageImputer(Imputer):
                     f"cannot average {self.layout.key(biosample, assay)}: no other cell type "
                     f"has assay '{self.layout.assays[assay]}' among the inputs"
                 )
-            out[i] = signal[rows].mean(axis=0)
+            key = rows.tobytes()
+            if key not in means:
+                means[key] = signal[rows].mean(axis=0)
+            out[i] = means[key]
         return out
 
     def config_dict(self) -> dict[str, Any]:
