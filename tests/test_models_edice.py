@@ -101,23 +101,6 @@ def test_gain_scales_the_assay_mean(layout):
     assert plain.decoder[-1].out_features == 1
 
 
-def test_identity_dropout_acts_in_training_only(layout):
-    config = EdiceConfig(d_model=16, n_heads=2, feedforward=32, decoder_hidden=(32,),
-                         windows=(1, 3, 9), dropout=0.0, identity_dropout=0.5)
-    plain = EdiceConfig(d_model=16, n_heads=2, feedforward=32, decoder_hidden=(32,),
-                        windows=(1, 3, 9), dropout=0.0)
-    net, reference = make_network(layout, config), make_network(layout, plain)
-    features = torch.rand(16, 6, 3)
-    available = torch.ones(16, 6, dtype=torch.bool)
-    targets = torch.tensor([[0, 1], [2, 2]]).expand(16, -1, -1)
-    assert torch.equal(net(features, available, targets),
-                       reference(features, available, targets))
-    net.train()
-    torch.manual_seed(1)
-    assert not torch.allclose(net(features, available, targets),
-                              reference(features, available, targets))
-
-
 def test_published_single_bin_form_is_available(layout):
     config = EdiceConfig(d_model=16, n_heads=2, feedforward=32, decoder_hidden=(32,),
                          windows=(1,), assay_mean_input=False, residual=False)
@@ -248,11 +231,3 @@ def test_a_biosample_k_times_stronger_is_imputed_k_times_stronger(layout):
     after = _standardised_network(layout, scaled_values)(scaled_features, available, targets)
     torch.testing.assert_close(after[:, 0], k * before[:, 0], rtol=1e-4, atol=1e-5)
     torch.testing.assert_close(after[:, 1:], before[:, 1:], rtol=1e-4, atol=1e-5)
-
-
-def test_models_saved_before_standardisation_load_without_it(layout):
-    net = make_network(layout, EdiceConfig(**{**TINY.__dict__, "standardize": False}))
-    config = {key: value for key, value in EdiceImputer(net).config_dict().items()
-              if key != "standardize"}
-    loaded = EdiceImputer.from_state(layout, config, EdiceImputer(net).state_dict())
-    assert loaded.network.config.standardize is False

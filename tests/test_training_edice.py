@@ -67,21 +67,6 @@ def test_time_budget_stops_training(small_compendium):
     assert np.isfinite(history.best_validation)
 
 
-def test_validation_tracks_span_distinct_biosamples_and_assays():
-    from epimpute.training.edice import choose_validation_tracks
-
-    tracks = [(b, a) for b in range(5) for a in range(5) if (b, a) != (0, 0)]
-    chosen = choose_validation_tracks(tracks, -1, np.random.default_rng(0))
-    assert len(chosen) == 2
-    picked = [tracks[i] for i in chosen]
-    assert len({b for b, _ in picked}) == 2 and len({a for _, a in picked}) == 2
-    # a biosample with a single track is never chosen (its token would have no target)
-    lonely = [(0, 0), (1, 0), (1, 1), (2, 1), (2, 0), (3, 2), (1, 2)]
-    for seed in range(20):
-        chosen = choose_validation_tracks(lonely, 3, np.random.default_rng(seed))
-        assert 5 not in chosen  # (3, 2) is biosample 3's only track
-
-
 def test_masked_loss_is_measured_in_each_target_tracks_sd():
     """With standardisation an error of one sd costs the same on a strong track as on a
     weak one."""

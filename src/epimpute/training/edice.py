@@ -20,7 +20,7 @@ from epimpute.training.data import (
 from epimpute.training.freeze import TrainableMask, restrict_training
 from epimpute.hardware import resolve_device, uses_bf16
 from epimpute.training.loop import History, LoopSpec, RunSettings, fit
-from epimpute.training.masking import sample_masks
+from epimpute.training.masking import Masks, draw_context, sample_masks, widen_masks
 
 log = logging.getLogger(__name__)
 
@@ -56,14 +56,15 @@ class EdiceTrainingConfig:
     validation_fraction, validation_max_bins
         Share of the drawn blocks held out for validation, and how many of their bins
         (evenly spaced) are scored each epoch.
-    validation_tracks
-        Observed tracks that are inputs but never training targets; validation hides them
-        and scores their reconstruction, which measures what imputation needs (decoding a
-        cell type x assay pair never seen as a target). It costs training targets, which a
-        small compendium cannot spare, so the default (0) validates by hiding random
-        tracks; ``-1`` picks one per ten tracks.
     block_bins
         Size of the genomic blocks training data is drawn in.
+    context_biosamples
+        Biosamples drawn at random for each batch (the others' tracks are neither inputs
+        nor targets of that batch), which bounds a batch's cost on large compendia.
+        ``None``: every biosample when there are at most 32, else 32.
+    table_bytes
+        Memory the training and validation inputs held in memory may take; fewer bins
+        than ``max_train_bins`` are drawn when they would take more.
     """
 
     batch_size: int = 2048
@@ -79,57 +80,63 @@ class EdiceTrainingConfig:
     epoch_bins: int | None = 500_000
     validation_fraction: float = 0.05
     validation_max_bins: int = 50_000
-    validation_tracks: int = 0
     block_bins: int = 10_000
+    context_biosamples: int | None = None
+    table_bytes: float = 2e9
+
+    def __post_init__(self) -> None:
+        if self.context_biosamples is not None and self.context_biosamples < 1:
+            raise ValueError("context_biosamples must be 1 or more (or None for automatic)")
 
 
-def choose_validation_tracks(layout_tracks: list[tuple[int, int]], wanted: int,
-                             rng: np.random.Generator) -> list[int]:
-    """Pick up to ``wanted`` tracks, no two of one biosample or assay, each leaving its
-    biosample and its assay at least one other (target) track."""
-    if wanted < 0:
-        wanted = len(layout_tracks) // 10 if len(layout_tracks) >= 6 else 0
-    per_biosample: dict[int, int] = {}
-    per_assay: dict[int, int] = {}
-    for b, a in layout_tracks:
-        per_biosample[b] = per_biosample.get(b, 0) + 1
-        per_assay[a] = per_assay.get(a, 0) + 1
-    chosen: list[int] = []
-    used_b, used_a = set(), set()
-    for i in rng.permutation(len(layout_tracks)):
-        if len(chosen) == wanted:
-            break
-        b, a = layout_tracks[i]
-        if b in used_b or a in used_a or per_biosample[b] < 2 or per_assay[a] < 2:
-            continue
-        chosen.append(int(i))
-        used_b.add(b)
-        used_a.add(a)
-    return sorted(chosen)
+AUTO_CONTEXT_BIOSAMPLES = 32
+"""Automatic ``context_biosamples``: compendia of up to this many biosamples use them all."""
+
+
+def context_size(config: EdiceTrainingConfig, n_biosamples: int) -> int:
+    """How many biosamples a batch draws (all of them: ``n_biosamples``)."""
+    wanted = config.context_biosamples
+    if wanted is None:
+        wanted = AUTO_CONTEXT_BIOSAMPLES
+    return min(wanted, n_biosamples)
 
 
 class _EdiceBatches:
-    """Random batches of bins with random masks, reproducible from one generator."""
+    """Random batches of bins with random masks, reproducible from one generator.
+
+    Each batch draws its context biosamples (all of them on small compendia, see
+    :func:`context_size`) and hides tracks among theirs only.
+    """
 
     def __init__(self, table: BinTable, network: Edice, config: EdiceTrainingConfig,
-                 generator: torch.Generator, device: torch.device,
-                 targetable: torch.Tensor) -> None:
+                 generator: torch.Generator, device: torch.device) -> None:
         self.features = torch.from_numpy(table.features)
         self.values = torch.from_numpy(table.values)
-        self.network = network
         self.config = config
         self.generator = generator
         self.device = device
-        self.targetable = targetable
-        n_tracks = int(targetable.sum())
-        self.max_masked = max(1, int(round(config.max_masked_fraction * n_tracks)))
-        self.groups = network.track_biosample.cpu()
+        self.track_biosample = network.track_biosample.cpu()
+        self.n_context = context_size(config, len(torch.unique(self.track_biosample)))
+        self.groups = self.track_biosample
         if config.mask_unit == "tissue":
             tissue = torch.tensor(biosample_groups(network.layout.biosamples)[0])
             self.groups = tissue[self.groups]
         elif config.mask_unit != "biosample":
             raise ValueError(f"mask_unit must be 'biosample' or 'tissue', "
                              f"got {config.mask_unit!r}")
+
+    def masks(self, n_bins: int, generator: torch.Generator, *,
+              biosample_probability: float) -> Masks:
+        """Masks for ``n_bins`` bins over the tracks of freshly drawn context biosamples."""
+        context = draw_context(self.track_biosample, self.n_context, generator)
+        tracks = slice(None) if context is None else context
+        groups = self.groups[tracks]
+        masks = sample_masks(
+            n_bins, len(groups), max_masked=_max_masked(self.config, len(groups)),
+            generator=generator, track_biosample=groups,
+            biosample_probability=biosample_probability,
+        )
+        return masks if context is None else widen_masks(masks, context, len(self.groups))
 
     def __call__(self, epoch: int) -> Iterator[tuple[tuple[torch.Tensor, ...], int]]:
         n = len(self.values)
@@ -138,22 +145,21 @@ class _EdiceBatches:
         size = self.config.batch_size
         for lo in range(0, per_epoch - size + 1 if per_epoch >= size else 1, size):
             index = order[lo:lo + size]
-            masks = sample_masks(
-                len(index), self.values.shape[1], max_masked=self.max_masked,
-                generator=self.generator,
-                track_biosample=self.groups,
-                biosample_probability=self.config.mask_biosample_probability,
-                targetable=self.targetable,
-            )
+            masks = self.masks(len(index), self.generator,
+                               biosample_probability=self.config.mask_biosample_probability)
             batch = (self.features[index], self.values[index]) + tuple(masks)
             yield tuple(t.to(self.device, non_blocking=True) for t in batch), len(index)
+
+
+def _max_masked(config: EdiceTrainingConfig, n_tracks: int) -> int:
+    return max(1, int(round(config.max_masked_fraction * n_tracks)))
 
 
 def masked_loss(network: Edice, batch: tuple[torch.Tensor, ...]) -> torch.Tensor:
     """Mean squared error over the hidden tracks of a batch."""
     features, values, available, targets, valid = batch
     pairs = torch.stack([network.track_biosample[targets], network.track_assay[targets]], dim=-1)
-    predicted = network(features, available, pairs).float()
+    predicted = network(features, available, pairs, valid).float()
     truth = torch.gather(values, 1, targets)
     squared = ((predicted - truth) / network.target_sd(pairs)) ** 2
     return (squared * valid).sum() / valid.sum().clamp(min=1)
@@ -216,7 +222,7 @@ def train_edice(
     block_bins = min(training.block_bins, max(256, sum(contig_bins.values()) // 20))
     blocks = genome_blocks(contig_bins, block_bins=block_bins)
     n_features = len(config.windows)
-    memory_cap = int(4e9 // max(1, 4 * len(rows) * (n_features + 1)))
+    memory_cap = int(training.table_bytes // max(1, 4 * len(rows) * (n_features + 1)))
     max_bins = min(training.max_train_bins, memory_cap)
     train_blocks, validation_blocks = split_blocks(
         blocks, max_bins=max_bins, validation_fraction=training.validation_fraction, rng=rng)
@@ -234,13 +240,6 @@ def train_edice(
     validation_table = BinTable(validation_table.features[::step],
                                 validation_table.values[::step])
 
-    validation_tracks = choose_validation_tracks(list(layout.tracks),
-                                                 training.validation_tracks, rng)
-    if validation_tracks:
-        log.info("validation tracks (inputs, never training targets): %s",
-                 ", ".join(layout.keys[i] for i in validation_tracks))
-    targetable = torch.ones(len(rows), dtype=torch.bool)
-    targetable[validation_tracks] = False
     device = resolve_device(settings.device)
     with torch.random.fork_rng(devices=[]):
         torch.manual_seed(settings.seed)
@@ -259,9 +258,9 @@ def train_edice(
         else:
             optimizer, release = restrict_training(network, trainable, optimizer_for)
         generator = torch.Generator().manual_seed(settings.seed + 1)
-        batches = _EdiceBatches(train_table, network, training, generator, device, targetable)
-        validation_batches = _validation_batches(validation_table, training, validation_tracks,
-                                                 settings.seed, device)
+        batches = _EdiceBatches(train_table, network, training, generator, device)
+        validation_batches = _validation_batches(validation_table, batches, settings.seed,
+                                                 device)
 
         def validate() -> float:
             total, count = 0.0, 0
@@ -287,26 +286,21 @@ def train_edice(
     return EdiceImputer(network.cpu()), history
 
 
-def _validation_batches(table: BinTable, config: EdiceTrainingConfig,
-                        validation_tracks: list[int], seed: int,
+def _validation_batches(table: BinTable, batches: _EdiceBatches, seed: int,
                         device: torch.device) -> list[tuple[torch.Tensor, ...]]:
-    """Fixed validation batches: the validation tracks hidden together, or, without
-    validation tracks, random tracks hidden the same way every epoch."""
+    """Fixed validation batches: random tracks (of drawn context biosamples) hidden the
+    same way every epoch; at most ``batch_size`` bins each."""
     generator = torch.Generator().manual_seed(seed + 2)
     features = torch.from_numpy(table.features)
     values = torch.from_numpy(table.values)
-    n_tracks = values.shape[1]
-    max_masked = max(1, int(round(config.max_masked_fraction * n_tracks)))
+    size = batches.config.batch_size
     out = []
     for lo in range(0, len(values), 8192):
         hi = min(lo + 8192, len(values))
-        if validation_tracks:
-            targets = torch.tensor(validation_tracks).expand(hi - lo, -1)
-            available = torch.ones(hi - lo, n_tracks, dtype=torch.bool)
-            available[:, validation_tracks] = False
-            masks = (available, targets, torch.ones_like(targets, dtype=torch.bool))
-        else:
-            masks = sample_masks(hi - lo, n_tracks, max_masked=max_masked, generator=generator)
-        batch = (features[lo:hi], values[lo:hi]) + tuple(masks)
-        out.append(tuple(t.to(device) for t in batch))
+        masks = batches.masks(hi - lo, generator, biosample_probability=0.0)
+        for first in range(lo, hi, size):
+            last = min(first + size, hi)
+            part = tuple(m[first - lo:last - lo] for m in masks)
+            batch = (features[first:last], values[first:last]) + part
+            out.append(tuple(t.to(device) for t in batch))
     return out
