@@ -25,6 +25,7 @@ from epimpute.imputation import impute as impute_store
 from epimpute.model_dir import CHECKPOINT_FILE, CONFIG_FILE, load_model, save_model
 from epimpute.registry import build_config, model_spec
 from epimpute.store import Store, ingest
+from epimpute.training.distributed import from_environment, on_main
 from epimpute.training.loop import RunSettings
 
 __all__ = ["ingest", "train", "extend", "impute", "evaluate", "factors", "load_model",
@@ -88,6 +89,9 @@ def train(
     run in ``out`` continues from its last checkpoint. ``precision`` is ``auto`` (bf16
     autocast where the hardware computes in bf16), ``fp32`` or ``bf16``.
     """
+    world = from_environment()
+    if world is not None and model != "edice":
+        raise InputError(f"training on several processes is supported for edice, not {model}")
     store = store if isinstance(store, Store) else Store.open(store)
     out = Path(out)
     exclude = expand_keys(store, exclude)
@@ -100,17 +104,25 @@ def train(
         "config": _jsonable(model_config),
         "training_config": _jsonable(training_config),
     }
-    _prepare_output(out, run, resume=resume)
     settings = RunSettings(seed=seed, device=device, max_minutes=max_minutes,
-                           progress=progress, resume=resume, precision=precision)
-    started = time.time()
-    imputer, history = model_spec(model).train(
-        store, config=model_config, training=training_config, settings=settings,
-        exclude=list(exclude), checkpoint=out / CHECKPOINT_FILE)
-    provenance = dict(run, device=str(resolve_device(device)), precision=precision,
-                      seconds=time.time() - started, history=history.to_dict(),
-                      epimpute_version=__version__)
-    return save_model(out, imputer, training=training_config, provenance=provenance)
+                           progress=progress, resume=resume, precision=precision, world=world)
+    if world is not None:
+        world.start(resolve_device(device))
+    try:
+        on_main(world, lambda: _prepare_output(out, run, resume=resume))
+        started = time.time()
+        imputer, history = model_spec(model).train(
+            store, config=model_config, training=training_config, settings=settings,
+            exclude=list(exclude), checkpoint=out / CHECKPOINT_FILE)
+        provenance = dict(run, device=str(resolve_device(device)), precision=precision,
+                          seconds=time.time() - started, history=history.to_dict(),
+                          epimpute_version=__version__,
+                          processes=world.world_size if world else 1)
+        return on_main(world, lambda: save_model(out, imputer, training=training_config,
+                                                 provenance=provenance))
+    finally:
+        if world is not None:
+            world.stop()
 
 
 def extend(

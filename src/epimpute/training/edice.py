@@ -9,6 +9,10 @@ from typing import Iterator
 
 import numpy as np
 import torch
+from torch import nn
+from torch.nn.parallel import DistributedDataParallel
+
+from epimpute.errors import InputError
 
 from epimpute.models.edice import Edice, EdiceConfig, EdiceImputer, biosample_groups
 from epimpute.models.features import context_margin, window_means
@@ -109,9 +113,15 @@ class _EdiceBatches:
     """
 
     def __init__(self, table: BinTable, network: Edice, config: EdiceTrainingConfig,
-                 generator: torch.Generator, device: torch.device) -> None:
+                 generator: torch.Generator, device: torch.device, *,
+                 bins: int | None = None, share: int = 1) -> None:
+        # ``bins``: draw from the first ``bins`` bins only; ``share``: this process's share
+        # of each batch and epoch is 1 / share (several training processes).
         self.features = torch.from_numpy(table.features)
         self.values = torch.from_numpy(table.values)
+        self.n_bins = len(self.values) if bins is None else min(bins, len(self.values))
+        self.batch_size = max(1, config.batch_size // share)
+        self.epoch_bins = None if config.epoch_bins is None else -(-config.epoch_bins // share)
         self.config = config
         self.generator = generator
         self.device = device
@@ -139,10 +149,10 @@ class _EdiceBatches:
         return masks if context is None else widen_masks(masks, context, len(self.groups))
 
     def __call__(self, epoch: int) -> Iterator[tuple[tuple[torch.Tensor, ...], int]]:
-        n = len(self.values)
-        per_epoch = n if self.config.epoch_bins is None else min(n, self.config.epoch_bins)
+        n = self.n_bins
+        per_epoch = n if self.epoch_bins is None else min(n, self.epoch_bins)
         order = torch.randperm(n, generator=self.generator)[:per_epoch]
-        size = self.config.batch_size
+        size = self.batch_size
         for lo in range(0, per_epoch - size + 1 if per_epoch >= size else 1, size):
             index = order[lo:lo + size]
             masks = self.masks(len(index), self.generator,
@@ -155,11 +165,13 @@ def _max_masked(config: EdiceTrainingConfig, n_tracks: int) -> int:
     return max(1, int(round(config.max_masked_fraction * n_tracks)))
 
 
-def masked_loss(network: Edice, batch: tuple[torch.Tensor, ...]) -> torch.Tensor:
-    """Mean squared error over the hidden tracks of a batch."""
+def masked_loss(network: Edice, batch: tuple[torch.Tensor, ...],
+                forward: nn.Module | None = None) -> torch.Tensor:
+    """Mean squared error over the hidden tracks of a batch; ``forward`` (default
+    ``network``) computes the predictions, e.g. ``network`` wrapped for several processes."""
     features, values, available, targets, valid = batch
     pairs = torch.stack([network.track_biosample[targets], network.track_assay[targets]], dim=-1)
-    predicted = network(features, available, pairs, valid).float()
+    predicted = (forward or network)(features, available, pairs, valid).float()
     truth = torch.gather(values, 1, targets)
     squared = ((predicted - truth) / network.target_sd(pairs)) ** 2
     return (squared * valid).sum() / valid.sum().clamp(min=1)
@@ -209,7 +221,12 @@ def train_edice(
     ``trainable`` limits training to some entries of its parameters (see
     :mod:`epimpute.training.freeze`). Returns the imputer holding the best weights by
     validation loss, and the history.
+
+    With ``settings.world`` (several processes) each process loads and trains on every
+    ``world_size``-th training block, a ``1 / world_size`` share of each batch; gradients
+    are averaged across processes; the standardisation statistics are rank 0's.
     """
+    world = settings.world
     if start is None:
         layout = store_layout(store, exclude=exclude)
         rows = input_rows(store, exclude)
@@ -223,9 +240,14 @@ def train_edice(
     blocks = genome_blocks(contig_bins, block_bins=block_bins)
     n_features = len(config.windows)
     memory_cap = int(training.table_bytes // max(1, 4 * len(rows) * (n_features + 1)))
-    max_bins = min(training.max_train_bins, memory_cap)
+    max_bins = min(training.max_train_bins, memory_cap * (world.world_size if world else 1))
     train_blocks, validation_blocks = split_blocks(
         blocks, max_bins=max_bins, validation_fraction=training.validation_fraction, rng=rng)
+    if world is not None:
+        if len(train_blocks) < world.world_size:
+            raise InputError(f"{store.path}: {len(train_blocks)} training blocks cannot be "
+                             f"shared by {world.world_size} processes")
+        train_blocks = train_blocks[world.rank::world.world_size]
     margin = context_margin(config.windows)
 
     def featurize(signal: np.ndarray) -> np.ndarray:
@@ -241,12 +263,23 @@ def train_edice(
                                 validation_table.values[::step])
 
     device = resolve_device(settings.device)
+    forward: nn.Module | None = None
+    if world is not None:
+        device = world.place(device)
     with torch.random.fork_rng(devices=[]):
         torch.manual_seed(settings.seed)
         network = Edice(layout, config) if start is None else start
         if network.config.standardize:
             measure_pair_statistics(network, train_table.values, estimate_all=start is None)
         network = network.to(device)
+        if world is not None:
+            if network.config.standardize:
+                world.broadcast_tensors([network.pair_mean, network.pair_sd,
+                                         network.pair_measured])
+            forward = DistributedDataParallel(
+                network, device_ids=[device] if device.type == "cuda" else None,
+                broadcast_buffers=False)
+            torch.manual_seed(settings.seed + 7919 * world.rank)  # own dropout draws
 
         def optimizer_for(parameters: list) -> torch.optim.Optimizer:
             return torch.optim.AdamW(parameters, lr=training.learning_rate,
@@ -257,8 +290,14 @@ def train_edice(
             optimizer = optimizer_for(list(network.parameters()))
         else:
             optimizer, release = restrict_training(network, trainable, optimizer_for)
-        generator = torch.Generator().manual_seed(settings.seed + 1)
-        batches = _EdiceBatches(train_table, network, training, generator, device)
+        generator = torch.Generator().manual_seed(
+            settings.seed + 1 + (7919 * world.rank if world else 0))
+        if world is None:
+            batches = _EdiceBatches(train_table, network, training, generator, device)
+        else:  # the same number of batches on every process
+            batches = _EdiceBatches(train_table, network, training, generator, device,
+                                    bins=world.minimum(len(train_table)),
+                                    share=world.world_size)
         validation_batches = _validation_batches(validation_table, batches, settings.seed,
                                                  device)
 
@@ -272,7 +311,7 @@ def train_edice(
 
         spec = LoopSpec(
             batches=batches,
-            loss=lambda batch: masked_loss(network, batch),
+            loss=lambda batch: masked_loss(network, batch, forward),
             validate=validate,
             random_state=(generator.get_state, generator.set_state),
         )
