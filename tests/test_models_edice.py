@@ -231,3 +231,19 @@ def test_a_biosample_k_times_stronger_is_imputed_k_times_stronger(layout):
     after = _standardised_network(layout, scaled_values)(scaled_features, available, targets)
     torch.testing.assert_close(after[:, 0], k * before[:, 0], rtol=1e-4, atol=1e-5)
     torch.testing.assert_close(after[:, 1:], before[:, 1:], rtol=1e-4, atol=1e-5)
+
+
+def test_a_model_of_format_version_1_is_refused_with_a_clear_error(layout, tmp_path):
+    import json
+
+    from epimpute.errors import InputError
+    from epimpute.model_dir import load_model, save_model
+
+    save_model(tmp_path / "m", EdiceImputer(make_network(layout)))
+    assert isinstance(load_model(tmp_path / "m"), EdiceImputer)
+    config = tmp_path / "m" / "config.json"
+    record = json.loads(config.read_text())
+    assert record["format_version"] == 2
+    config.write_text(json.dumps({**record, "format_version": 1}))
+    with pytest.raises(InputError, match="format version 1 is not supported.*retrain"):
+        load_model(tmp_path / "m")
