@@ -95,6 +95,7 @@ def impute_child(model_dir: Path, store_path: Path, n_bins: int, threads: int) -
     """Impute every unobserved pair on ``n_bins`` bins; print track-bins/s as JSON."""
     import torch
 
+    from epimpute.hardware import autocast, uses_bf16
     from epimpute.model_dir import load_model
     from epimpute.store import Store
 
@@ -104,13 +105,15 @@ def impute_child(model_dir: Path, store_path: Path, n_bins: int, threads: int) -
     layout = imputer.layout
     observed = set(layout.tracks)
     targets = [(b, a) for b in range(layout.n_biosamples) for a in range(layout.n_assays)
-               if (b, a) not in observed]
+               if (b, a) not in observed] or sorted(observed)  # pilot: every pair observed
     margin = imputer.context_bins
     rows = [store.track_index(key) for key in layout.keys]
     signal = store.read("chr1", 1000 - margin, 1000 + n_bins + margin, tracks=rows)
     available = np.ones(len(rows), dtype=bool)
+    cpu = torch.device("cpu")
     start = time.perf_counter()
-    imputer.impute_region(signal, available, targets, contig="chr1", start=1000)
+    with autocast(cpu, uses_bf16("auto", cpu)):  # as ``epimpute impute`` runs
+        imputer.impute_region(signal, available, targets, contig="chr1", start=1000)
     seconds = time.perf_counter() - start
     print(json.dumps({"targets": len(targets), "seconds": seconds,
                       "track_bins_per_s": len(targets) * n_bins / seconds}))

@@ -131,3 +131,19 @@ def test_decoding_only_valid_targets_gives_the_same_values_and_zeros_elsewhere(l
         some = net(features, available, targets, valid)
     torch.testing.assert_close(some[valid], every[valid], rtol=1e-6, atol=1e-6)
     assert torch.equal(some[~valid], torch.zeros(int((~valid).sum())))
+
+
+def test_decoding_in_chunks_gives_the_same_values(layout, monkeypatch):
+    import epimpute.models.edice as edice
+
+    config = EdiceConfig(d_model=16, n_heads=2, feedforward=24, decoder_hidden=(32,),
+                         windows=(1, 3))
+    net = trained_looking(layout, config)
+    features = torch.randn(10, 7, 2)
+    available = torch.rand(10, 7, generator=torch.Generator().manual_seed(1)) > 0.3
+    targets = torch.tensor([[1, 0], [0, 1], [4, 2], [3, 3]]).expand(10, -1, -1)
+    with torch.no_grad():
+        whole = net(features, available, targets)
+        monkeypatch.setattr(edice, "DECODE_CHUNK_VALUES", 32 * 3)  # 3 pairs at a time
+        torch.testing.assert_close(net(features, available, targets), whole,
+                                   rtol=1e-6, atol=1e-6)

@@ -50,6 +50,9 @@ from epimpute.models.base import Imputer
 from epimpute.models.features import context_margin, window_means
 from epimpute.models.layout import Layout
 
+DECODE_CHUNK_VALUES = 1 << 24
+"""Largest number of hidden-layer values (pairs x width) the decoder holds at once."""
+
 
 @dataclass
 class EdiceConfig:
@@ -339,19 +342,26 @@ class Edice(nn.Module):
         weight = first.weight
         per_biosample = biosample_tokens @ weight[:, :d].T
         per_assay = assay_tokens @ weight[:, d:2 * d].T
-        hidden = per_biosample[rows, bios] + per_assay[rows, assay] + first.bias
-        if self.config.assay_mean_input:
-            means = self._assay_means(grid, present, biosample_tokens)
-            picked_mean = means[rows, bios, assay]
-            hidden = hidden + picked_mean @ weight[:, 2 * d:].T
-        decoded = self.decoder[1:](hidden)
-        predicted = decoded[:, 0]
-        if self.config.residual:
-            centre = picked_mean[:, self.config.windows.index(1)]
-            if self.config.gain:
-                centre = centre * (1 + decoded[:, 1])
-            predicted = predicted + centre
-        return predicted
+        means = (self._assay_means(grid, present, biosample_tokens)
+                 if self.config.assay_mean_input else None)
+        # Pairs go through the MLP in chunks, which bounds the activations' memory.
+        step = max(1, DECODE_CHUNK_VALUES // max(first.out_features, 1))
+        out = []
+        for lo in range(0, len(rows), step):
+            r, b, a = rows[lo:lo + step], bios[lo:lo + step], assay[lo:lo + step]
+            hidden = per_biosample[r, b] + per_assay[r, a] + first.bias
+            if means is not None:
+                picked_mean = means[r, b, a]
+                hidden = hidden + picked_mean @ weight[:, 2 * d:].T
+            decoded = self.decoder[1:](hidden)
+            predicted = decoded[:, 0]
+            if self.config.residual:
+                centre = picked_mean[:, self.config.windows.index(1)]
+                if self.config.gain:
+                    centre = centre * (1 + decoded[:, 1])
+                predicted = predicted + centre
+            out.append(predicted)
+        return torch.cat(out) if out else per_biosample.new_zeros(0)
 
     def _active_items(
         self, available: torch.Tensor, targets: torch.Tensor
