@@ -81,11 +81,11 @@ def trained_looking(layout, config, seed=0):
 
 
 CONFIGS = {
-    "default": dict(),
-    "uniform mean": dict(similarity_weighted_mean=False),
-    "no gain": dict(gain=False),
-    "published": dict(windows=(1,), assay_mean_input=False, residual=False,
-                      standardize=False),
+    "default": {},
+    "uniform mean": {"similarity_weighted_mean": False},
+    "no gain": {"gain": False},
+    "published": {"windows": (1,), "assay_mean_input": False, "residual": False,
+                  "standardize": False},
 }
 
 
@@ -134,7 +134,7 @@ def test_decoding_only_valid_targets_gives_the_same_values_and_zeros_elsewhere(l
 
 
 def test_decoding_in_chunks_gives_the_same_values(layout, monkeypatch):
-    import epimpute.models.edice as edice
+    from epimpute.models import edice
 
     config = EdiceConfig(d_model=16, n_heads=2, feedforward=24, decoder_hidden=(32,),
                          windows=(1, 3))

@@ -3,9 +3,9 @@
 from __future__ import annotations
 
 import logging
+from collections.abc import Iterator
 from dataclasses import dataclass
 from pathlib import Path
-from typing import Iterator
 
 import numpy as np
 import torch
@@ -13,16 +13,21 @@ from torch import nn
 from torch.nn.parallel import DistributedDataParallel
 
 from epimpute.errors import InputError
-
+from epimpute.hardware import resolve_device, uses_bf16
 from epimpute.models.edice import Edice, EdiceConfig, EdiceImputer, biosample_groups
 from epimpute.models.features import context_margin, window_means
 from epimpute.models.track_scale import STATISTIC_FLOOR, complete_log_additive
 from epimpute.store import Store
 from epimpute.training.data import (
-    BinTable, genome_blocks, input_rows, load_bins, layout_rows, split_blocks, store_layout,
+    BinTable,
+    genome_blocks,
+    input_rows,
+    layout_rows,
+    load_bins,
+    split_blocks,
+    store_layout,
 )
 from epimpute.training.freeze import TrainableMask, restrict_training
-from epimpute.hardware import resolve_device, uses_bf16
 from epimpute.training.loop import History, LoopSpec, RunSettings, fit
 from epimpute.training.masking import Masks, draw_context, sample_masks, widen_masks
 
@@ -162,7 +167,7 @@ class _EdiceBatches:
 
 
 def _max_masked(config: EdiceTrainingConfig, n_tracks: int) -> int:
-    return max(1, int(round(config.max_masked_fraction * n_tracks)))
+    return max(1, round(config.max_masked_fraction * n_tracks))
 
 
 def masked_loss(network: Edice, batch: tuple[torch.Tensor, ...],
@@ -285,7 +290,7 @@ def train_edice(
             return torch.optim.AdamW(parameters, lr=training.learning_rate,
                                      weight_decay=training.weight_decay)
 
-        release = lambda: None  # noqa: E731
+        release = lambda: None
         if trainable is None:
             optimizer = optimizer_for(list(network.parameters()))
         else:
