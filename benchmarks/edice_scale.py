@@ -36,7 +36,8 @@ ENCODE_MANIFEST = (Path(__file__).resolve().parents[1].parent / "shared" / "data
 ROADMAP_CORE = ["H3K4me1", "H3K4me3", "H3K27me3", "H3K36me3", "H3K9me3"]
 
 
-def pattern(shape: str, rng: np.random.Generator) -> list[tuple[str, str]]:
+def pattern(shape: str, rng: np.random.Generator, manifest: Path = ENCODE_MANIFEST
+            ) -> list[tuple[str, str]]:
     """Observed ``(biosample, assay)`` pairs of a shape."""
     if shape == "pilot":
         return [(f"C{b}", f"A{a}") for b in range(5) for a in range(5)]
@@ -49,20 +50,21 @@ def pattern(shape: str, rng: np.random.Generator) -> list[tuple[str, str]]:
         chosen = rng.choice(len(cells), size=465, replace=False, p=p / p.sum())
         return pairs + [(f"E{cells[i][0]:03d}", others[cells[i][1]]) for i in sorted(chosen)]
     if shape == "encode":
-        if not ENCODE_MANIFEST.exists():
-            sys.exit(f"{ENCODE_MANIFEST} is needed for the encode shape")
-        with open(ENCODE_MANIFEST) as handle:
+        if not manifest.exists():
+            sys.exit(f"{manifest} is needed for the encode shape (see --manifest)")
+        with open(manifest) as handle:
             rows = list(csv.DictReader(handle, delimiter="\t"))
         return sorted({(row["Biosample Index"], row["Assay"]) for row in rows})
     raise ValueError(f"unknown shape {shape!r}")
 
 
-def make_store(path: Path, shape: str, n_bins: int, seed: int = 0) -> None:
+def make_store(path: Path, shape: str, n_bins: int, seed: int = 0,
+               manifest: Path = ENCODE_MANIFEST) -> None:
     """Write a store of rank-4 random signal with the observation pattern of ``shape``."""
     from epimpute.store import Track, create_store
 
     rng = np.random.default_rng(seed)
-    pairs = pattern(shape, rng)
+    pairs = pattern(shape, rng, manifest)
     biosamples = sorted({b for b, _ in pairs})
     assays = sorted({a for _, a in pairs})
     rank = 4
@@ -122,7 +124,7 @@ def impute_child(model_dir: Path, store_path: Path, n_bins: int, threads: int) -
 def measure(shape: str, work: Path, args: argparse.Namespace) -> dict[str, float]:
     store = work / f"{shape}.zarr"
     if not store.exists():
-        make_store(store, shape, args.bins)
+        make_store(store, shape, args.bins, manifest=args.manifest)
     model_dir = work / f"{shape}-model"
     if model_dir.exists():
         shutil.rmtree(model_dir)
@@ -156,6 +158,8 @@ def main() -> None:
     parser.add_argument("--minutes", type=float, default=1.0, help="training budget")
     parser.add_argument("--impute-bins", type=int, default=2048)
     parser.add_argument("--threads", type=int, default=2)
+    parser.add_argument("--manifest", type=Path, default=ENCODE_MANIFEST,
+                        help="ENCODE2018-Core manifest (observation pattern of 'encode')")
     parser.add_argument("--work", type=Path, default=Path("benchmarks/results/edice_scale"))
     args = parser.parse_args()
     args.work.mkdir(parents=True, exist_ok=True)

@@ -49,8 +49,9 @@ class EdiceTrainingConfig:
         ``None`` keeps the raw weights.
     max_epochs, patience
         Stop after ``max_epochs`` or ``patience`` epochs without a better validation loss.
-    max_masked_fraction
-        At each bin between 1 and this fraction of the observed tracks are hidden.
+    max_masked_fraction, max_masked_tracks
+        At each bin between 1 and this fraction of the observed tracks (of the batch's
+        context biosamples), and at most ``max_masked_tracks``, are hidden.
     mask_biosample_probability
         Probability that a bin hides every track of one biosample instead.
     mask_unit
@@ -70,7 +71,7 @@ class EdiceTrainingConfig:
     context_biosamples
         Biosamples drawn at random for each batch (the others' tracks are neither inputs
         nor targets of that batch), which bounds a batch's cost on large compendia.
-        ``None``: every biosample when there are at most 32, else 32.
+        ``None``: every biosample when there are at most 16, else 16.
     table_bytes
         Memory the training and validation inputs held in memory may take; fewer bins
         than ``max_train_bins`` are drawn when they would take more.
@@ -83,6 +84,7 @@ class EdiceTrainingConfig:
     max_epochs: int = 60
     patience: int = 4
     max_masked_fraction: float = 0.25
+    max_masked_tracks: int = 16
     mask_biosample_probability: float = 0.0
     mask_unit: str = "biosample"
     max_train_bins: int = 2_000_000
@@ -94,11 +96,13 @@ class EdiceTrainingConfig:
     table_bytes: float = 2e9
 
     def __post_init__(self) -> None:
-        if self.context_biosamples is not None and self.context_biosamples < 1:
-            raise ValueError("context_biosamples must be 1 or more (or None for automatic)")
+        if self.context_biosamples is not None and self.context_biosamples < 2:
+            raise ValueError("context_biosamples must be 2 or more (or None for automatic)")
+        if self.max_masked_tracks < 1:
+            raise ValueError("max_masked_tracks must be 1 or more")
 
 
-AUTO_CONTEXT_BIOSAMPLES = 32
+AUTO_CONTEXT_BIOSAMPLES = 16
 """Automatic ``context_biosamples``: compendia of up to this many biosamples use them all."""
 
 
@@ -167,7 +171,7 @@ class _EdiceBatches:
 
 
 def _max_masked(config: EdiceTrainingConfig, n_tracks: int) -> int:
-    return max(1, round(config.max_masked_fraction * n_tracks))
+    return max(1, min(round(config.max_masked_fraction * n_tracks), config.max_masked_tracks))
 
 
 def masked_loss(network: Edice, batch: tuple[torch.Tensor, ...],
