@@ -156,7 +156,8 @@ def main() -> None:
     parser.add_argument("--shapes", default="pilot,roadmap,encode")
     parser.add_argument("--bins", type=int, default=50_000, help="bins of each store")
     parser.add_argument("--minutes", type=float, default=1.0, help="training budget")
-    parser.add_argument("--impute-bins", type=int, default=2048)
+    parser.add_argument("--impute-bins", type=int, default=256,
+                        help="bins imputed (every unobserved pair) per shape")
     parser.add_argument("--threads", type=int, default=2)
     parser.add_argument("--manifest", type=Path, default=ENCODE_MANIFEST,
                         help="ENCODE2018-Core manifest (observation pattern of 'encode')")
