@@ -306,8 +306,7 @@ class Edice(nn.Module):
                                                   others=assay_items)
         assay_tokens = self.assay_encoder(grid.transpose(1, 2), present.sum(1),
                                           items=assay_items, others=bios_items)
-        # The decoded entries, flattened: bin, biosample and assay of each.
-        if valid is None:
+        if valid is None:  # the decoded entries, flattened
             rows = torch.arange(n, device=targets.device).repeat_interleave(k)
             picked = local_targets.reshape(-1, 2)
             chosen = targets.reshape(-1, 2)
@@ -315,9 +314,8 @@ class Edice(nn.Module):
             rows, columns = torch.nonzero(valid, as_tuple=True)
             picked = local_targets[rows, columns]
             chosen = targets[rows, columns]
-        bios, assay = picked[:, 0], picked[:, 1]
-        predicted = self._decode(biosample_tokens, assay_tokens, grid, present, rows, bios,
-                                 assay)
+        predicted = self._decode(biosample_tokens, assay_tokens, grid, present, rows,
+                                 picked[:, 0], picked[:, 1])
         if self.config.standardize:
             predicted = (self.pair_mean[chosen[:, 0], chosen[:, 1]]
                          + self.pair_sd[chosen[:, 0], chosen[:, 1]] * predicted)
