@@ -101,23 +101,6 @@ def test_gain_scales_the_assay_mean(layout):
     assert plain.decoder[-1].out_features == 1
 
 
-def test_identity_dropout_acts_in_training_only(layout):
-    config = EdiceConfig(d_model=16, n_heads=2, feedforward=32, decoder_hidden=(32,),
-                         windows=(1, 3, 9), dropout=0.0, identity_dropout=0.5)
-    plain = EdiceConfig(d_model=16, n_heads=2, feedforward=32, decoder_hidden=(32,),
-                        windows=(1, 3, 9), dropout=0.0)
-    net, reference = make_network(layout, config), make_network(layout, plain)
-    features = torch.rand(16, 6, 3)
-    available = torch.ones(16, 6, dtype=torch.bool)
-    targets = torch.tensor([[0, 1], [2, 2]]).expand(16, -1, -1)
-    assert torch.equal(net(features, available, targets),
-                       reference(features, available, targets))
-    net.train()
-    torch.manual_seed(1)
-    assert not torch.allclose(net(features, available, targets),
-                              reference(features, available, targets))
-
-
 def test_published_single_bin_form_is_available(layout):
     config = EdiceConfig(d_model=16, n_heads=2, feedforward=32, decoder_hidden=(32,),
                          windows=(1,), assay_mean_input=False, residual=False)
@@ -250,9 +233,17 @@ def test_a_biosample_k_times_stronger_is_imputed_k_times_stronger(layout):
     torch.testing.assert_close(after[:, 1:], before[:, 1:], rtol=1e-4, atol=1e-5)
 
 
-def test_models_saved_before_standardisation_load_without_it(layout):
-    net = make_network(layout, EdiceConfig(**{**TINY.__dict__, "standardize": False}))
-    config = {key: value for key, value in EdiceImputer(net).config_dict().items()
-              if key != "standardize"}
-    loaded = EdiceImputer.from_state(layout, config, EdiceImputer(net).state_dict())
-    assert loaded.network.config.standardize is False
+def test_a_model_of_format_version_1_is_refused_with_a_clear_error(layout, tmp_path):
+    import json
+
+    from epimpute.errors import InputError
+    from epimpute.model_dir import load_model, save_model
+
+    save_model(tmp_path / "m", EdiceImputer(make_network(layout)))
+    assert isinstance(load_model(tmp_path / "m"), EdiceImputer)
+    config = tmp_path / "m" / "config.json"
+    record = json.loads(config.read_text())
+    assert record["format_version"] == 2
+    config.write_text(json.dumps({**record, "format_version": 1}))
+    with pytest.raises(InputError, match="format version 1 is not supported.*retrain"):
+        load_model(tmp_path / "m")

@@ -69,21 +69,6 @@ def test_time_budget_stops_training(small_compendium):
     assert np.isfinite(history.best_validation)
 
 
-def test_validation_tracks_span_distinct_biosamples_and_assays():
-    from epimpute.training.edice import choose_validation_tracks
-
-    tracks = [(b, a) for b in range(5) for a in range(5) if (b, a) != (0, 0)]
-    chosen = choose_validation_tracks(tracks, -1, np.random.default_rng(0))
-    assert len(chosen) == 2
-    picked = [tracks[i] for i in chosen]
-    assert len({b for b, _ in picked}) == 2 and len({a for _, a in picked}) == 2
-    # a biosample with a single track is never chosen (its token would have no target)
-    lonely = [(0, 0), (1, 0), (1, 1), (2, 1), (2, 0), (3, 2), (1, 2)]
-    for seed in range(20):
-        chosen = choose_validation_tracks(lonely, 3, np.random.default_rng(seed))
-        assert 5 not in chosen  # (3, 2) is biosample 3's only track
-
-
 def test_masked_loss_is_measured_in_each_target_tracks_sd():
     """With standardisation an error of one sd costs the same on a strong track as on a
     weak one."""
@@ -109,3 +94,48 @@ def test_masked_loss_is_measured_in_each_target_tracks_sd():
     sd = torch.tensor([values[:, 1].std(), values[:, 2].std()], dtype=torch.float32)
     expected = (((predicted - truth[:, [1, 2]]) / sd) ** 2).mean()
     torch.testing.assert_close(loss, expected)
+
+
+def _batches(n_biosamples, n_assays, config):
+    from epimpute.models.edice import Edice
+    from epimpute.models.layout import Layout
+    from epimpute.training.data import BinTable
+    from epimpute.training.edice import _EdiceBatches
+
+    keys = [f"b{b}:a{a}" for b in range(n_biosamples) for a in range(n_assays)]
+    network = Edice(Layout.from_keys(keys, bin_size=25), TINY)
+    table = BinTable(np.zeros((256, len(keys), 3), np.float32),
+                     np.zeros((256, len(keys)), np.float32))
+    batches = _EdiceBatches(table, network, config, torch.Generator().manual_seed(0),
+                            torch.device("cpu"))
+    return network, list(batches(0))
+
+
+def test_small_compendia_draw_exactly_the_masks_of_all_tracks():
+    from epimpute.training.masking import sample_masks
+
+    config = EdiceTrainingConfig(batch_size=64, epoch_bins=128)
+    _, drawn = _batches(5, 4, config)
+    generator = torch.Generator().manual_seed(0)
+    torch.randperm(256, generator=generator)
+    for batch, _ in drawn:
+        expected = sample_masks(64, 20, max_masked=5, generator=generator,
+                                track_biosample=torch.arange(5).repeat_interleave(4))
+        for got, want in zip(batch[2:], expected):
+            assert torch.equal(got, want)
+
+
+def test_large_compendia_train_each_batch_on_drawn_context_biosamples():
+    config = EdiceTrainingConfig(batch_size=64, epoch_bins=256, context_biosamples=3,
+                                 max_masked_tracks=2)
+    network, drawn = _batches(10, 4, config)
+    contexts = set()
+    for batch, _ in drawn:
+        available, targets, valid = batch[2:]
+        used = available.any(0)
+        used[targets[valid]] = True
+        biosamples = set(network.track_biosample[used].tolist())
+        assert len(biosamples) == 3
+        assert targets.shape[1] == 2 and valid.sum(1).max() <= 2
+        contexts.add(tuple(sorted(biosamples)))
+    assert len(contexts) == 4  # a new draw for each of the 4 batches

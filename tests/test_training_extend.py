@@ -297,7 +297,7 @@ def test_tissue_masking_hides_a_tissue_across_individuals():
     config = EdiceTrainingConfig(batch_size=64, epoch_bins=64, mask_biosample_probability=1.0,
                                  mask_unit="tissue")
     batches = _EdiceBatches(table, network, config, torch.Generator().manual_seed(0),
-                            torch.device("cpu"), torch.ones(5, dtype=torch.bool))
+                            torch.device("cpu"))
     (batch, _), = list(batches(0))
     available = batch[2]
     hidden = {tuple(np.flatnonzero(~row.numpy())) for row in available}

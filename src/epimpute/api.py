@@ -37,6 +37,7 @@ from epimpute.model_dir import (
 from epimpute.registry import build_config, model_spec
 from epimpute.store import Store, ingest
 from epimpute.training.data import check_learnable, store_layout
+from epimpute.training.distributed import from_environment, on_main
 from epimpute.training.loop import RunSettings
 
 __all__ = ["ingest", "train", "extend", "impute", "evaluate", "factors", "load_model",
@@ -100,6 +101,9 @@ def train(
         On a bad setting, configuration or exclusion, too few tracks to learn from, or an
         ``out`` that is an input or already holds another model.
     """
+    world = from_environment()
+    if world is not None and model != "edice":
+        raise InputError(f"training on several processes is supported for edice, not {model}")
     store = store if isinstance(store, Store) else Store.open(store)
     out = Path(out)
     _check_settings(seed=seed, device=device, max_minutes=max_minutes, precision=precision)
@@ -116,22 +120,30 @@ def train(
         "config": _jsonable(model_config),
         "training_config": _jsonable(training_config),
     }
-    created = not out.exists()
-    prepare_run(out, run, resume=resume)
     settings = RunSettings(seed=seed, device=device, max_minutes=max_minutes,
-                           progress=progress, resume=resume, precision=precision)
-    started = time.time()
+                           progress=progress, resume=resume, precision=precision, world=world)
+    created = not out.exists()
+    if world is not None:
+        world.start(resolve_device(device))
     try:
+        on_main(world, lambda: prepare_run(out, run, resume=resume))
+        started = time.time()
         imputer, history = model_spec(model).train(
             store, config=model_config, training=training_config, settings=settings,
             exclude=list(exclude), checkpoint=out / CHECKPOINT_FILE)
         provenance = dict(run, device=str(resolve_device(device)), precision=precision,
                           seconds=time.time() - started, history=history.to_dict(),
-                          epimpute_version=__version__)
-        return save_model(out, imputer, training=training_config, provenance=provenance)
+                          epimpute_version=__version__,
+                          processes=world.world_size if world else 1)
+        return on_main(world, lambda: save_model(out, imputer, training=training_config,
+                                                 provenance=provenance))
     except BaseException:
-        forget_run(out, created=created)  # keeps a checkpoint to --resume from
+        if (world is None or world.is_main) and out.is_dir():
+            forget_run(out, created=created)  # keeps a checkpoint to --resume from
         raise
+    finally:
+        if world is not None:
+            world.stop()
 
 
 def extend(

@@ -22,7 +22,9 @@ from epimpute.provenance import KEY as PROVENANCE_KEY
 from epimpute.provenance import provenance as made_by
 
 FORMAT = "epimpute-model"
-FORMAT_VERSION = 1
+FORMAT_VERSION = 2
+"""2: eDICE without ``identity_dropout`` / ``attention_dropout`` (its attention blocks' state
+keys changed); models of version 1 are refused and must be retrained."""
 CONFIG_FILE = "config.json"
 WEIGHTS_FILE = "weights.pt"
 CHECKPOINT_FILE = "checkpoint.pt"
@@ -99,7 +101,8 @@ def read_model_record(directory: Path) -> dict[str, Any]:
         raise InputError(f"{path}: not an epimpute model (format {record.get('format')!r})")
     if record.get("format_version") != FORMAT_VERSION:
         raise InputError(f"{path}: model format version {record.get('format_version')} is not "
-                         f"supported by epimpute {__version__} (expects {FORMAT_VERSION})")
+                         f"supported by epimpute {__version__} (expects {FORMAT_VERSION}); "
+                         "retrain it with this version")
     return record
 
 

@@ -50,6 +50,9 @@ from epimpute.models.base import Imputer
 from epimpute.models.features import context_margin, window_means
 from epimpute.models.layout import Layout
 
+DECODE_CHUNK_VALUES = 1 << 24
+"""Largest number of hidden-layer values (pairs x width) the decoder holds at once."""
+
 
 @dataclass
 class EdiceConfig:
@@ -66,9 +69,8 @@ class EdiceConfig:
     feedforward: int = 128
     decoder_hidden: tuple[int, ...] = (256, 256)
     dropout: float = 0.1
-    """Dropout in the decoder MLP."""
-    attention_dropout: float = 0.0
-    """Dropout inside the attention blocks (costly on CPU; the masking already regularises)."""
+    """Dropout in the decoder MLP (the attention blocks have none: the masking already
+    regularises them)."""
     windows: tuple[int, ...] = (1, 3, 9, 27, 81, 243)
     """Odd widths (bins) of the centred window means used as each track's input features;
     ``(1,)`` is the published single-bin model."""
@@ -77,10 +79,6 @@ class EdiceConfig:
     residual: bool = True
     """Predict a correction to the target assay's mean over the available biosamples
     (needs window 1 and ``assay_mean_input``). The published model has neither option."""
-    identity_dropout: float = 0.0
-    """Training only: probability of dropping a biosample's or assay's identity embedding
-    from its token at a bin, so tokens must also describe items by their data (which is
-    all that carries over to the pairs never seen as training targets)."""
     gain: bool = True
     """With ``residual`` (no effect without): the decoder also predicts a multiplicative
     gain on that mean (prediction = correction + (1 + gain) x mean), so a biosample whose
@@ -116,7 +114,7 @@ class SetAttentionBlock(nn.Module):
     Tokens with ``keys_present`` False are queries only.
     """
 
-    def __init__(self, d_model: int, n_heads: int, feedforward: int, dropout: float) -> None:
+    def __init__(self, d_model: int, n_heads: int, feedforward: int) -> None:
         super().__init__()
         self.n_heads = n_heads
         self.norm_attention = nn.LayerNorm(d_model)
@@ -124,10 +122,8 @@ class SetAttentionBlock(nn.Module):
         self.project = nn.Linear(d_model, d_model)
         self.norm_feedforward = nn.LayerNorm(d_model)
         self.feedforward = nn.Sequential(
-            nn.Linear(d_model, feedforward), nn.ReLU(), nn.Dropout(dropout),
-            nn.Linear(feedforward, d_model),
+            nn.Linear(d_model, feedforward), nn.ReLU(), nn.Linear(feedforward, d_model),
         )
-        self.dropout = nn.Dropout(dropout)
 
     def forward(self, tokens: torch.Tensor, keys_present: torch.Tensor) -> torch.Tensor:
         n, s, d = tokens.shape
@@ -138,8 +134,8 @@ class SetAttentionBlock(nn.Module):
         scores = scores.masked_fill(~keys_present[:, None, None, :], float("-inf"))
         attended = scores.softmax(dim=-1) @ v
         attended = attended.transpose(1, 2).reshape(n, s, d)
-        tokens = tokens + self.dropout(self.project(attended))
-        return tokens + self.dropout(self.feedforward(self.norm_feedforward(tokens)))
+        tokens = tokens + self.project(attended)
+        return tokens + self.feedforward(self.norm_feedforward(tokens))
 
 
 class _AxisEncoder(nn.Module):
@@ -153,7 +149,6 @@ class _AxisEncoder(nn.Module):
                  *, groups: tuple[Sequence[int], Sequence[int]] | None = None) -> None:
         super().__init__()
         self.n_features = n_features
-        self.identity_dropout = config.identity_dropout
         self.encode = nn.Linear(n_other * n_features, config.d_model)
         if groups is None:
             self.embedding = nn.Embedding(n_items, config.d_model)
@@ -164,9 +159,7 @@ class _AxisEncoder(nn.Module):
             self.register_buffer("item_tissue", tissue, persistent=False)
             self.register_buffer("item_individual", individual, persistent=False)
         self.blocks = nn.ModuleList(
-            SetAttentionBlock(
-                config.d_model, config.n_heads, config.feedforward, config.attention_dropout
-            )
+            SetAttentionBlock(config.d_model, config.n_heads, config.feedforward)
             for _ in range(config.n_layers)
         )
         self.norm = nn.LayerNorm(config.d_model)
@@ -199,11 +192,7 @@ class _AxisEncoder(nn.Module):
             encoded = F.linear(flat, self.encode.weight.index_select(1, columns),
                                self.encode.bias)
         encoded = encoded / counts.clamp(min=1).unsqueeze(-1).to(encoded.dtype)
-        identity = self.item_embedding(items)
-        if self.training and self.identity_dropout > 0:
-            keep = torch.ones(n, n_items, 1, dtype=identity.dtype, device=identity.device)
-            identity = F.dropout(keep, self.identity_dropout, training=True) * identity
-        tokens = F.relu(encoded) + identity
+        tokens = F.relu(encoded) + self.item_embedding(items)
         present = counts > 0
         for block in self.blocks:
             tokens = block(tokens, present)
@@ -274,34 +263,39 @@ class Edice(nn.Module):
         return self.pair_sd[targets[..., 0], targets[..., 1]]
 
     def forward(
-        self, features: torch.Tensor, available: torch.Tensor, targets: torch.Tensor
+        self, features: torch.Tensor, available: torch.Tensor, targets: torch.Tensor,
+        valid: torch.Tensor | None = None,
     ) -> torch.Tensor:
-        n, _, n_features = features.shape
-        if self.config.standardize:
-            tracks = (self.track_biosample, self.track_assay)
-            features = ((features - self.pair_mean[tracks].unsqueeze(-1))
-                        / self.pair_sd[tracks].unsqueeze(-1))
-            target_mean = self.pair_mean[targets[..., 0], targets[..., 1]]
-            target_sd = self.target_sd(targets)
+        """Predict ``targets`` ``(N, K, 2)``; with ``valid`` ``(N, K)`` bool only the true
+        entries are decoded (the others come back 0), which saves the padding's cost."""
+        n, k = targets.shape[:2]
         active = self._active_items(available, targets)
         track_biosample, track_assay = self.track_biosample, self.track_assay
+        local_targets = targets
         bios_items = assay_items = None
         if active is None:
             n_bios, n_assays = self.layout.n_biosamples, self.layout.n_assays
+            local_biosample, local_assay = track_biosample, track_assay
         else:
             bios_items, assay_items, kept = active
             n_bios, n_assays = len(bios_items), len(assay_items)
             features, available = features[:, kept], available[:, kept]
+            track_biosample, track_assay = track_biosample[kept], track_assay[kept]
             device = bios_items.device
             bios_index = torch.full((self.layout.n_biosamples,), -1, device=device)
             bios_index[bios_items] = torch.arange(n_bios, device=device)
             assay_index = torch.full((self.layout.n_assays,), -1, device=device)
             assay_index[assay_items] = torch.arange(n_assays, device=device)
-            track_biosample = bios_index[self.track_biosample[kept]]
-            track_assay = assay_index[self.track_assay[kept]]
-            targets = torch.stack([bios_index[targets[..., 0]], assay_index[targets[..., 1]]],
-                                  dim=-1)
-        cell = track_biosample * n_assays + track_assay
+            local_biosample = bios_index[track_biosample]
+            local_assay = assay_index[track_assay]
+            local_targets = torch.stack([bios_index[targets[..., 0]],
+                                         assay_index[targets[..., 1]]], dim=-1)
+        if self.config.standardize:
+            pair = (track_biosample, track_assay)
+            features = ((features - self.pair_mean[pair].unsqueeze(-1))
+                        / self.pair_sd[pair].unsqueeze(-1))
+        n_features = features.shape[-1]
+        cell = local_biosample * n_assays + local_assay
         grid = features.new_zeros(n, n_bios * n_assays, n_features)
         grid[:, cell] = features * available.unsqueeze(-1).to(features.dtype)
         grid = grid.reshape(n, n_bios, n_assays, n_features)
@@ -312,23 +306,60 @@ class Edice(nn.Module):
                                                   others=assay_items)
         assay_tokens = self.assay_encoder(grid.transpose(1, 2), present.sum(1),
                                           items=assay_items, others=bios_items)
-        d = biosample_tokens.shape[-1]
-        picked_bios = torch.gather(biosample_tokens, 1, targets[..., 0:1].expand(-1, -1, d))
-        picked_assay = torch.gather(assay_tokens, 1, targets[..., 1:2].expand(-1, -1, d))
-        decoder_input = [picked_bios, picked_assay]
-        if self.config.assay_mean_input:
-            picked_mean = self._assay_mean(grid, present, biosample_tokens, picked_bios, targets)
-            decoder_input.append(picked_mean)
-        decoded = self.decoder(torch.cat(decoder_input, dim=-1))
-        predicted = decoded[..., 0]
-        if self.config.residual:
-            centre = picked_mean[..., self.config.windows.index(1)]
-            if self.config.gain:
-                centre = centre * (1 + decoded[..., 1])
-            predicted = predicted + centre
+        if valid is None:  # the decoded entries, flattened
+            rows = torch.arange(n, device=targets.device).repeat_interleave(k)
+            picked = local_targets.reshape(-1, 2)
+            chosen = targets.reshape(-1, 2)
+        else:
+            rows, columns = torch.nonzero(valid, as_tuple=True)
+            picked = local_targets[rows, columns]
+            chosen = targets[rows, columns]
+        predicted = self._decode(biosample_tokens, assay_tokens, grid, present, rows,
+                                 picked[:, 0], picked[:, 1])
         if self.config.standardize:
-            predicted = target_mean + target_sd * predicted
-        return predicted
+            predicted = (self.pair_mean[chosen[:, 0], chosen[:, 1]]
+                         + self.pair_sd[chosen[:, 0], chosen[:, 1]] * predicted)
+        if valid is None:
+            return predicted.reshape(n, k)
+        out = predicted.new_zeros(n, k)
+        out[rows, columns] = predicted
+        return out
+
+    def _decode(self, biosample_tokens: torch.Tensor, assay_tokens: torch.Tensor,
+                grid: torch.Tensor, present: torch.Tensor, rows: torch.Tensor,
+                bios: torch.Tensor, assay: torch.Tensor) -> torch.Tensor:
+        """``(M,)`` predictions (model scale) for the pairs ``(bios, assay)`` at bins
+        ``rows`` (all ``(M,)``, active-item indices).
+
+        The decoder's first layer is linear on [biosample token, assay token, assay mean],
+        so its biosample and assay parts are computed once per bin and item and summed per
+        pair: the same result as the concatenation, without a per-pair copy of the tokens.
+        """
+        first = self.decoder[0]
+        d = self.config.d_model
+        weight = first.weight
+        per_biosample = biosample_tokens @ weight[:, :d].T
+        per_assay = assay_tokens @ weight[:, d:2 * d].T
+        means = (self._assay_means(grid, present, biosample_tokens)
+                 if self.config.assay_mean_input else None)
+        # Pairs go through the MLP in chunks, which bounds the activations' memory.
+        step = max(1, DECODE_CHUNK_VALUES // max(first.out_features, 1))
+        out = []
+        for lo in range(0, len(rows), step):
+            r, b, a = rows[lo:lo + step], bios[lo:lo + step], assay[lo:lo + step]
+            hidden = per_biosample[r, b] + per_assay[r, a] + first.bias
+            if means is not None:
+                picked_mean = means[r, b, a]
+                hidden = hidden + picked_mean @ weight[:, 2 * d:].T
+            decoded = self.decoder[1:](hidden)
+            predicted = decoded[:, 0]
+            if self.config.residual:
+                centre = picked_mean[:, self.config.windows.index(1)]
+                if self.config.gain:
+                    centre = centre * (1 + decoded[:, 1])
+                predicted = predicted + centre
+            out.append(predicted)
+        return torch.cat(out) if out else per_biosample.new_zeros(0)
 
     def _active_items(
         self, available: torch.Tensor, targets: torch.Tensor
@@ -347,29 +378,33 @@ class Edice(nn.Module):
         kept = torch.nonzero(bios[self.track_biosample] & assays[self.track_assay]).squeeze(1)
         return (torch.nonzero(bios).squeeze(1), torch.nonzero(assays).squeeze(1), kept)
 
-    def _assay_mean(self, grid: torch.Tensor, present: torch.Tensor,
-                    biosample_tokens: torch.Tensor, picked_bios: torch.Tensor,
-                    targets: torch.Tensor) -> torch.Tensor:
-        """``(N, K, F)`` mean features of each target's assay over the biosamples where it
-        is available: uniform, or weighted by token similarity to the target biosample."""
-        n, k = targets.shape[:2]
-        n_features = grid.shape[-1]
-        assay = targets[..., 1]
-        # (N, K, B): where the target's assay is available
-        has_assay = torch.gather(present.transpose(1, 2), 1,
-                                 assay.unsqueeze(-1).expand(-1, -1, present.shape[1]))
-        # (N, K, B, F): the target assay's features in every biosample
-        values = torch.gather(grid.transpose(1, 2), 1,
-                              assay[..., None, None].expand(-1, -1, *grid.shape[1:2], n_features))
+    def _assay_means(self, grid: torch.Tensor, present: torch.Tensor,
+                     biosample_tokens: torch.Tensor) -> torch.Tensor:
+        """``(N, B, A, F)``: for every biosample b and assay a, the mean features of a over
+        the biosamples where it is available, uniform or weighted by token similarity to b
+        (0 where a is available nowhere).
+
+        The softmax over the biosamples having a is written as exp(logit - row max) summed
+        against the grid, so all pairs cost one batched product per bin instead of a
+        ``(pairs, B, F)`` gather.
+        """
+        n, n_bios, n_assays, n_features = grid.shape
+        has = present.to(torch.float32)
         if self.config.similarity_weighted_mean:
-            query = self.mean_query(picked_bios)
+            query = self.mean_query(biosample_tokens)
             keys = self.mean_key(biosample_tokens)
-            logits = query @ keys.transpose(1, 2) * query.shape[-1] ** -0.5
+            logits = (query @ keys.transpose(1, 2)).float() * query.shape[-1] ** -0.5
+            logits = logits - logits.max(dim=-1, keepdim=True).values
+            weights = logits.exp()
         else:
-            logits = values.new_zeros(n, k, present.shape[1])
-        logits = logits.float().masked_fill(~has_assay, float("-inf"))
-        weights = torch.nan_to_num(logits.softmax(dim=-1), nan=0.0).to(values.dtype)
-        return (weights.unsqueeze(-1) * values).sum(2)
+            weights = has.new_ones(n, n_bios, n_bios)
+        values = grid.float().reshape(n, n_bios, n_assays * n_features)
+        with torch.autocast(grid.device.type, enabled=False):  # a mean, kept in fp32
+            total = weights @ values
+            norm = weights @ has
+        means = total.reshape(n, n_bios, n_assays, n_features) / norm.clamp(
+            min=torch.finfo(norm.dtype).tiny).unsqueeze(-1)
+        return means.to(grid.dtype)
 
 
 class EdiceImputer(Imputer):
@@ -455,7 +490,6 @@ class EdiceImputer(Imputer):
     def from_state(
         cls, layout: Layout, config: dict[str, Any], state: dict[str, torch.Tensor]
     ) -> "EdiceImputer":
-        config = {"standardize": False, **config}  # saved before the option existed
         network = Edice(layout, EdiceConfig(**config))
         network.load_state_dict(state)
         return cls(network)

@@ -3,24 +3,33 @@
 from __future__ import annotations
 
 import logging
+from collections.abc import Iterator
 from dataclasses import dataclass
 from pathlib import Path
-from typing import Iterator
 
 import numpy as np
 import torch
+from torch import nn
+from torch.nn.parallel import DistributedDataParallel
 
+from epimpute.errors import InputError
+from epimpute.hardware import resolve_device, uses_bf16
 from epimpute.models.edice import Edice, EdiceConfig, EdiceImputer, biosample_groups
 from epimpute.models.features import context_margin, window_means
 from epimpute.models.track_scale import STATISTIC_FLOOR, complete_log_additive
 from epimpute.store import Store
 from epimpute.training.data import (
-    BinTable, genome_blocks, input_rows, load_bins, layout_rows, split_blocks, store_layout,
+    BinTable,
+    genome_blocks,
+    input_rows,
+    layout_rows,
+    load_bins,
+    split_blocks,
+    store_layout,
 )
 from epimpute.training.freeze import TrainableMask, restrict_training
-from epimpute.hardware import resolve_device, uses_bf16
 from epimpute.training.loop import History, LoopSpec, RunSettings, fit
-from epimpute.training.masking import sample_masks
+from epimpute.training.masking import Masks, draw_context, sample_masks, widen_masks
 
 log = logging.getLogger(__name__)
 
@@ -40,8 +49,9 @@ class EdiceTrainingConfig:
         ``None`` keeps the raw weights.
     max_epochs, patience
         Stop after ``max_epochs`` or ``patience`` epochs without a better validation loss.
-    max_masked_fraction
-        At each bin between 1 and this fraction of the observed tracks are hidden.
+    max_masked_fraction, max_masked_tracks
+        At each bin between 1 and this fraction of the observed tracks (of the batch's
+        context biosamples), and at most ``max_masked_tracks``, are hidden.
     mask_biosample_probability
         Probability that a bin hides every track of one biosample instead.
     mask_unit
@@ -56,14 +66,15 @@ class EdiceTrainingConfig:
     validation_fraction, validation_max_bins
         Share of the drawn blocks held out for validation, and how many of their bins
         (evenly spaced) are scored each epoch.
-    validation_tracks
-        Observed tracks that are inputs but never training targets; validation hides them
-        and scores their reconstruction, which measures what imputation needs (decoding a
-        cell type x assay pair never seen as a target). It costs training targets, which a
-        small compendium cannot spare, so the default (0) validates by hiding random
-        tracks; ``-1`` picks one per ten tracks.
     block_bins
         Size of the genomic blocks training data is drawn in.
+    context_biosamples
+        Biosamples drawn at random for each batch (the others' tracks are neither inputs
+        nor targets of that batch), which bounds a batch's cost on large compendia.
+        ``None``: every biosample when there are at most 16, else 16.
+    table_bytes
+        Memory the training and validation inputs held in memory may take; fewer bins
+        than ``max_train_bins`` are drawn when they would take more.
     """
 
     batch_size: int = 2048
@@ -73,57 +84,59 @@ class EdiceTrainingConfig:
     max_epochs: int = 60
     patience: int = 4
     max_masked_fraction: float = 0.25
+    max_masked_tracks: int = 16
     mask_biosample_probability: float = 0.0
     mask_unit: str = "biosample"
     max_train_bins: int = 2_000_000
     epoch_bins: int | None = 500_000
     validation_fraction: float = 0.05
     validation_max_bins: int = 50_000
-    validation_tracks: int = 0
     block_bins: int = 10_000
+    context_biosamples: int | None = None
+    table_bytes: float = 2e9
+
+    def __post_init__(self) -> None:
+        if self.context_biosamples is not None and self.context_biosamples < 2:
+            raise ValueError("context_biosamples must be 2 or more (or None for automatic)")
+        if self.max_masked_tracks < 1:
+            raise ValueError("max_masked_tracks must be 1 or more")
 
 
-def choose_validation_tracks(layout_tracks: list[tuple[int, int]], wanted: int,
-                             rng: np.random.Generator) -> list[int]:
-    """Pick up to ``wanted`` tracks, no two of one biosample or assay, each leaving its
-    biosample and its assay at least one other (target) track."""
-    if wanted < 0:
-        wanted = len(layout_tracks) // 10 if len(layout_tracks) >= 6 else 0
-    per_biosample: dict[int, int] = {}
-    per_assay: dict[int, int] = {}
-    for b, a in layout_tracks:
-        per_biosample[b] = per_biosample.get(b, 0) + 1
-        per_assay[a] = per_assay.get(a, 0) + 1
-    chosen: list[int] = []
-    used_b, used_a = set(), set()
-    for i in rng.permutation(len(layout_tracks)):
-        if len(chosen) == wanted:
-            break
-        b, a = layout_tracks[i]
-        if b in used_b or a in used_a or per_biosample[b] < 2 or per_assay[a] < 2:
-            continue
-        chosen.append(int(i))
-        used_b.add(b)
-        used_a.add(a)
-    return sorted(chosen)
+AUTO_CONTEXT_BIOSAMPLES = 16
+"""Automatic ``context_biosamples``: compendia of up to this many biosamples use them all."""
+
+
+def context_size(config: EdiceTrainingConfig, n_biosamples: int) -> int:
+    """How many biosamples a batch draws (all of them: ``n_biosamples``)."""
+    wanted = config.context_biosamples
+    if wanted is None:
+        wanted = AUTO_CONTEXT_BIOSAMPLES
+    return min(wanted, n_biosamples)
 
 
 class _EdiceBatches:
-    """Random batches of bins with random masks, reproducible from one generator."""
+    """Random batches of bins with random masks, reproducible from one generator.
+
+    Each batch draws its context biosamples (all of them on small compendia, see
+    :func:`context_size`) and hides tracks among theirs only.
+    """
 
     def __init__(self, table: BinTable, network: Edice, config: EdiceTrainingConfig,
-                 generator: torch.Generator, device: torch.device,
-                 targetable: torch.Tensor) -> None:
+                 generator: torch.Generator, device: torch.device, *,
+                 bins: int | None = None, share: int = 1) -> None:
+        # ``bins``: draw from the first ``bins`` bins only; ``share``: this process's share
+        # of each batch and epoch is 1 / share (several training processes).
         self.features = torch.from_numpy(table.features)
         self.values = torch.from_numpy(table.values)
-        self.network = network
+        self.n_bins = len(self.values) if bins is None else min(bins, len(self.values))
+        self.batch_size = max(1, config.batch_size // share)
+        self.epoch_bins = None if config.epoch_bins is None else -(-config.epoch_bins // share)
         self.config = config
         self.generator = generator
         self.device = device
-        self.targetable = targetable
-        n_tracks = int(targetable.sum())
-        self.max_masked = max(1, int(round(config.max_masked_fraction * n_tracks)))
-        self.groups = network.track_biosample.cpu()
+        self.track_biosample = network.track_biosample.cpu()
+        self.n_context = context_size(config, len(torch.unique(self.track_biosample)))
+        self.groups = self.track_biosample
         if config.mask_unit == "tissue":
             tissue = torch.tensor(biosample_groups(network.layout.biosamples)[0])
             self.groups = tissue[self.groups]
@@ -131,29 +144,43 @@ class _EdiceBatches:
             raise ValueError(f"mask_unit must be 'biosample' or 'tissue', "
                              f"got {config.mask_unit!r}")
 
+    def masks(self, n_bins: int, generator: torch.Generator, *,
+              biosample_probability: float) -> Masks:
+        """Masks for ``n_bins`` bins over the tracks of freshly drawn context biosamples."""
+        context = draw_context(self.track_biosample, self.n_context, generator)
+        tracks = slice(None) if context is None else context
+        groups = self.groups[tracks]
+        masks = sample_masks(
+            n_bins, len(groups), max_masked=_max_masked(self.config, len(groups)),
+            generator=generator, track_biosample=groups,
+            biosample_probability=biosample_probability,
+        )
+        return masks if context is None else widen_masks(masks, context, len(self.groups))
+
     def __call__(self, epoch: int) -> Iterator[tuple[tuple[torch.Tensor, ...], int]]:
-        n = len(self.values)
-        per_epoch = n if self.config.epoch_bins is None else min(n, self.config.epoch_bins)
+        n = self.n_bins
+        per_epoch = n if self.epoch_bins is None else min(n, self.epoch_bins)
         order = torch.randperm(n, generator=self.generator)[:per_epoch]
-        size = self.config.batch_size
+        size = self.batch_size
         for lo in range(0, per_epoch - size + 1 if per_epoch >= size else 1, size):
             index = order[lo:lo + size]
-            masks = sample_masks(
-                len(index), self.values.shape[1], max_masked=self.max_masked,
-                generator=self.generator,
-                track_biosample=self.groups,
-                biosample_probability=self.config.mask_biosample_probability,
-                targetable=self.targetable,
-            )
+            masks = self.masks(len(index), self.generator,
+                               biosample_probability=self.config.mask_biosample_probability)
             batch = (self.features[index], self.values[index]) + tuple(masks)
             yield tuple(t.to(self.device, non_blocking=True) for t in batch), len(index)
 
 
-def masked_loss(network: Edice, batch: tuple[torch.Tensor, ...]) -> torch.Tensor:
-    """Mean squared error over the hidden tracks of a batch."""
+def _max_masked(config: EdiceTrainingConfig, n_tracks: int) -> int:
+    return max(1, min(round(config.max_masked_fraction * n_tracks), config.max_masked_tracks))
+
+
+def masked_loss(network: Edice, batch: tuple[torch.Tensor, ...],
+                forward: nn.Module | None = None) -> torch.Tensor:
+    """Mean squared error over the hidden tracks of a batch; ``forward`` (default
+    ``network``) computes the predictions, e.g. ``network`` wrapped for several processes."""
     features, values, available, targets, valid = batch
     pairs = torch.stack([network.track_biosample[targets], network.track_assay[targets]], dim=-1)
-    predicted = network(features, available, pairs).float()
+    predicted = (forward or network)(features, available, pairs, valid).float()
     truth = torch.gather(values, 1, targets)
     squared = ((predicted - truth) / network.target_sd(pairs)) ** 2
     return (squared * valid).sum() / valid.sum().clamp(min=1)
@@ -203,7 +230,12 @@ def train_edice(
     ``trainable`` limits training to some entries of its parameters (see
     :mod:`epimpute.training.freeze`). Returns the imputer holding the best weights by
     validation loss, and the history.
+
+    With ``settings.world`` (several processes) each process loads and trains on every
+    ``world_size``-th training block, a ``1 / world_size`` share of each batch; gradients
+    are averaged across processes; the standardisation statistics are rank 0's.
     """
+    world = settings.world
     if start is None:
         layout = store_layout(store, exclude=exclude)
         rows = input_rows(store, exclude)
@@ -216,10 +248,15 @@ def train_edice(
     block_bins = min(training.block_bins, max(256, sum(contig_bins.values()) // 20))
     blocks = genome_blocks(contig_bins, block_bins=block_bins)
     n_features = len(config.windows)
-    memory_cap = int(4e9 // max(1, 4 * len(rows) * (n_features + 1)))
-    max_bins = min(training.max_train_bins, memory_cap)
+    memory_cap = int(training.table_bytes // max(1, 4 * len(rows) * (n_features + 1)))
+    max_bins = min(training.max_train_bins, memory_cap * (world.world_size if world else 1))
     train_blocks, validation_blocks = split_blocks(
         blocks, max_bins=max_bins, validation_fraction=training.validation_fraction, rng=rng)
+    if world is not None:
+        if len(train_blocks) < world.world_size:
+            raise InputError(f"{store.path}: {len(train_blocks)} training blocks cannot be "
+                             f"shared by {world.world_size} processes")
+        train_blocks = train_blocks[world.rank::world.world_size]
     margin = context_margin(config.windows)
 
     def featurize(signal: np.ndarray) -> np.ndarray:
@@ -234,34 +271,44 @@ def train_edice(
     validation_table = BinTable(validation_table.features[::step],
                                 validation_table.values[::step])
 
-    validation_tracks = choose_validation_tracks(list(layout.tracks),
-                                                 training.validation_tracks, rng)
-    if validation_tracks:
-        log.info("validation tracks (inputs, never training targets): %s",
-                 ", ".join(layout.keys[i] for i in validation_tracks))
-    targetable = torch.ones(len(rows), dtype=torch.bool)
-    targetable[validation_tracks] = False
     device = resolve_device(settings.device)
+    forward: nn.Module | None = None
+    if world is not None:
+        device = world.place(device)
     with torch.random.fork_rng(devices=[]):
         torch.manual_seed(settings.seed)
         network = Edice(layout, config) if start is None else start
         if network.config.standardize:
             measure_pair_statistics(network, train_table.values, estimate_all=start is None)
         network = network.to(device)
+        if world is not None:
+            if network.config.standardize:
+                world.broadcast_tensors([network.pair_mean, network.pair_sd,
+                                         network.pair_measured])
+            forward = DistributedDataParallel(
+                network, device_ids=[device] if device.type == "cuda" else None,
+                broadcast_buffers=False)
+            torch.manual_seed(settings.seed + 7919 * world.rank)  # own dropout draws
 
         def optimizer_for(parameters: list) -> torch.optim.Optimizer:
             return torch.optim.AdamW(parameters, lr=training.learning_rate,
                                      weight_decay=training.weight_decay)
 
-        release = lambda: None  # noqa: E731
+        release = lambda: None
         if trainable is None:
             optimizer = optimizer_for(list(network.parameters()))
         else:
             optimizer, release = restrict_training(network, trainable, optimizer_for)
-        generator = torch.Generator().manual_seed(settings.seed + 1)
-        batches = _EdiceBatches(train_table, network, training, generator, device, targetable)
-        validation_batches = _validation_batches(validation_table, training, validation_tracks,
-                                                 settings.seed, device)
+        generator = torch.Generator().manual_seed(
+            settings.seed + 1 + (7919 * world.rank if world else 0))
+        if world is None:
+            batches = _EdiceBatches(train_table, network, training, generator, device)
+        else:  # the same number of batches on every process
+            batches = _EdiceBatches(train_table, network, training, generator, device,
+                                    bins=world.minimum(len(train_table)),
+                                    share=world.world_size)
+        validation_batches = _validation_batches(validation_table, batches, settings.seed,
+                                                 device)
 
         def validate() -> float:
             total, count = 0.0, 0
@@ -273,7 +320,7 @@ def train_edice(
 
         spec = LoopSpec(
             batches=batches,
-            loss=lambda batch: masked_loss(network, batch),
+            loss=lambda batch: masked_loss(network, batch, forward),
             validate=validate,
             random_state=(generator.get_state, generator.set_state),
         )
@@ -287,26 +334,21 @@ def train_edice(
     return EdiceImputer(network.cpu()), history
 
 
-def _validation_batches(table: BinTable, config: EdiceTrainingConfig,
-                        validation_tracks: list[int], seed: int,
+def _validation_batches(table: BinTable, batches: _EdiceBatches, seed: int,
                         device: torch.device) -> list[tuple[torch.Tensor, ...]]:
-    """Fixed validation batches: the validation tracks hidden together, or, without
-    validation tracks, random tracks hidden the same way every epoch."""
+    """Fixed validation batches: random tracks (of drawn context biosamples) hidden the
+    same way every epoch; at most ``batch_size`` bins each."""
     generator = torch.Generator().manual_seed(seed + 2)
     features = torch.from_numpy(table.features)
     values = torch.from_numpy(table.values)
-    n_tracks = values.shape[1]
-    max_masked = max(1, int(round(config.max_masked_fraction * n_tracks)))
+    size = batches.config.batch_size
     out = []
     for lo in range(0, len(values), 8192):
         hi = min(lo + 8192, len(values))
-        if validation_tracks:
-            targets = torch.tensor(validation_tracks).expand(hi - lo, -1)
-            available = torch.ones(hi - lo, n_tracks, dtype=torch.bool)
-            available[:, validation_tracks] = False
-            masks = (available, targets, torch.ones_like(targets, dtype=torch.bool))
-        else:
-            masks = sample_masks(hi - lo, n_tracks, max_masked=max_masked, generator=generator)
-        batch = (features[lo:hi], values[lo:hi]) + tuple(masks)
-        out.append(tuple(t.to(device) for t in batch))
+        masks = batches.masks(hi - lo, generator, biosample_probability=0.0)
+        for first in range(lo, hi, size):
+            last = min(first + size, hi)
+            part = tuple(m[first - lo:last - lo] for m in masks)
+            batch = (features[first:last], values[first:last]) + part
+            out.append(tuple(t.to(device) for t in batch))
     return out

@@ -18,8 +18,10 @@ import torch
 from torch import nn
 from tqdm.auto import tqdm
 
+from epimpute.errors import InputError
 from epimpute.hardware import autocast
 from epimpute.training.checkpoint import load_checkpoint, save_checkpoint
+from epimpute.training.distributed import World
 
 log = logging.getLogger(__name__)
 
@@ -45,6 +47,9 @@ class RunSettings:
         ``"auto"`` (bf16 autocast where the hardware computes in bf16, see
         :func:`epimpute.hardware.uses_bf16`), ``"fp32"`` or ``"bf16"``. Models whose
         trainer does not support bf16 train in fp32 whatever this says.
+    world
+        The training processes this one belongs to (see
+        :mod:`epimpute.training.distributed`); ``None`` for a single process.
     """
 
     seed: int = 0
@@ -53,6 +58,7 @@ class RunSettings:
     progress: bool = False
     resume: bool = False
     precision: str = "auto"
+    world: World | None = None
 
 
 @dataclass
@@ -136,7 +142,13 @@ def fit(
     written after every epoch (model, optimiser, average, history, random state) and read
     back when ``settings.resume`` is set, so an interrupted run continues where it stopped.
     ``amp`` runs forward passes under bf16 autocast.
+
+    With ``settings.world`` (several processes) every process runs this loop on its own
+    batches: they stop together (budget) and agree on validation (computed from the same
+    weights and data), rank 0 alone writes the checkpoint, which holds every process's
+    random state, and every process resumes from it.
     """
+    world = settings.world
     history = History()
     best_state = copy.deepcopy(model.state_dict())
     average = ({name: p.detach().clone() for name, p in model.named_parameters()}
@@ -151,9 +163,16 @@ def fit(
         best_state = state["best_model"]
         history = History(**state["history"])
         start_epoch = len(history.epochs)
-        torch.set_rng_state(state["torch_rng"])
+        torch_rng, trainer_rng = state["torch_rng"], state["trainer_rng"]
+        ranks = state.get("ranks")
+        if (world.world_size if world else 1) != (len(ranks) if ranks else 1):
+            raise InputError(f"{checkpoint} was written by {len(ranks) if ranks else 1} "
+                             f"training process(es); resume it with as many")
+        if world is not None:
+            torch_rng, trainer_rng = ranks[world.rank]
+        torch.set_rng_state(torch_rng)
         if spec.random_state is not None:
-            spec.random_state[1](state["trainer_rng"])
+            spec.random_state[1](trainer_rng)
         log.info("resumed from %s after %d epochs", checkpoint, start_epoch)
         if history.stopped_because in ("early stopping", "max epochs"):
             model.load_state_dict(best_state)
@@ -167,7 +186,8 @@ def fit(
         model.train()
         running, batches_done, bins = 0.0, 0, 0
         bar = tqdm(desc=f"{description} epoch {epoch + 1}", unit="bin", unit_scale=True,
-                   disable=not settings.progress, leave=False)
+                   disable=not settings.progress or not (world is None or world.is_main),
+                   leave=False)
         for batch, n_bins in spec.batches(epoch):
             with reduced:
                 loss = spec.loss(batch)
@@ -178,11 +198,14 @@ def fit(
                 _update_average(average, model, ema_decay)
             running += float(loss.detach())
             batches_done += 1
-            bins += n_bins
+            bins += n_bins * (world.world_size if world else 1)
             bar.update(n_bins)
             if batches_done % 20 == 0:
                 bar.set_postfix(loss=f"{running / batches_done:.4f}")
-            if budget.expired():
+            expired = budget.expired()
+            if world is not None:
+                expired = world.any(expired)
+            if expired:
                 stopped = "time budget"
                 break
         bar.close()
@@ -213,7 +236,11 @@ def fit(
         if not stopped and epoch + 1 == max_epochs:
             stopped = "max epochs"
         history.stopped_because = stopped
-        if checkpoint is not None:
+        ranks = None
+        if world is not None and checkpoint is not None:
+            ranks = world.gather((torch.get_rng_state(),
+                                  spec.random_state[0]() if spec.random_state else None))
+        if checkpoint is not None and (world is None or world.is_main):
             save_checkpoint(checkpoint, {
                 "model": model.state_dict(),
                 "optimizer": optimizer.state_dict(),
@@ -222,6 +249,7 @@ def fit(
                 "history": history.to_dict(),
                 "torch_rng": torch.get_rng_state(),
                 "trainer_rng": spec.random_state[0]() if spec.random_state else None,
+                "ranks": ranks,
             })
         if stopped:
             break

@@ -2,8 +2,11 @@
 
 from __future__ import annotations
 
+from collections import Counter
+from collections.abc import Sequence
 from typing import NamedTuple
 
+import numpy as np
 import torch
 
 
@@ -31,7 +34,6 @@ def sample_masks(
     generator: torch.Generator,
     track_biosample: torch.Tensor | None = None,
     biosample_probability: float = 0.0,
-    targetable: torch.Tensor | None = None,
 ) -> Masks:
     """Draw training masks.
 
@@ -52,20 +54,11 @@ def sample_masks(
         ``(T,)`` biosample index of each track; needed when ``biosample_probability > 0``.
     biosample_probability
         Probability that a bin hides a whole biosample instead.
-    targetable
-        ``(T,)`` bool: tracks that may be hidden (default all). Others are always inputs;
-        this keeps validation tracks out of the training targets.
     """
     if n_tracks < 2:
         raise ValueError("training by masking needs at least two observed tracks")
-    if targetable is None:
-        targetable = torch.ones(n_tracks, dtype=torch.bool)
-    n_targetable = int(targetable.sum())
-    if n_targetable == 0:
-        raise ValueError("no track may be hidden")
-    max_masked = max(1, min(max_masked, n_tracks - 1, n_targetable))
-    # Tracks that may not be hidden sort last and are never among the first max_masked.
-    scores = torch.rand(n_bins, n_tracks, generator=generator) + (~targetable) * 4.0
+    max_masked = max(1, min(max_masked, n_tracks - 1))
+    scores = torch.rand(n_bins, n_tracks, generator=generator)
     counts = torch.randint(1, max_masked + 1, (n_bins,), generator=generator)
     width = max_masked
     if biosample_probability > 0:
@@ -74,7 +67,7 @@ def sample_masks(
         biosamples = torch.unique(track_biosample)
         whole = torch.rand(n_bins, generator=generator) < biosample_probability
         pick = biosamples[torch.randint(len(biosamples), (n_bins,), generator=generator)]
-        hidden = (track_biosample.unsqueeze(0) == pick.unsqueeze(1)) & targetable
+        hidden = track_biosample.unsqueeze(0) == pick.unsqueeze(1)
         per_bin = hidden.sum(1).clamp(max=n_tracks - 1)
         # Tracks of the chosen biosample sort first.
         scores = torch.where(whole.unsqueeze(1) & hidden, scores - 2.0, scores)
@@ -86,3 +79,52 @@ def sample_masks(
     rows = torch.arange(n_bins).unsqueeze(1).expand(-1, width)
     available[rows[valid], order[valid]] = False
     return Masks(available, order, valid)
+
+
+def draw_context(track_biosample: torch.Tensor, n_context: int,
+                 generator: torch.Generator) -> torch.Tensor | None:
+    """Tracks of ``n_context`` biosamples drawn at random among those with tracks.
+
+    Returns the sorted indices of their tracks, or ``None`` (and draws nothing) when
+    ``n_context`` covers every biosample with tracks.
+    """
+    biosamples = torch.unique(track_biosample)
+    if n_context >= len(biosamples):
+        return None
+    chosen = biosamples[torch.randperm(len(biosamples), generator=generator)[:n_context]]
+    return torch.nonzero(torch.isin(track_biosample, chosen)).squeeze(1)
+
+
+def widen_masks(masks: Masks, context: torch.Tensor, n_tracks: int) -> Masks:
+    """``masks`` drawn over the tracks ``context`` restated over all ``n_tracks`` tracks:
+    tracks outside ``context`` are neither available nor targets."""
+    available = torch.zeros(masks.available.shape[0], n_tracks, dtype=torch.bool)
+    available[:, context] = masks.available
+    return Masks(available, context[masks.targets], masks.valid)
+
+
+def choose_validation_tracks(tracks: Sequence[tuple[int, int]], count: int,
+                             rng: np.random.Generator) -> list[int]:
+    """Indices of up to ``count`` of the ``(biosample, assay)`` ``tracks`` to hold out.
+
+    No two share a biosample or an assay, and every biosample and assay keeps at least two
+    other tracks, so each held-out track is an unseen pair of the kind imputation fills in.
+    """
+    per_biosample = Counter(b for b, _ in tracks)
+    per_assay = Counter(a for _, a in tracks)
+    chosen: list[int] = []
+    used_biosamples: set[int] = set()
+    used_assays: set[int] = set()
+    for i in rng.permutation(len(tracks)):
+        if len(chosen) == count:
+            break
+        b, a = tracks[i]
+        if b in used_biosamples or a in used_assays or per_biosample[b] < 3 \
+                or per_assay[a] < 3:
+            continue
+        chosen.append(int(i))
+        used_biosamples.add(b)
+        used_assays.add(a)
+        per_biosample[b] -= 1
+        per_assay[a] -= 1
+    return sorted(chosen)
