@@ -18,6 +18,9 @@ FUNCTIONS = {
     "evaluate": api.evaluate,
     "factors": api.factors,
     "demo": run_demo,
+    "replicates": api.replicates,
+    "differential": api.differential,
+    "compare": api.compare,
 }
 
 # The deliberate exceptions: options whose value the command line turns into another form.

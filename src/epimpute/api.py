@@ -39,7 +39,7 @@ from epimpute.training.data import check_learnable, store_layout
 from epimpute.training.loop import RunSettings
 
 __all__ = ["ingest", "train", "extend", "impute", "evaluate", "factors", "load_model",
-           "read_config_file", "expand_keys"]
+           "read_config_file", "expand_keys", "replicates", "differential", "compare"]
 
 log = logging.getLogger(__name__)
 
@@ -456,4 +456,8 @@ def __getattr__(name: str) -> Any:
         from epimpute.evaluation.run import evaluate
 
         return evaluate
+    if name in ("replicates", "differential", "compare"):  # pandas, scipy and pydeseq2
+        from epimpute import differential
+
+        return getattr(differential, name)
     raise AttributeError(f"module {__name__!r} has no attribute {name!r}")
