@@ -244,3 +244,22 @@ def test_cli_differential_writes_and_refuses_to_overwrite(planted, tmp_path, cap
     assert " of 200 peaks differential" in capsys.readouterr().out
     assert _cli(*args) == 2
     assert _cli(*args, "--overwrite") == 0
+
+
+def test_differential_tests_the_regions_of_a_bed(planted, tmp_path, capsys):
+    folder, _, reps = planted
+    bed = tmp_path / "regions.bed"
+    chosen = [0, 1, 5, 7]  # up, unchanged, down, unchanged; given out of order, one split
+    lines = [f"c1\t{PEAK_STARTS[j] * BIN}\t{(PEAK_STARTS[j] + PEAK_BINS) * BIN}\n" for j in chosen]
+    split = PEAK_STARTS[7] * BIN + 200
+    lines[3] = f"c1\t{PEAK_STARTS[7] * BIN}\t{split}\nc1\t{split}\t{(PEAK_STARTS[7] + 20) * BIN}\n"
+    bed.write_text("".join(reversed(lines)))
+    result = differential([reps], tmp_path / "chosen", cell_types=["A", "B"], assay="H3K4me3",
+                          peaks=bed)
+    table = pd.read_csv(result.tsv, sep="\t")
+    assert table["start"].tolist() == (PEAK_STARTS[chosen] * BIN).tolist()
+    assert (table["padj"] < 0.05).tolist() == [True, False, True, False]
+    bed.write_text("c1\t0\t500\nc9\t0\t500\n")
+    assert _cli("differential", reps, "--cell-type", "A", "--cell-type", "B", "--assay",
+                "H3K4me3", "--peaks", bed, "--out", tmp_path / "bad") == 2
+    assert "line 2: contig 'c9'" in capsys.readouterr().err

@@ -124,7 +124,8 @@ def _differential(args: argparse.Namespace) -> None:
     from epimpute.api import differential
 
     result = differential(args.replicates, args.out, cell_types=args.cell_types,
-                          assay=args.assay, fdr=args.fdr, overwrite=args.overwrite,
+                          assay=args.assay, fdr=args.fdr, peaks=args.peaks,
+                          overwrite=args.overwrite,
                           progress=not args.quiet)
     print(f"{result.n_significant} of {result.n_peaks} peaks differential at FDR {args.fdr}: "
           f"{result.bed}; all peaks: {result.tsv}")
@@ -283,6 +284,8 @@ def build_parser() -> argparse.ArgumentParser:
     p.add_argument("--assay", required=True)
     p.add_argument("--fdr", type=float, default=0.05,
                    help="significance threshold on padj (default 0.05)")
+    p.add_argument("--peaks", type=Path, metavar="BED",
+                   help="test these regions instead of peaks called on the replicates")
     p.add_argument("--out", type=Path, required=True, metavar="PREFIX",
                    help="writes PREFIX.tsv (all peaks) and PREFIX.bed (significant ones)")
     p.add_argument("--overwrite", action="store_true", help="replace an earlier result")

@@ -21,7 +21,7 @@ from numpy.typing import NDArray
 from epimpute.errors import InputError
 from epimpute.evaluation.peaks import DEFAULT_PEAK_PARAMS, PeakParams, Peaks, call_peaks
 
-__all__ = ["PeakTable", "consensus_peaks", "deseq_table", "peak_counts"]
+__all__ = ["PeakTable", "consensus_peaks", "deseq_table", "merge_intervals", "peak_counts"]
 
 
 @dataclass(frozen=True)
@@ -60,15 +60,19 @@ def consensus_peaks(signals: Sequence[NDArray[np.floating]], *, bin_size: int, l
     """
     called: list[Peaks] = [call_peaks(s, bin_size=bin_size, length=length, contig=contig,
                                       params=params, scale="log10p") for s in signals]
-    start = np.concatenate([p.start for p in called])
-    end = np.concatenate([p.end for p in called])
+    return merge_intervals(contig, np.concatenate([p.start for p in called]),
+                           np.concatenate([p.end for p in called]))
+
+
+def merge_intervals(contig: str, start: NDArray[np.integer], end: NDArray[np.integer]) -> PeakTable:
+    """Sort intervals and merge those that overlap or touch."""
+    start, end = np.asarray(start, dtype=np.int64), np.asarray(end, dtype=np.int64)
     if start.size == 0:
         return PeakTable(contig, start, end)
     order = np.argsort(start, kind="stable")
     start, end = start[order], end[order]
     reach = np.maximum.accumulate(end)
-    opens = np.concatenate(([True], start[1:] > reach[:-1]))
-    first = np.flatnonzero(opens)
+    first = np.flatnonzero(np.concatenate(([True], start[1:] > reach[:-1])))
     last = np.concatenate((first[1:] - 1, [start.size - 1]))
     return PeakTable(contig, start[first], reach[last])
 

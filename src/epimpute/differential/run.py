@@ -15,10 +15,17 @@ import numpy as np
 import pandas as pd
 from tqdm.auto import tqdm
 
-from epimpute.differential.calls import consensus_peaks, deseq_table, peak_counts
+from epimpute.differential.calls import (
+    PeakTable,
+    consensus_peaks,
+    deseq_table,
+    merge_intervals,
+    peak_counts,
+)
 from epimpute.differential.replicates import replicate_settings
 from epimpute.errors import InputError
 from epimpute.io.atomic import atomic_file, check_destination
+from epimpute.io.bed import read_bed
 from epimpute.store import Store
 
 __all__ = ["TSV_COLUMNS", "DifferentialResult", "differential", "read_differential"]
@@ -51,6 +58,7 @@ def differential(
     cell_types: Sequence[str],
     assay: str,
     fdr: float = 0.05,
+    peaks: Path | None = None,
     overwrite: bool = False,
     progress: bool = False,
 ) -> DifferentialResult:
@@ -69,6 +77,9 @@ def differential(
         The assay compared.
     fdr
         Peaks with ``padj < fdr`` are significant (and DESeq2 filters at that rate).
+    peaks
+        BED of the regions to test (overlapping or touching ones merged) instead of consensus peaks
+        called on the replicates: e.g. the same regions for observed and imputed replicates.
     overwrite
         Replace an earlier result at ``OUT``.
     progress
@@ -106,24 +117,28 @@ def differential(
             raise InputError(f"{c}:{assay} has 1 replicate; the test needs at least 2")
     out = Path(out)
     tsv, bed = out.with_name(out.name + ".tsv"), out.with_name(out.name + ".bed")
-    inputs = [s.path for s in stores]
+    inputs = [s.path for s in stores] + ([Path(peaks)] if peaks is not None else [])
     for path in (tsv, bed):
         check_destination(path, kind="differential result", is_own=_is_own, overwrite=overwrite,
                           inputs=inputs)
+    given = None if peaks is None else _read_regions(Path(peaks), first.contigs)
     tables = []
     for contig in tqdm(list(first.contigs), desc="differential", unit="contig",
                        disable=not progress):
         values = {c: np.concatenate([s.read(contig, tracks=[i]) for s, i in rows[c]])
                   for c in cell_types}
-        peaks = consensus_peaks([values[c].mean(axis=0) / scale for c in cell_types],
-                                bin_size=first.bin_size, length=first.contigs[contig],
-                                contig=contig)
-        counts = np.concatenate([peak_counts(values[c], peaks, bin_size=first.bin_size)
+        if given is None:
+            regions = consensus_peaks([values[c].mean(axis=0) / scale for c in cell_types],
+                                      bin_size=first.bin_size, length=first.contigs[contig],
+                                      contig=contig)
+        else:
+            regions = given[contig]
+        counts = np.concatenate([peak_counts(values[c], regions, bin_size=first.bin_size)
                                  for c in cell_types])
         labels = [c for c in cell_types for _ in rows[c]]
         table = deseq_table(counts, labels, first=cell_types[0], second=cell_types[1], fdr=fdr)
-        table.insert(0, "end", peaks.end)
-        table.insert(0, "start", peaks.start)
+        table.insert(0, "end", regions.end)
+        table.insert(0, "start", regions.start)
         table.insert(0, "chrom", contig)
         tables.append(table)
     result = pd.concat(tables, ignore_index=True)[list(TSV_COLUMNS)]
@@ -133,6 +148,20 @@ def differential(
     with atomic_file(bed) as tmp:
         significant[["chrom", "start", "end"]].to_csv(tmp, sep="\t", index=False, header=False)
     return DifferentialResult(tsv, bed, len(result), len(significant))
+
+
+def _read_regions(path: Path, contigs: dict[str, int]) -> dict[str, PeakTable]:
+    """The BED's regions per contig of the store, sorted, overlapping or touching ones merged."""
+    bed = read_bed(path, what="regions")
+    for row in bed.itertuples():
+        if row.chrom not in contigs:
+            raise InputError(f"{path}: line {row.line}: contig {row.chrom!r} is not in the "
+                             f"replicate stores ({', '.join(contigs)})")
+        if row.end > contigs[row.chrom] or row.end == row.start:
+            raise InputError(f"{path}: line {row.line}: region {row.start}-{row.end} is empty "
+                             f"or ends past {row.chrom} ({contigs[row.chrom]} bp)")
+    return {c: merge_intervals(c, bed.loc[bed["chrom"] == c, "start"].to_numpy(),
+                               bed.loc[bed["chrom"] == c, "end"].to_numpy()) for c in contigs}
 
 
 def read_differential(path: Path) -> pd.DataFrame:
