@@ -43,6 +43,7 @@ __all__ = ["REPLICATES_ATTR", "estimate_dispersion", "replicate_settings", "repl
 
 REPLICATES_ATTR = "epimpute_replicates"
 _FIT_REGIONS = 200_000
+_WINDOW_BINS = 1 << 20  # bins read at a time for the dispersion fit
 
 
 def estimate_dispersion(store: Store, assay: str, *, scale: float, block: int,
@@ -72,8 +73,11 @@ def estimate_dispersion(store: Store, assay: str, *, scale: float, block: int,
     if len(rows) < 2:
         raise InputError(f"{store.path}: assay {assay!r} has {len(rows)} observed track(s); "
                          "the dispersion needs at least 2")
-    sums = np.concatenate([block_sums(to_counts(store.read(c, tracks=rows), scale=scale), block)
-                           for c in store.contigs], axis=1)
+    step = block * max(1, _WINDOW_BINS // block)  # whole blocks, bounded memory
+    sums = np.concatenate(
+        [block_sums(to_counts(store.read(c, s, min(s + step, store.n_bins(c)), tracks=rows),
+                              scale=scale), block)
+         for c in store.contigs for s in range(0, store.n_bins(c), step)], axis=1)
     if sums.shape[1] > _FIT_REGIONS:
         pick = np.random.default_rng(seed).choice(sums.shape[1], _FIT_REGIONS, replace=False)
         sums = sums[:, np.sort(pick)]
