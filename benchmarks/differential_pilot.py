@@ -8,8 +8,8 @@ train and impute commands). For each mark and the cell-type pair:
    with the same dispersion trend, scale, block and seed, of its imputed track;
 2. ``differential``: PyDESeq2 on the consensus peaks of each replicate set ("own peaks"),
    and on the imputed replicates again over the observed consensus peaks ("shared");
-3. overlap of the significant peaks: PPV (imputed calls overlapping an observed call) and
-   recall (observed calls overlapping an imputed call), counted in peaks;
+3. overlap of the significant peaks (sharing a bin): PPV (imputed calls overlapping an
+   observed call) and recall (observed calls overlapping an imputed call), in peaks;
 4. ``compare``: Spearman correlation of the peak-shape Wasserstein distances between the
    two cell types, observed vs imputed, over the observed consensus peaks.
 
@@ -27,6 +27,8 @@ import numpy as np
 import pandas as pd
 
 from epimpute.differential import compare, differential, replicates
+from epimpute.differential.replicates import replicate_settings
+from epimpute.evaluation.peaks import Peaks, overlaps_mask, peak_mask
 from epimpute.store import Store
 
 
@@ -35,17 +37,19 @@ def _significant(tsv: Path, fdr: float) -> pd.DataFrame:
     return table[table["padj"] < fdr].sort_values(["chrom", "start"])
 
 
-def _overlapping(a: pd.DataFrame, b: pd.DataFrame) -> np.ndarray:
-    """For each interval of ``a``, whether it overlaps an interval of ``b``."""
+def _peaks(table: pd.DataFrame, contig: str) -> Peaks:
+    rows = table[table["chrom"] == contig]
+    start, end = rows["start"].to_numpy(np.int64), rows["end"].to_numpy(np.int64)
+    return Peaks(contig, start, end, start.copy(), np.zeros(len(rows), dtype=np.float32))
+
+
+def _overlapping(a: pd.DataFrame, b: pd.DataFrame, store: Store) -> np.ndarray:
+    """For each interval of ``a``, whether it shares a bin with an interval of ``b``."""
     hit = np.zeros(len(a), dtype=bool)
-    for chrom, other in b.groupby("chrom"):
-        order = np.argsort(other["start"].to_numpy(), kind="stable")
-        starts = other["start"].to_numpy()[order]
-        reach = np.maximum.accumulate(other["end"].to_numpy()[order])
-        mine = (a["chrom"] == chrom).to_numpy()
-        # the intervals of b starting before a's end: does the furthest of them pass a's start?
-        k = np.searchsorted(starts, a["end"].to_numpy()[mine], side="left") - 1
-        hit[mine] = (k >= 0) & (reach[np.maximum(k, 0)] > a["start"].to_numpy()[mine])
+    for contig in store.contigs:
+        mask = peak_mask(_peaks(b, contig), n_bins=store.n_bins(contig), bin_size=store.bin_size)
+        mine = (a["chrom"] == contig).to_numpy()
+        hit[mine] = overlaps_mask(_peaks(a, contig), mask, bin_size=store.bin_size)
     return hit
 
 
@@ -87,12 +91,14 @@ def main() -> None:
         shapes = compare(store, args.imputed, args.work / f"shapes.{mark}.tsv",
                          cell_types=[first, second], assay=mark, overwrite=True, progress=True)
         observed = calls["observed"][1]
-        row = {"mark": mark, "peaks_obs": calls["observed"][0].n_peaks,
+        a0, a1 = replicate_settings(Store.open(args.work / f"observed.{mark}.zarr"))["trends"][mark]
+        row = {"mark": mark, "trend_a0": a0, "trend_a1": a1,
+               "peaks_obs": calls["observed"][0].n_peaks,
                "diff_obs": len(observed)}
         for name in ("imputed", "shared"):
             result, imputed = calls[name]
-            hits = int(_overlapping(imputed, observed).sum())
-            found = int(_overlapping(observed, imputed).sum())
+            hits = int(_overlapping(imputed, observed, store).sum())
+            found = int(_overlapping(observed, imputed, store).sum())
             row |= {f"peaks_{name}": result.n_peaks, f"diff_{name}": len(imputed),
                     f"ppv_{name}": hits / len(imputed) if len(imputed) else float("nan"),
                     f"recall_{name}": found / len(observed) if len(observed) else float("nan")}
