@@ -21,6 +21,9 @@ FUNCTIONS = {
     "synth": api.synth,
     "export": api.export,
     "demo": run_demo,
+    "replicates": api.replicates,
+    "differential": api.differential,
+    "compare": api.compare,
 }
 
 # The deliberate exceptions: options whose value the command line turns into another form.

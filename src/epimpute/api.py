@@ -41,7 +41,8 @@ from epimpute.training.distributed import from_environment, on_main
 from epimpute.training.loop import RunSettings
 
 __all__ = ["ingest", "train", "extend", "impute", "evaluate", "factors", "load_model",
-           "read_config_file", "expand_keys", "synth", "export", "synth_sequence"]
+           "read_config_file", "expand_keys", "synth", "export", "synth_sequence",
+           "replicates", "differential", "compare"]
 
 log = logging.getLogger(__name__)
 
@@ -676,4 +677,8 @@ def __getattr__(name: str) -> Any:
         from epimpute.evaluation.run import evaluate
 
         return evaluate
+    if name in ("replicates", "differential", "compare"):  # pandas, scipy and pydeseq2
+        from epimpute import differential
+
+        return getattr(differential, name)
     raise AttributeError(f"module {__name__!r} has no attribute {name!r}")

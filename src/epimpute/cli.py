@@ -8,10 +8,9 @@ import logging
 import signal
 import sys
 import threading
-from collections.abc import Iterator
+from collections.abc import Callable, Iterator, Sequence
 from contextlib import contextmanager
 from pathlib import Path
-from typing import Callable, Sequence
 
 from epimpute import __version__
 from epimpute.errors import EpimputeError, InputError, Terminated
@@ -133,6 +132,34 @@ def _synth(args: argparse.Namespace) -> None:
                   jobs=args.jobs, progress=not args.quiet)
     print(f"wrote {store.path}: {len(store.tracks)} tracks, {len(store.biosamples)} biosamples "
           f"x {len(store.assays)} assays, {args.bins:,} bins of {store.bin_size} bp")
+
+def _replicates(args: argparse.Namespace) -> None:
+    from epimpute.api import replicates
+
+    out = replicates(args.store, args.out, targets=args.targets, imputed=args.imputed, n=args.n,
+                     scale=args.scale, block=args.block, seed=args.seed,
+                     overwrite=args.overwrite, progress=not args.quiet)
+    print(f"wrote {out}: {args.n} replicates of {len(args.targets)} track(s)")
+
+
+def _differential(args: argparse.Namespace) -> None:
+    from epimpute.api import differential
+
+    result = differential(args.replicates, args.out, cell_types=args.cell_types,
+                          assay=args.assay, fdr=args.fdr, peaks=args.peaks,
+                          overwrite=args.overwrite,
+                          progress=not args.quiet)
+    print(f"{result.n_significant} of {result.n_peaks} peaks differential at FDR {args.fdr}: "
+          f"{result.bed}; all peaks: {result.tsv}")
+
+
+def _compare(args: argparse.Namespace) -> None:
+    from epimpute.api import compare
+
+    result = compare(args.truth, args.imputed, args.out, cell_types=args.cell_types,
+                     assay=args.assay, overwrite=args.overwrite, progress=not args.quiet)
+    print(f"peak-shape Wasserstein distance, observed vs imputed: Spearman "
+          f"{result.spearman:.4f} over {result.n_peaks} peaks; per peak: {result.tsv}")
 
 
 def _demo(args: argparse.Namespace) -> None:
@@ -312,6 +339,56 @@ def build_parser() -> argparse.ArgumentParser:
     p.add_argument("--bin-size", type=int, default=25, help="bin width in bp (default 25)")
     p.add_argument("--jobs", type=int, default=1, help="processes drawing chunks in parallel")
     p.set_defaults(run=_synth)
+
+    p = commands.add_parser("replicates",
+                            help="draw negative-binomial replicate tracks of observed or "
+                                 "imputed means into a store")
+    p.add_argument("store", type=Path,
+                   help="observed store: contigs, bin size, dispersion (and means without "
+                        "--imputed)")
+    p.add_argument("--target", action="append", default=[], dest="targets",
+                   metavar="CELL:ASSAY", help="track to replicate (repeatable)")
+    p.add_argument("--imputed", type=Path, metavar="DIR",
+                   help="take the means from this imputation folder instead of the store")
+    p.add_argument("--n", type=int, default=3, help="replicates per track (default 3)")
+    p.add_argument("--scale", type=float, default=10.0,
+                   help="pseudo-reads per bin for one unit of -log10 p (default 10)")
+    p.add_argument("--block", type=int, default=40,
+                   help="bins sharing one replicate fluctuation (default 40)")
+    p.add_argument("--seed", type=int, default=0)
+    p.add_argument("--out", type=Path, required=True, help="replicate store to create")
+    p.add_argument("--overwrite", action="store_true",
+                   help="replace an existing replicate store")
+    p.set_defaults(run=_replicates)
+
+    p = commands.add_parser("differential",
+                            help="differential peaks of two cell types from replicate stores "
+                                 "(PyDESeq2)")
+    p.add_argument("replicates", type=Path, nargs="+", help="replicate store(s)")
+    p.add_argument("--cell-type", action="append", default=[], dest="cell_types",
+                   metavar="CELL", help="the two cell types, the reference first (give twice)")
+    p.add_argument("--assay", required=True)
+    p.add_argument("--fdr", type=float, default=0.05,
+                   help="significance threshold on padj (default 0.05)")
+    p.add_argument("--peaks", type=Path, metavar="BED",
+                   help="test these regions instead of peaks called on the replicates")
+    p.add_argument("--out", type=Path, required=True, metavar="PREFIX",
+                   help="writes PREFIX.tsv (all peaks) and PREFIX.bed (significant ones)")
+    p.add_argument("--overwrite", action="store_true", help="replace an earlier result")
+    p.set_defaults(run=_differential)
+
+    p = commands.add_parser("compare",
+                            help="peak-shape Wasserstein distances of two cell types, observed "
+                                 "vs imputed")
+    p.add_argument("--truth", type=Path, required=True, metavar="STORE")
+    p.add_argument("--imputed", type=Path, required=True, metavar="DIR",
+                   help="imputation folder with both cell types' tracks")
+    p.add_argument("--cell-type", action="append", default=[], dest="cell_types",
+                   metavar="CELL", help="the two cell types (give twice)")
+    p.add_argument("--assay", required=True)
+    p.add_argument("--out", type=Path, required=True, metavar="TSV")
+    p.add_argument("--overwrite", action="store_true", help="replace an earlier table")
+    p.set_defaults(run=_compare)
 
     p = commands.add_parser("demo", help="run ingest, train, impute and scoring on an example")
     p.add_argument("--out", type=Path, default=Path("epimpute-demo"),
