@@ -17,6 +17,7 @@ FUNCTIONS = {
     "impute": api.impute,
     "evaluate": api.evaluate,
     "factors": api.factors,
+    "downstream": api.downstream,
     "demo": run_demo,
 }
 

@@ -14,8 +14,9 @@ import logging
 import math
 import shutil
 import time
+from collections.abc import Sequence
 from pathlib import Path
-from typing import Any, Sequence
+from typing import Any
 
 from epimpute import __version__
 from epimpute.config_file import read_config_file, read_training_overrides
@@ -38,8 +39,18 @@ from epimpute.store import Store, ingest
 from epimpute.training.data import check_learnable, store_layout
 from epimpute.training.loop import RunSettings
 
-__all__ = ["ingest", "train", "extend", "impute", "evaluate", "factors", "load_model",
-           "read_config_file", "expand_keys"]
+__all__ = [
+    "downstream",
+    "evaluate",
+    "expand_keys",
+    "extend",
+    "factors",
+    "impute",
+    "ingest",
+    "load_model",
+    "read_config_file",
+    "train",
+]
 
 log = logging.getLogger(__name__)
 
@@ -456,4 +467,8 @@ def __getattr__(name: str) -> Any:
         from epimpute.evaluation.run import evaluate
 
         return evaluate
+    if name == "downstream":  # lightgbm and scikit-learn load on first use
+        from epimpute.downstream.run import downstream
+
+        return downstream
     raise AttributeError(f"module {__name__!r} has no attribute {name!r}")
