@@ -107,6 +107,8 @@ def test_block_folds_and_positives(case):
      r"none of its contigs \(chrX, chrY\)"),
     (lambda c: ("--feature", f"o={c / 's.zarr'}", "--folds", "6", "--labels",
                 str(c / "few.tsv")), "fold .* fewer than 10"),
+    (lambda c: ("--feature", f"o={c / 's.zarr'}", "--task", "classification"),
+     "classification needs labels of 0 and 1"),
     (lambda c: ("--feature", "nothing"), "expected NAME=PATH"),
     (lambda c: ("--feature", f"o={c / 'missing.zarr'}"), "not found"),
 ])

@@ -182,6 +182,9 @@ def downstream(
         labels_order = rows.ids.tolist()
         present = np.ones(len(rows), dtype=bool)
         y_all = overlaps_positive(rows, positives)
+    if task == "classification" and not np.isin(y_all[present], (0.0, 1.0)).all():
+        raise InputError(f"{labels}: classification needs labels of 0 and 1; give --task "
+                         "regression for other values")
     if keep is not None:
         dropped = int((present & ~keep).sum())
         if dropped:
