@@ -156,7 +156,8 @@ class CVResult:
 
 
 def cross_validate(x: np.ndarray, y: np.ndarray, folds: np.ndarray, train_masks: list[np.ndarray],
-                   *, task: str, settings: CVSettings) -> CVResult:
+                   *, task: str, settings: CVSettings, progress: bool = False,
+                   desc: str = "folds") -> CVResult:
     """Fit one booster per fold on its training rows and predict its test rows.
 
     Parameters
@@ -173,13 +174,17 @@ def cross_validate(x: np.ndarray, y: np.ndarray, folds: np.ndarray, train_masks:
         ``regression`` or ``classification``.
     settings
         Booster settings and seed.
+    progress, desc
+        Show a progress bar over the folds, labelled ``desc``.
     """
     import lightgbm
+    from tqdm.auto import tqdm
 
     model_type = lightgbm.LGBMClassifier if task == "classification" else lightgbm.LGBMRegressor
     predicted = np.zeros(y.size, dtype=np.float64)
     per_fold, n_test, n_train = [], [], []
-    for fold, train in enumerate(train_masks):
+    for fold, train in enumerate(tqdm(train_masks, desc=desc, unit="fold",
+                                      disable=not progress)):
         test = folds == fold
         model = model_type(n_estimators=settings.n_estimators,
                            learning_rate=settings.learning_rate, num_leaves=settings.num_leaves,

@@ -217,7 +217,8 @@ def downstream(
             x = matrices[name].reindex(rows.ids).to_numpy(np.float32)
         else:
             x = build_features(sources[name], views, flank=flank, progress=progress).to_numpy()
-        result = cross_validate(x, y, fold, masks, task=task, settings=settings)
+        result = cross_validate(x, y, fold, masks, task=task, settings=settings,
+                                progress=progress, desc=f"cv {name}")
         for metric in METRICS[task]:
             records.append((name, x.shape[1], "all", y.size, min(result.train_rows), metric,
                             result.pooled[metric]))
