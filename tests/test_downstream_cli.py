@@ -4,6 +4,7 @@ errors that end with exit status 2 and no table."""
 from __future__ import annotations
 
 import re
+from pathlib import Path
 
 import numpy as np
 import pandas as pd
@@ -123,3 +124,16 @@ def test_bad_input_exits_2_and_writes_nothing(case, capsys, make, message):
     assert re.search(message, capsys.readouterr().err)
     assert not (case / "bad.tsv").exists()
     assert not list(case.glob(".bad.tsv.*"))
+
+
+def test_the_hg38_gencode_bed_on_a_store_of_short_contigs_is_refused(case, capsys):
+    gencode = (Path(__file__).resolve().parents[2] / "shared" / "data" / "annotations"
+               / "hg38" / "gencode.v29.genes.gtf.bed.gz")
+    if not gencode.is_file():
+        pytest.skip(f"GENCODE genes BED not found at {gencode} (../shared/data absent)")
+    status = _run(case, "--feature", f"o={case / 's.zarr'}", "--genes", str(gencode),
+                  out="gencode.tsv")
+    assert status == 2
+    assert re.search(r"ENSG\d+\.\d+ at chr\d+:\d+ starts past the end of chr\d+ \(400000 bp",
+                     capsys.readouterr().err)
+    assert not (case / "gencode.tsv").exists()
