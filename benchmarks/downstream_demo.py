@@ -38,7 +38,7 @@ SPEC = SyntheticSpec(n_cell_types=8, n_lineages=2,
 AVOCADO = {
     "model": {"preset": "small", "celltype_factors": 8, "assay_factors": 6,
               "genome_factors": [6, 8, 10], "hidden": [32]},
-    "training": {"batch_size": 4000, "learning_rate": 3e-3, "max_epochs": 60},
+    "training": {"batch_size": 4000, "learning_rate": 3e-3, "max_epochs": 25},
 }
 
 
