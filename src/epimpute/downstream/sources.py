@@ -3,8 +3,9 @@ tracks of an ``epimpute impute`` folder, or an Avocado model's genome factors.
 
 Every source gives, per contig, the mean of each of its columns over the bins of each
 window. A window covers bins ``[start // b, ceil(end / b))`` of bin size ``b``, clipped to
-the contig; a window with no bin inside the contig gets NaN. Signal is read a block of bins
-at a time (all columns of the block), so memory does not grow with the contig's length.
+the contig; a window with no bin inside the contig gets NaN. Stores and factors files are
+read a block of bins at a time (all columns of the block), so memory does not grow with the
+contig's length; an imputation folder is read one track's contig at a time.
 """
 
 from __future__ import annotations
