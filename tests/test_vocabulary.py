@@ -20,6 +20,7 @@ FUNCTIONS = {
     "synth-sequence": api.synth_sequence,
     "synth": api.synth,
     "export": api.export,
+    "downstream": api.downstream,
     "demo": run_demo,
     "replicates": api.replicates,
     "differential": api.differential,

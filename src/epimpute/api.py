@@ -14,9 +14,10 @@ import logging
 import math
 import shutil
 import time
+from collections.abc import Sequence
 from contextlib import nullcontext
 from pathlib import Path
-from typing import Any, Sequence
+from typing import Any
 
 from epimpute import __version__
 from epimpute.config_file import read_config_file, read_training_overrides
@@ -42,7 +43,7 @@ from epimpute.training.loop import RunSettings
 
 __all__ = ["ingest", "train", "extend", "impute", "evaluate", "factors", "load_model",
            "read_config_file", "expand_keys", "synth", "export", "synth_sequence",
-           "replicates", "differential", "compare"]
+           "replicates", "differential", "compare", "downstream"]
 
 log = logging.getLogger(__name__)
 
@@ -681,4 +682,8 @@ def __getattr__(name: str) -> Any:
         from epimpute import differential
 
         return getattr(differential, name)
+    if name == "downstream":  # lightgbm and scikit-learn load on first use
+        from epimpute.downstream.run import downstream
+
+        return downstream
     raise AttributeError(f"module {__name__!r} has no attribute {name!r}")

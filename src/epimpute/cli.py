@@ -161,6 +161,18 @@ def _compare(args: argparse.Namespace) -> None:
     print(f"peak-shape Wasserstein distance, observed vs imputed: Spearman "
           f"{result.spearman:.4f} over {result.n_peaks} peaks; per peak: {result.tsv}")
 
+def _downstream(args: argparse.Namespace) -> None:
+    from epimpute.api import downstream
+    from epimpute.downstream.run import format_table
+
+    table = downstream(args.out, features=args.features, genes=args.genes, tile=args.tile,
+                       region=args.region, promoter=args.promoter, flank=args.flank,
+                       labels=args.labels, positives=args.positives, task=args.task,
+                       split=args.split, folds=args.folds, block=args.block, seed=args.seed,
+                       overwrite=args.overwrite, progress=not args.quiet)
+    print(format_table(table))
+    print(f"wrote {args.out}")
+
 
 def _demo(args: argparse.Namespace) -> None:
     from epimpute.demo import run_demo
@@ -389,6 +401,39 @@ def build_parser() -> argparse.ArgumentParser:
     p.add_argument("--out", type=Path, required=True, metavar="TSV")
     p.add_argument("--overwrite", action="store_true", help="replace an earlier table")
     p.set_defaults(run=_compare)
+
+    p = commands.add_parser("downstream",
+                            help="cross-validate a predictor of gene or region labels on "
+                                 "features of stores, imputations or genome factors")
+    p.add_argument("--feature", action="append", default=[], dest="features", required=True,
+                   metavar="NAME=PATH",
+                   help="a feature set (repeatable): store, imputation folder, factors .npz "
+                        "(repeat NAME for one file per contig) or .npy matrix (row names "
+                        "in X.rows.txt, else the labels' order)")
+    p.add_argument("--genes", type=Path, metavar="BED",
+                   help="one row per gene: chrom start end id [score strand] (.gz ok)")
+    p.add_argument("--tile", type=int, metavar="BP", help="one row per tile of BP bp instead")
+    p.add_argument("--region", choices=["promoter", "body", "both"], default="promoter",
+                   help="gene windows (default promoter: TSS +/- --promoter bp)")
+    p.add_argument("--promoter", type=int, default=2000, metavar="BP",
+                   help="promoter half width (default 2000)")
+    p.add_argument("--flank", type=int, default=0, metavar="K",
+                   help="also K flanking windows of the same width on each side")
+    p.add_argument("--labels", type=Path, metavar="TSV", help="id<TAB>value per row")
+    p.add_argument("--positives", type=Path, metavar="BED",
+                   help="positive regions instead: rows overlapping one are 1, others 0")
+    p.add_argument("--task", choices=["auto", "regression", "classification"], default="auto")
+    p.add_argument("--split", choices=["chrom", "block"], default="chrom",
+                   help="folds by chromosome or by --block bp blocks (default chrom)")
+    p.add_argument("--folds", type=int, default=5)
+    p.add_argument("--block", type=int, default=1_000_000, metavar="BP",
+                   help="block size, and least test-to-training distance with --split block")
+    p.add_argument("--seed", type=int, default=0)
+    p.add_argument("--out", type=Path, required=True, metavar="TSV",
+                   help="metrics table to write")
+    p.add_argument("--overwrite", action="store_true",
+                   help="replace an existing table (only one written by epimpute)")
+    p.set_defaults(run=_downstream)
 
     p = commands.add_parser("demo", help="run ingest, train, impute and scoring on an example")
     p.add_argument("--out", type=Path, default=Path("epimpute-demo"),

@@ -48,6 +48,22 @@ class SyntheticSpec:
 
 
 @dataclass
+class SyntheticGenes:
+    """The generated genes: bp coordinates (0-based, end exclusive, clipped to the contig),
+    strand (+1 / -1; the TSS is ``start`` on +1 and ``end - 1`` on -1), which cell types
+    each is active in (columns in :attr:`SyntheticCompendium.cell_types` order) and its
+    promoter signal height when active."""
+
+    ids: list[str]
+    chrom: np.ndarray
+    start: np.ndarray
+    end: np.ndarray
+    strand: np.ndarray
+    active: np.ndarray
+    height: np.ndarray
+
+
+@dataclass
 class SyntheticCompendium:
     """Generated signal (``-log10 p`` scale) of every cell type x assay, and which is missing.
 
@@ -65,6 +81,7 @@ class SyntheticCompendium:
     bin_size: int
     signal: dict[tuple[str, str], dict[str, np.ndarray]]
     missing: list[tuple[str, str]]
+    genes: SyntheticGenes | None = None
 
     @property
     def observed(self) -> list[tuple[str, str]]:
@@ -179,9 +196,11 @@ def generate(spec: SyntheticSpec) -> SyntheticCompendium:
     signal: dict[tuple[str, str], dict[str, np.ndarray]] = {
         (c, a): {} for c in cell_types for a in assays}
     bp = spec.bin_size
+    structures = {}
     for contig, length in spec.contigs.items():
         n_bins = -(-length // bp)
         structure = _draw_structure(rng, n_bins, length, spec, lineage)
+        structures[contig] = structure
         for ci, cell in enumerate(cell_types):
             mu = _mark_means(structure, ci, n_bins, rng)
             for assay in assays:
@@ -189,7 +208,26 @@ def generate(spec: SyntheticSpec) -> SyntheticCompendium:
                 values = noise + rng.exponential(0.4, n_bins)
                 signal[(cell, assay)][contig] = values.astype(np.float32)
     missing = _choose_missing(cell_types, assays, spec.missing_fraction, rng)
-    return SyntheticCompendium(cell_types, assays, dict(spec.contigs), bp, signal, missing)
+    return SyntheticCompendium(cell_types, assays, dict(spec.contigs), bp, signal, missing,
+                               _genes(structures, spec))
+
+
+def _genes(structures: dict[str, _Structure], spec: SyntheticSpec) -> SyntheticGenes:
+    """The genes of every contig's structure, in bp."""
+    bp, parts = spec.bin_size, []
+    for contig, st in structures.items():
+        lo = np.where(st.strand > 0, st.tss, st.tss - st.body) * bp
+        start = np.clip(lo, 0, spec.contigs[contig])
+        end = np.clip(lo + st.body * bp, 1, spec.contigs[contig])
+        parts.append((contig, start, np.maximum(end, start + 1), st))
+    return SyntheticGenes(
+        ids=[f"{c}.gene{i}" for c, start, _, _ in parts for i in range(start.size)],
+        chrom=np.concatenate([np.full(start.size, c, dtype=object) for c, start, _, _ in parts]),
+        start=np.concatenate([start for _, start, _, _ in parts]).astype(np.int64),
+        end=np.concatenate([end for _, _, end, _ in parts]).astype(np.int64),
+        strand=np.concatenate([st.strand for *_, st in parts]).astype(np.int8),
+        active=np.concatenate([st.gene_on for *_, st in parts]),
+        height=np.concatenate([st.gene_height for *_, st in parts]))
 
 
 def _choose_missing(cell_types: list[str], assays: list[str], fraction: float,

@@ -14,7 +14,7 @@ __all__ = ["read_bed"]
 
 
 def read_bed(path: str | os.PathLike[str], *, min_columns: int = 3,
-             what: str = "BED") -> pd.DataFrame:
+             what: str = "BED", names: bool = False) -> pd.DataFrame:
     """Read the regions of a tab-separated BED file, plain or gzipped.
 
     Blank lines and ``#`` / ``track`` / ``browser`` lines are skipped.
@@ -27,13 +27,15 @@ def read_bed(path: str | os.PathLike[str], *, min_columns: int = 3,
         Columns every data line must have (3, or 6 to read the strand).
     what
         What the file holds, for messages (``"genes"``, ``"stage-1 regions"``).
+    names
+        Also return the fourth column as str ``name`` (needs ``min_columns`` of 4 or more).
 
     Returns
     -------
     pandas.DataFrame
         One row per region, in file order: str ``chrom``, int64 ``start`` and ``end``
         (0-based, end exclusive), str ``strand`` (``"."`` with fewer than 6 columns) and
-        int64 ``line``, the region's line number in the file.
+        int64 ``line``, the region's line number in the file; with ``names``, str ``name``.
 
     Raises
     ------
@@ -78,5 +80,10 @@ def read_bed(path: str | os.PathLike[str], *, min_columns: int = 3,
         raise InputError(f"{path}: line {lines[bad[0]]} has a negative start or end before "
                          f"start")
     strand = frame[5] if min_columns >= 6 else pd.Series(["."] * len(frame), dtype=object)
-    return pd.DataFrame({"chrom": frame[0].astype(str), "start": start, "end": end,
-                         "strand": strand.to_numpy(), "line": lines})
+    regions = pd.DataFrame({"chrom": frame[0].astype(str), "start": start, "end": end,
+                            "strand": strand.to_numpy(), "line": lines})
+    if names:
+        if min_columns < 4:
+            raise ValueError("names=True needs min_columns >= 4")
+        regions["name"] = frame[3].astype(str).to_numpy()
+    return regions
