@@ -1,0 +1,252 @@
+"""``impute``, ``export`` and ``factors``: write what a model predicts or learnt."""
+
+from __future__ import annotations
+
+import logging
+from collections.abc import Sequence
+from contextlib import nullcontext
+from pathlib import Path
+from typing import Any
+
+from epimpute.api._common import check_settings, expand_keys
+from epimpute.errors import InputError
+from epimpute.hardware import resolve_device
+from epimpute.imputation import OutputFormat, output_file, resolve_targets
+from epimpute.imputation import impute as impute_store
+from epimpute.io.atomic import check_destination, check_not_input
+from epimpute.model_dir import (
+    load_model,
+)
+from epimpute.store import Store
+
+log = logging.getLogger(__name__)
+
+
+def impute(
+    model_dir: Path,
+    store: Path | Store,
+    out: Path,
+    *,
+    targets: Sequence[str] = (),
+    missing: bool = False,
+    format: OutputFormat = "bigwig",
+    arcsinh: bool = False,
+    device: str = "auto",
+    precision: str = "auto",
+    chunk_bins: int = 100_000,
+    resume: bool = False,
+    workers: int | None = None,
+    scheduler: str | None = None,
+    overwrite: bool = False,
+    progress: bool = False,
+) -> list[Path]:
+    """Impute tracks genome-wide with the model in ``model_dir`` from the inputs in ``store``.
+
+    Parameters
+    ----------
+    model_dir
+        The trained model.
+    store
+        Store with the input tracks (path or opened store), binned like the training store.
+    out
+        Output folder, one file ``CELL.ASSAY.bw`` or ``CELL.ASSAY.npz`` per track; for
+        ``zarr``, the store of the imputed tracks to create.
+    targets
+        Tracks to impute (``CELL:ASSAY``); an observed one is left out of the inputs
+        (leave-one-out).
+    missing
+        Also impute every cell type x assay of the model that ``store`` lacks.
+    format
+        ``bigwig`` (one bigWig per track) or ``npz`` (one float32 array of shape
+        ``(n_bins,)`` per contig, on the arcsinh scale, named by the contig) or ``zarr`` (a
+        store of the imputed tracks, arcsinh scale, written window by window).
+    arcsinh
+        bigWig values on the arcsinh scale instead of ``-log10 p``.
+    device
+        ``auto``, ``cpu``, ``cuda`` or ``cuda:N``.
+    precision
+        ``auto`` runs networks under bf16 autocast where the hardware computes in bf16
+        (about twice as fast on such CPUs; values differ from ``fp32`` by ~0.01 on the
+        arcsinh scale), or ``fp32`` / ``bf16``.
+    chunk_bins
+        Bins imputed per window (plus the model's context; fewer when there are many
+        tracks, so memory stays bounded).
+    resume
+        ``zarr``: continue an interrupted imputation, skipping its finished windows.
+    workers
+        Spread the windows over a local Dask cluster of this many processes (the output is
+        identical to a run in one process).
+    scheduler
+        Address of a running Dask scheduler to spread the windows over instead.
+    overwrite
+        Replace files of the same tracks already in ``out`` (for ``zarr``: an earlier
+        epimpute store at ``out``).
+    progress
+        Show a progress bar on stderr.
+
+    Returns
+    -------
+    list[pathlib.Path]
+        The written files, in target order (named targets first, then the missing ones);
+        ``[out]`` for ``zarr``.
+
+    Raises
+    ------
+    InputError
+        On a bad setting, no target, an unknown target or one whose assay the model has no
+        training track of, a bin size other than the model's, or outputs that exist
+        without ``overwrite``.
+    """
+    from epimpute.distributed import DaskRunner
+
+    check_settings(device=device, precision=precision)
+    model_dir, out = Path(model_dir), Path(out)
+    imputer = load_model(model_dir)
+    store = store if isinstance(store, Store) else Store.open(store)
+    if store.bin_size != imputer.layout.bin_size:
+        raise InputError(f"{store.path} has {store.bin_size}-bp bins but the model was trained "
+                         f"on {imputer.layout.bin_size}-bp bins")
+    resolved = resolve_targets(imputer, store, targets=targets, missing=missing)
+    _check_learnt(imputer, resolved)
+    if workers is not None and scheduler is not None:
+        raise InputError("give --workers or --scheduler, not both")
+    if format == "zarr":
+        check_not_input(out, kind="store", inputs=[model_dir, store.path])
+    else:
+        _check_outputs(out, [output_file(out, t.key, format) for t in resolved],
+                       inputs=[model_dir, store.path], overwrite=overwrite)
+    created = [p for p in (out, *out.parents) if not p.exists()]  # made by the writer
+    distributed = workers is not None or scheduler is not None
+    runner = DaskRunner(workers=workers, scheduler=scheduler) if distributed else nullcontext()
+    try:
+        with runner as active:
+            return impute_store(imputer, store, resolved, out, output_format=format,
+                                arcsinh_scale=arcsinh, chunk_bins=chunk_bins,
+                                device=str(resolve_device(device)), precision=precision,
+                                resume=resume, runner=active, model_dir=model_dir,
+                                overwrite=overwrite, progress=progress)
+    except BaseException:
+        for folder in created:  # innermost first; stops at the first one not empty
+            if not folder.is_dir() or any(folder.iterdir()):
+                break
+            folder.rmdir()
+        raise
+
+
+def _check_learnt(imputer: Any, targets: Sequence[Any]) -> None:
+    """InputError for a target whose assay the model has no input track of (never learnt)."""
+    layout = imputer.layout
+    trained = {a for _, a in layout.tracks}
+    for target in targets:
+        if target.pair[1] not in trained:
+            raise InputError(f"cannot impute {target.key}: the model was trained without any "
+                             f"track of assay {layout.assays[target.pair[1]]}")
+
+
+def _check_outputs(out: Path, paths: Sequence[Path], *, inputs: Sequence[Path],
+                   overwrite: bool) -> None:
+    """The output folder is no input and holds none of ``paths`` unless ``overwrite``."""
+    if out.exists() and not out.is_dir():
+        raise InputError(f"{out} exists and is not a folder")
+    target = out.resolve()
+    for item in inputs:
+        item = Path(item).resolve()
+        if target == item or item in target.parents:
+            raise InputError(f"{out}: refusing to write imputations into the input {item}")
+    existing = [p for p in paths if p.exists() or p.is_symlink()]
+    if existing and not overwrite:
+        raise InputError(f"{out} already holds {existing[0].name}"
+                         + (f" and {len(existing) - 1} more" if len(existing) > 1 else "")
+                         + "; use --overwrite (overwrite=True) to replace them")
+    folders = [p for p in existing if p.is_dir()]
+    if folders:
+        raise InputError(f"{folders[0]} is a folder; not replacing it with an imputation")
+
+
+def export(
+    store: Path | Store,
+    out: Path,
+    *,
+    tracks: Sequence[str] = (),
+    all_tracks: bool = False,
+    format: str = "bigwig",
+    arcsinh: bool = False,
+    progress: bool = False,
+) -> list[Path]:
+    """Write tracks of any store (for example one written by ``impute --format zarr``) as files.
+
+    Parameters
+    ----------
+    store
+        The store (path or opened store).
+    out
+        Output folder; one ``CELL.ASSAY.bw`` or ``CELL.ASSAY.npz`` per track.
+    tracks
+        Tracks to write (``CELL:ASSAY``, shell patterns allowed).
+    all_tracks
+        Write every track of the store instead.
+    format
+        ``bigwig`` (``-log10 p`` unless ``arcsinh``) or ``npz`` (float32 arrays of shape
+        ``(n_bins,)`` per contig, arcsinh scale).
+    arcsinh
+        bigWig values on the arcsinh scale.
+    progress
+        Show a progress bar on stderr.
+
+    Returns
+    -------
+    list[pathlib.Path]
+        The written files, in track order.
+
+    Raises
+    ------
+    InputError
+        If neither or both of ``tracks`` and ``all_tracks`` are given, or a track is unknown.
+    """
+    from epimpute.export import export_tracks
+
+    store = store if isinstance(store, Store) else Store.open(store)
+    if all_tracks == bool(tracks):
+        raise InputError("give either --track CELL:ASSAY ... or --all-tracks")
+    keys = [t.key for t in store.tracks] if all_tracks else expand_keys(store, tracks)
+    return export_tracks(store, keys, Path(out), output_format=format, arcsinh_scale=arcsinh,
+                         progress=progress)
+
+
+def factors(model_dir: Path, out: Path, *, chrom: str, overwrite: bool = False) -> Path:
+    """Export an Avocado model's genome factors of one contig and its cell-type and assay
+    embeddings as one ``.npz`` file (layout in :mod:`epimpute.factors`).
+
+    Parameters
+    ----------
+    model_dir
+        A trained Avocado model.
+    out
+        The ``.npz`` file to write: ``factors`` of shape ``(n_bins, M*G)`` at 25-bp
+        resolution, ``start`` and ``end`` of shape ``(n_bins,)``, ``cell_types`` ``(C,)``
+        and ``cell_type_embedding`` ``(C, M*c)``, ``assays`` ``(A,)`` and
+        ``assay_embedding`` ``(A, M*a)``, and the column descriptions.
+    chrom
+        The contig whose genome factors to export.
+    overwrite
+        Replace an existing ``out``, only if it is a factors file.
+
+    Returns
+    -------
+    pathlib.Path
+        ``out``.
+
+    Raises
+    ------
+    InputError
+        If the model is not an Avocado model, has no factors for ``chrom``, or ``out`` is a
+        folder, an input or (without ``overwrite``) an existing file.
+    """
+    from epimpute.factors import export_factors, is_factors_file
+
+    model_dir, out = Path(model_dir), Path(out)
+    if out.is_dir():
+        raise InputError(f"{out} is a folder; give the name of the .npz file to write")
+    check_destination(out, kind="factors file", is_own=is_factors_file, overwrite=overwrite,
+                      inputs=[model_dir])
+    return export_factors(load_model(model_dir), out, chrom=chrom)
