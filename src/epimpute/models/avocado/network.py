@@ -140,8 +140,10 @@ class Avocado(nn.Module):
             ``(K, 2)`` long ``(celltype, assay)`` pairs.
         dtype
             Precision of the hidden layers in evaluation mode without gradients (e.g.
-            ``torch.bfloat16``); the first layer's parts are computed and summed in the
-            precision of ``genome``, then rounded once. ``None``: that of ``genome``.
+            ``torch.bfloat16``); the first layer's parts are computed in the precision of
+            ``genome`` and rounded to ``dtype`` before they are summed (a sum of two bf16
+            tensors runs about 4 x faster than one of fp32 tensors into bf16). ``None``:
+            the precision of ``genome``.
 
         Returns
         -------
@@ -178,6 +180,7 @@ class Avocado(nn.Module):
         """
         members, n_pairs, width = pair_part.shape
         n_bins = genome_part.shape[1]
+        genome_part, pair_part = genome_part.to(dtype), pair_part.to(dtype)
         bins_per_tile = max(1, min(n_bins, GRID_ROWS))
         pairs_per_tile = max(1, min(n_pairs, GRID_ROWS // bins_per_tile))
         linears = [(layer.bias.to(dtype).unsqueeze(1),
