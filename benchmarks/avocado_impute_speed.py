@@ -82,15 +82,18 @@ def resident(field: str) -> float:
     return float("nan")
 
 
-def matmul_gflops(m: int, k: int, n: int, dtype: torch.dtype, seconds: float = 2.0) -> float:
-    """GFLOP/s of ``(m, k) @ (k, n)`` products in ``dtype`` over about ``seconds``."""
+def matmul_gflops(m: int, k: int, n: int, dtype: torch.dtype, seconds: float = 2.0
+                  ) -> tuple[float, float]:
+    """GFLOP/s of ``(m, k) @ (k, n)`` products in ``dtype`` over about ``seconds``: per
+    second of wall time and per CPU second of this process (all threads)."""
     a, b = torch.randn(m, k).to(dtype), torch.randn(k, n).to(dtype)
     out = a @ b
-    count, started = 0, time.perf_counter()
+    count, started, cpu = 0, time.perf_counter(), time.process_time()
     while time.perf_counter() - started < seconds or count < 3:
         torch.matmul(a, b, out=out)
         count += 1
-    return 2 * m * k * n * count / (time.perf_counter() - started) / 1e9
+    flops = 2 * m * k * n * count / 1e9
+    return flops / (time.perf_counter() - started), flops / (time.process_time() - cpu)
 
 
 def flops_per_track_bin(config: AvocadoConfig, n_targets: int, n_bins: int) -> tuple[float, float]:
@@ -178,10 +181,12 @@ def main() -> None:
     if args.tile_rows is not None:
         network_module.GRID_ROWS = args.tile_rows
 
+    speeds = [f"{m}x{k}@{k}x{n} {name} {wall:.0f} GFLOP/s ({cpu:.0f} per CPU second)"
+              for m, k, n in ((2048, 256, 256), (network_module.GRID_ROWS, 2048, 2048))
+              for name, dtype in (("fp32", torch.float32), ("bf16", torch.bfloat16))
+              for wall, cpu in [matmul_gflops(m, k, n, dtype)]]
     print(f"torch {torch.__version__}, {torch.get_num_threads()} threads: matmul "
-          + ", ".join(f"{m}x{k}@{k}x{n} {name} {matmul_gflops(m, k, n, dtype):.0f} GFLOP/s"
-                      for m, k, n in ((2048, 256, 256), (network_module.GRID_ROWS, 2048, 2048))
-                      for name, dtype in (("fp32", torch.float32), ("bf16", torch.bfloat16))))
+          + ", ".join(speeds))
     with tempfile.TemporaryDirectory() as tmp:
         path = args.store or Path(tmp) / "encode_core.zarr"
         store = Store.open(path) if path.exists() else build_store(path, args.bins, args.seed)
