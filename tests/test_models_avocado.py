@@ -331,6 +331,18 @@ def test_fast_dropout_behaves_like_dropout():
     assert torch.equal(FastDropout(0.0).train()(x), x)
 
 
+def test_fast_dropout_gradient_is_its_mask_scaled():
+    from epimpute.models.avocado import FastDropout
+
+    torch.manual_seed(1)
+    x = torch.randn(1000, requires_grad=True)
+    y = FastDropout(0.5)(x)
+    y.sum().backward()
+    kept = y.detach() != 0
+    torch.testing.assert_close(x.grad, kept.float() * 2.0)
+    torch.testing.assert_close(y.detach()[kept], 2.0 * x.detach()[kept])
+
+
 def test_celltype_dropout_removes_the_cell_type_term_of_whole_examples():
     config = replace(ENSEMBLE, dropout=0.0, celltype_dropout=0.5)
     network, factors = seeded(config=config, n_bins=2000)
