@@ -22,7 +22,8 @@ __all__ = ["GRID_ROWS", "Avocado"]
 
 GRID_ROWS = 8192
 """(pair, position) rows decoded at once at imputation: with 2,048 hidden units each layer's
-buffer of a tile holds 64 MB per member."""
+buffer of a tile holds 64 MB per member in fp32, 32 MB in bf16 (larger tiles were no faster,
+see ``docs/avocado.md``)."""
 
 
 class Avocado(nn.Module):
