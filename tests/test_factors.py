@@ -29,11 +29,11 @@ def trained(small_compendium, tmp_path_factory):
 
 def test_exported_factors_and_embeddings_reimpute_the_model(trained):
     """Each member's embeddings, factor columns and decoder slice, averaged over the members
-    (the small preset has three), give back what ``impute`` writes."""
+    (the small preset has three), give back what ``impute`` writes in fp32."""
     store, model_dir, folder = trained
     keys = [store.tracks[0].key, store.tracks[-1].key]
     imputed = api.impute(model_dir, store, folder / "imputed", targets=keys,
-                         format="npz", device="cpu")
+                         format="npz", device="cpu", precision="fp32")
     out = api.factors(model_dir, folder / "chrB.npz", chrom="chrB")
     state = load_model(model_dir).network.state_dict()
     with np.load(out) as saved:
@@ -63,6 +63,24 @@ def test_exported_factors_and_embeddings_reimpute_the_model(trained):
                                + state["decoder.3.bias"][m].numpy())
             again = np.mean(members, axis=0)[:, 0]
             np.testing.assert_allclose(again, np.load(path)["chrB"], rtol=1e-5, atol=1e-5)
+
+
+def test_bf16_imputation_is_fp32_within_bf16_rounding(trained):
+    """``precision="bf16"`` reaches the Avocado decoder through the imputation loop: the
+    values move by bf16 rounding only."""
+    store, model_dir, folder = trained
+    keys = [store.tracks[0].key, store.tracks[-1].key]
+    written = {precision: api.impute(model_dir, store, folder / f"imputed-{precision}",
+                                     targets=keys, format="npz", device="cpu",
+                                     precision=precision)
+               for precision in ("fp32", "bf16")}
+    for exact_path, reduced_path in zip(written["fp32"], written["bf16"]):
+        with np.load(exact_path) as exact_file, np.load(reduced_path) as reduced_file:
+            for contig in exact_file.files:
+                exact, reduced = exact_file[contig], reduced_file[contig]
+                error = np.abs(reduced - exact)
+                assert reduced.dtype == np.float32 and error.max() > 0
+                assert error.max() <= 0.02 * (exact.max() - exact.min())
 
 
 def test_factors_command(trained, capsys):

@@ -331,6 +331,18 @@ def test_fast_dropout_behaves_like_dropout():
     assert torch.equal(FastDropout(0.0).train()(x), x)
 
 
+def test_fast_dropout_gradient_is_its_mask_scaled():
+    from epimpute.models.avocado import FastDropout
+
+    torch.manual_seed(1)
+    x = torch.randn(1000, requires_grad=True)
+    y = FastDropout(0.5)(x)
+    y.sum().backward()
+    kept = y.detach() != 0
+    torch.testing.assert_close(x.grad, kept.float() * 2.0)
+    torch.testing.assert_close(y.detach()[kept], 2.0 * x.detach()[kept])
+
+
 def test_celltype_dropout_removes_the_cell_type_term_of_whole_examples():
     config = replace(ENSEMBLE, dropout=0.0, celltype_dropout=0.5)
     network, factors = seeded(config=config, n_bins=2000)
@@ -349,3 +361,50 @@ def test_celltype_dropout_removes_the_cell_type_term_of_whole_examples():
     assert bool((dropped | kept).all()) and 0.4 < dropped.float().mean() < 0.6
     # each member draws its own examples to drop
     assert not torch.equal(dropped[0], dropped[1])
+
+
+# the paper's first-layer widths (32 + 256 + 110 inputs), a narrower decoder
+WIDE = AvocadoConfig(celltype_factors=32, assay_factors=256, genome_factors=(25, 40, 45),
+                     scales=(1, 10, 200), hidden=(96, 64), members=2, celltype_dropout=0.0)
+
+
+def test_factorised_first_layer_in_imputation_equals_the_plain_layer():
+    """Imputation sums per-pair and per-bin first-layer parts; the published decoder applies
+    one linear layer to the concatenated [cell type, assay, genome] input."""
+    network, factors = seeded(config=WIDE)
+    network.eval()
+    genome = factors.span(0, 300).detach()
+    pairs = torch.tensor([[0, 0], [2, 2], [1, 2], [0, 1]])
+    n_genome = WIDE.n_genome_features
+    with torch.no_grad():
+        grid = network.decode_pairs(genome, pairs)
+        for k, (c, a) in enumerate(pairs.tolist()):
+            members = []
+            for m in range(WIDE.members):
+                cell = network.celltype.weight[c, m * 32:(m + 1) * 32]
+                assay = network.assay.weight[a, m * 256:(m + 1) * 256]
+                inputs = torch.cat([cell.expand(300, -1), assay.expand(300, -1),
+                                    genome[:, m * n_genome:(m + 1) * n_genome]], dim=1)
+                members.append(plain_decoder(network, m, inputs))
+            torch.testing.assert_close(grid[k], torch.stack(members).mean(0), rtol=0, atol=1e-5)
+
+
+def test_bf16_imputation_is_close_to_fp32_and_stays_float32():
+    """Under a bf16 autocast (``--precision bf16``) the hidden layers run in bf16: values
+    move by bf16 rounding (8-bit mantissa, about 0.4% per value), within 2% of the track's
+    range here, and the output stays float32."""
+    network, factors = seeded(config=WIDE, n_bins=2000)
+    imputer = AvocadoImputer(network, {"chr1": factors})
+    signal = np.zeros((len(LAYOUT.tracks), 1500), np.float32)
+    available = np.ones(len(LAYOUT.tracks), bool)
+    targets = [(0, 2), (1, 1), (2, 0)]
+    exact = imputer.impute_region(signal, available, targets, contig="chr1", start=200)
+    with torch.autocast("cpu", dtype=torch.bfloat16):
+        reduced = imputer.impute_region(signal, available, targets, contig="chr1", start=200)
+    assert AvocadoImputer.reduced_precision
+    assert reduced.dtype == np.float32
+    error = np.abs(reduced - exact)
+    assert error.max() > 0  # bf16 was used
+    spread = exact.max(axis=1) - exact.min(axis=1)
+    assert (error.max(axis=1) <= 0.02 * spread).all()
+    assert np.corrcoef(reduced.ravel(), exact.ravel())[0, 1] > 0.999

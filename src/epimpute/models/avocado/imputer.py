@@ -44,6 +44,7 @@ class AvocadoImputer(Imputer):
 
     name = "avocado"
     reads_signal = False
+    reduced_precision = True
 
     def __init__(self, network: Avocado, genome: Mapping[str, GenomeFactors] | None = None,
                  *, batch_bins: int = 4096) -> None:
@@ -111,7 +112,9 @@ class AvocadoImputer(Imputer):
         """Impute ``targets`` over bins ``start .. start + L`` of ``contig``.
 
         ``signal`` only gives the region's length ``L``: Avocado reads no input signal, so
-        ``available`` is ignored too. Raises :class:`~epimpute.errors.InputError` when the
+        ``available`` is ignored too. Under a bf16 autocast (``--precision``) the decoder's
+        hidden layers run in bf16 while the factorised first layer is summed in fp32 (see
+        :meth:`Avocado.decode_pairs`). Raises :class:`~epimpute.errors.InputError` when the
         model was not trained on ``contig`` or the region runs past the fitted bins.
         """
         n_bins = signal.shape[1]
@@ -123,14 +126,17 @@ class AvocadoImputer(Imputer):
         device = next(self.network.parameters()).device
         pairs = torch.as_tensor(np.asarray(targets, dtype=np.int64).reshape(-1, 2), device=device)
         out = np.empty((len(pairs), n_bins), dtype=np.float32)
+        dtype = (torch.get_autocast_dtype(device.type)
+                 if torch.is_autocast_enabled(device.type) else torch.float32)
         was_training = self.network.training
         self.network.eval()
         try:
-            with torch.inference_mode():
+            with torch.inference_mode(), torch.autocast(device.type, enabled=False):
                 for lo in range(0, n_bins, self.batch_bins):
                     hi = min(lo + self.batch_bins, n_bins)
                     genome = factors.span(start + lo, start + hi)
-                    out[:, lo:hi] = self.network.decode_pairs(genome, pairs).float().cpu().numpy()
+                    out[:, lo:hi] = self.network.decode_pairs(
+                        genome, pairs, dtype=dtype).cpu().numpy()
         finally:
             self.network.train(was_training)
         return out

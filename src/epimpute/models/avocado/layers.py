@@ -32,8 +32,8 @@ class FastDropout(nn.Module):
         n = x.numel()
         bits = torch.randint(-2**31, 2**31, ((n + 1) // 2,), dtype=torch.int32,
                              device=x.device).view(torch.int16)[:n].view(x.shape)
-        keep = (bits >= self.threshold).to(x.dtype).mul_(1.0 / (1.0 - self.p))
-        return x * keep
+        # a bool mask (1 byte a value) is all the backward pass keeps, not a float one
+        return x.masked_fill(bits < self.threshold, 0.0).mul_(1.0 / (1.0 - self.p))
 
     def extra_repr(self) -> str:
         return f"p={self.p}"
