@@ -1,194 +1,19 @@
-"""The ``epimpute`` command: parses arguments, calls :mod:`epimpute.api`, prints results."""
+"""The argument parser of the ``epimpute`` command: every subcommand and option."""
+
 
 from __future__ import annotations
 
 import argparse
-import errno
-import logging
-import signal
-import sys
-import threading
-from collections.abc import Callable, Iterator, Sequence
-from contextlib import contextmanager
 from pathlib import Path
 
 from epimpute import __version__
-from epimpute.errors import EpimputeError, InputError, Terminated
-from epimpute.provenance import recording_command
-
-log = logging.getLogger("epimpute")
-
-
-def _ingest(args: argparse.Namespace) -> None:
-    from epimpute.api import ingest
-
-    store = ingest(args.samples, args.out, chrom_sizes=args.chrom_sizes,
-                   chroms=args.chroms.split(",") if args.chroms else None,
-                   bin_size=args.bin_size, transformed=args.transformed, jobs=args.jobs,
-                   overwrite=args.overwrite, progress=not args.quiet)
-    bins = sum(store.n_bins(c) for c in store.contigs)
-    print(f"wrote {store.path}: {len(store.tracks)} tracks, {len(store.biosamples)} cell types, "
-          f"{len(store.assays)} assays, {len(store.contigs)} contigs, {bins:,} bins of "
-          f"{store.bin_size} bp")
+from epimpute.cli import commands as handlers
 
 
 def _precision_option(parser: argparse.ArgumentParser) -> None:
     parser.add_argument("--precision", choices=("auto", "fp32", "bf16"), default="auto",
                         help="auto (default): bf16 autocast on GPUs and on CPUs with native "
                              "bf16 (AVX512-BF16/AMX), fp32 elsewhere")
-
-
-def _train(args: argparse.Namespace) -> None:
-    from epimpute.api import train
-
-    out = train(args.store, args.out, model=args.model, config=args.config,
-                exclude=args.exclude, seed=args.seed, device=args.device,
-                max_minutes=args.max_minutes, resume=args.resume, precision=args.precision,
-                progress=not args.quiet)
-    print(f"saved {args.model} model to {out}")
-
-
-def _extend(args: argparse.Namespace) -> None:
-    from epimpute.api import extend
-
-    out = extend(args.model_dir, args.store, args.out, mode=args.mode, config=args.config,
-                 exclude=args.exclude, seed=args.seed, device=args.device,
-                 max_minutes=args.max_minutes, precision=args.precision,
-                 progress=not args.quiet, probe_share=args.probe_share)
-    print(f"saved the extended model ({args.mode}) to {out}")
-
-
-def _impute(args: argparse.Namespace) -> None:
-    from epimpute.api import impute
-
-    paths = impute(args.model_dir, args.store, args.out, targets=args.targets,
-                   missing=args.missing, format=args.format,
-                   arcsinh=args.arcsinh, device=args.device, precision=args.precision,
-                   chunk_bins=args.chunk_bins, resume=args.resume, workers=args.workers,
-                   scheduler=args.scheduler, overwrite=args.overwrite, progress=not args.quiet)
-    _print_paths(paths)
-
-
-def _print_paths(paths: Sequence[Path], limit: int = 20) -> None:
-    for path in paths[:limit]:
-        print(path)
-    if len(paths) > limit:
-        print(f"... and {len(paths) - limit} more files in {paths[0].parent}")
-
-
-def _export(args: argparse.Namespace) -> None:
-    from epimpute.api import export
-
-    _print_paths(export(args.store, args.out, tracks=args.tracks, all_tracks=args.all_tracks,
-                        format=args.format, arcsinh=args.arcsinh, progress=not args.quiet))
-
-
-def _evaluate(args: argparse.Namespace) -> None:
-    from epimpute.api import evaluate
-
-    predictions: dict[str, Path] = {}
-    for item in args.pred:
-        name, sep, path = item.partition("=")
-        if not sep or not name or not path:
-            raise InputError(f"--pred '{item}': expected NAME=DIR")
-        if name in predictions:
-            raise InputError(f"--pred: the model name '{name}' is given twice")
-        predictions[name] = Path(path)
-    table = evaluate(args.truth, predictions, args.out, genes=args.genes,
-                     enhancers=args.enhancers, targets=args.targets, bootstrap=args.bootstrap,
-                     plots=not args.no_plots, overwrite=args.overwrite,
-                     progress=not args.quiet)
-    from epimpute.evaluation.summary import summarize
-
-    summary, notes = summarize(table, names=("mse", "gwcorr", "mse1obs"))
-    for metric, rows in summary.groupby("metric", sort=False):
-        print(f"{metric}: " + ", ".join(f"{m} {v:.4f}" for m, v in zip(rows["model"], rows["mean"])))
-    for note in notes:
-        print(f"note: {note}")
-    print(f"report: {Path(args.out) / 'report.html'}")
-
-
-def _factors(args: argparse.Namespace) -> None:
-    import numpy as np
-
-    from epimpute.api import factors
-
-    out = factors(args.model_dir, args.out, chrom=args.chrom, overwrite=args.overwrite)
-    with np.load(out) as saved:  # reads only the small arrays named below
-        scale_bp = saved["factor_scale_bp"].tolist()
-        members = int(saved["members"])
-        scales = ", ".join(f"{bp} bp: {scale_bp.count(bp) // members}"
-                           for bp in dict.fromkeys(scale_bp))
-        per_member = f" ({members} members x {len(scale_bp) // members})" if members > 1 else ""
-        print(f"wrote {out}: genome factors of {args.chrom}, {len(scale_bp)} per bin"
-              f"{per_member} ({scales}); {len(saved['cell_types'])} cell-type and "
-              f"{len(saved['assays'])} assay embeddings")
-
-
-def _synth(args: argparse.Namespace) -> None:
-    from epimpute.api import synth
-
-    store = synth(args.like, args.out, bins=args.bins, seed=args.seed, bin_size=args.bin_size,
-                  jobs=args.jobs, progress=not args.quiet)
-    print(f"wrote {store.path}: {len(store.tracks)} tracks, {len(store.biosamples)} biosamples "
-          f"x {len(store.assays)} assays, {args.bins:,} bins of {store.bin_size} bp")
-
-def _replicates(args: argparse.Namespace) -> None:
-    from epimpute.api import replicates
-
-    out = replicates(args.store, args.out, targets=args.targets, imputed=args.imputed, n=args.n,
-                     scale=args.scale, block=args.block, seed=args.seed,
-                     overwrite=args.overwrite, progress=not args.quiet)
-    print(f"wrote {out}: {args.n} replicates of {len(args.targets)} track(s)")
-
-
-def _differential(args: argparse.Namespace) -> None:
-    from epimpute.api import differential
-
-    result = differential(args.replicates, args.out, cell_types=args.cell_types,
-                          assay=args.assay, fdr=args.fdr, peaks=args.peaks,
-                          overwrite=args.overwrite,
-                          progress=not args.quiet)
-    print(f"{result.n_significant} of {result.n_peaks} peaks differential at FDR {args.fdr}: "
-          f"{result.bed}; all peaks: {result.tsv}")
-
-
-def _compare(args: argparse.Namespace) -> None:
-    from epimpute.api import compare
-
-    result = compare(args.truth, args.imputed, args.out, cell_types=args.cell_types,
-                     assay=args.assay, overwrite=args.overwrite, progress=not args.quiet)
-    print(f"peak-shape Wasserstein distance, observed vs imputed: Spearman "
-          f"{result.spearman:.4f} over {result.n_peaks} peaks; per peak: {result.tsv}")
-
-def _downstream(args: argparse.Namespace) -> None:
-    from epimpute.api import downstream
-    from epimpute.downstream.run import format_table
-
-    table = downstream(args.out, features=args.features, genes=args.genes, tile=args.tile,
-                       region=args.region, promoter=args.promoter, flank=args.flank,
-                       labels=args.labels, positives=args.positives, task=args.task,
-                       split=args.split, folds=args.folds, block=args.block, seed=args.seed,
-                       overwrite=args.overwrite, progress=not args.quiet)
-    print(format_table(table))
-    print(f"wrote {args.out}")
-
-
-def _demo(args: argparse.Namespace) -> None:
-    from epimpute.demo import run_demo
-
-    print(run_demo(args.out, seed=args.seed, progress=not args.quiet).text())
-
-
-def _synth_sequence(args: argparse.Namespace) -> None:
-    from epimpute.api import synth_sequence
-
-    store = synth_sequence(args.genome, args.out, cell_types=args.cell_types, seed=args.seed,
-                           start=args.start, end=args.end, contig=args.contig,
-                           accessibility=args.accessibility, overwrite=args.overwrite,
-                           progress=not args.quiet)
-    print(f"wrote {store.path}: {len(store.tracks)} tracks of {len(store.biosamples)} cell "
-          f"types on {args.contig}; truth in {store.path / 'truth'}")
 
 
 def build_parser() -> argparse.ArgumentParser:
@@ -212,7 +37,7 @@ def build_parser() -> argparse.ArgumentParser:
     p.add_argument("--jobs", type=int, default=1, help="tracks ingested in parallel")
     p.add_argument("--overwrite", action="store_true",
                    help="replace an existing store (only an epimpute store)")
-    p.set_defaults(run=_ingest)
+    p.set_defaults(run=handlers.ingest)
 
     p = commands.add_parser("train", help="train an imputation model on a store")
     p.add_argument("store", type=Path)
@@ -228,7 +53,7 @@ def build_parser() -> argparse.ArgumentParser:
     p.add_argument("--max-minutes", type=float, help="wall-clock training budget")
     p.add_argument("--resume", action="store_true", help="continue from the last checkpoint")
     _precision_option(p)
-    p.set_defaults(run=_train)
+    p.set_defaults(run=handlers.train)
 
     p = commands.add_parser("extend",
                             help="add a store's new cell types, assays and individuals to a "
@@ -251,7 +76,7 @@ def build_parser() -> argparse.ArgumentParser:
     p.add_argument("--device", default="auto", help="auto, cpu, cuda or cuda:N")
     p.add_argument("--max-minutes", type=float, help="wall-clock training budget")
     _precision_option(p)
-    p.set_defaults(run=_extend)
+    p.set_defaults(run=handlers.extend)
 
     p = commands.add_parser("impute", help="impute tracks genome-wide with a trained model")
     p.add_argument("model_dir", type=Path)
@@ -282,7 +107,7 @@ def build_parser() -> argparse.ArgumentParser:
     where.add_argument("--scheduler", metavar="ADDRESS",
                        help="run windows on a running Dask scheduler (tcp://host:8786)")
     _precision_option(p)
-    p.set_defaults(run=_impute)
+    p.set_defaults(run=handlers.impute)
 
     p = commands.add_parser("export", help="write tracks of a store as bigWig or npz files")
     p.add_argument("store", type=Path, help="any store (e.g. one written by impute --format "
@@ -295,7 +120,7 @@ def build_parser() -> argparse.ArgumentParser:
     p.add_argument("--format", choices=["bigwig", "npz"], default="bigwig")
     p.add_argument("--arcsinh", action="store_true",
                    help="bigWig values on the arcsinh scale instead of -log10 p")
-    p.set_defaults(run=_export)
+    p.set_defaults(run=handlers.export)
 
     p = commands.add_parser("evaluate", help="score imputed tracks against a truth store")
     p.add_argument("--truth", type=Path, required=True, metavar="STORE",
@@ -313,7 +138,7 @@ def build_parser() -> argparse.ArgumentParser:
     p.add_argument("--no-plots", action="store_true", help="skip the figures")
     p.add_argument("--overwrite", action="store_true",
                    help="replace REPORT_DIR (only an epimpute report)")
-    p.set_defaults(run=_evaluate)
+    p.set_defaults(run=handlers.evaluate)
 
     p = commands.add_parser("factors",
                             help="export an avocado model's genome factors and embeddings")
@@ -322,7 +147,7 @@ def build_parser() -> argparse.ArgumentParser:
     p.add_argument("--out", type=Path, required=True, help="output .npz file")
     p.add_argument("--overwrite", action="store_true",
                    help="replace an existing factors file (only one written by epimpute)")
-    p.set_defaults(run=_factors)
+    p.set_defaults(run=handlers.factors)
 
     p = commands.add_parser("synth-sequence",
                             help="generate ATAC and histone tracks with known truth on a real "
@@ -339,7 +164,7 @@ def build_parser() -> argparse.ArgumentParser:
                    help="name of the accessibility assay (default ATAC)")
     p.add_argument("--overwrite", action="store_true",
                    help="replace an existing store (only an epimpute store)")
-    p.set_defaults(run=_synth_sequence)
+    p.set_defaults(run=handlers.synth_sequence)
 
     p = commands.add_parser("synth", help="generate a compendium shaped like a real one")
     p.add_argument("--like", required=True, metavar="MANIFEST|roadmap|pilot",
@@ -350,7 +175,7 @@ def build_parser() -> argparse.ArgumentParser:
     p.add_argument("--seed", type=int, default=0)
     p.add_argument("--bin-size", type=int, default=25, help="bin width in bp (default 25)")
     p.add_argument("--jobs", type=int, default=1, help="processes drawing chunks in parallel")
-    p.set_defaults(run=_synth)
+    p.set_defaults(run=handlers.synth)
 
     p = commands.add_parser("replicates",
                             help="draw negative-binomial replicate tracks of observed or "
@@ -371,7 +196,7 @@ def build_parser() -> argparse.ArgumentParser:
     p.add_argument("--out", type=Path, required=True, help="replicate store to create")
     p.add_argument("--overwrite", action="store_true",
                    help="replace an existing replicate store")
-    p.set_defaults(run=_replicates)
+    p.set_defaults(run=handlers.replicates)
 
     p = commands.add_parser("differential",
                             help="differential peaks of two cell types from replicate stores "
@@ -387,7 +212,7 @@ def build_parser() -> argparse.ArgumentParser:
     p.add_argument("--out", type=Path, required=True, metavar="PREFIX",
                    help="writes PREFIX.tsv (all peaks) and PREFIX.bed (significant ones)")
     p.add_argument("--overwrite", action="store_true", help="replace an earlier result")
-    p.set_defaults(run=_differential)
+    p.set_defaults(run=handlers.differential)
 
     p = commands.add_parser("compare",
                             help="peak-shape Wasserstein distances of two cell types, observed "
@@ -400,7 +225,7 @@ def build_parser() -> argparse.ArgumentParser:
     p.add_argument("--assay", required=True)
     p.add_argument("--out", type=Path, required=True, metavar="TSV")
     p.add_argument("--overwrite", action="store_true", help="replace an earlier table")
-    p.set_defaults(run=_compare)
+    p.set_defaults(run=handlers.compare)
 
     p = commands.add_parser("downstream",
                             help="cross-validate a predictor of gene or region labels on "
@@ -433,69 +258,12 @@ def build_parser() -> argparse.ArgumentParser:
                    help="metrics table to write")
     p.add_argument("--overwrite", action="store_true",
                    help="replace an existing table (only one written by epimpute)")
-    p.set_defaults(run=_downstream)
+    p.set_defaults(run=handlers.downstream)
 
     p = commands.add_parser("demo", help="run ingest, train, impute and scoring on an example")
     p.add_argument("--out", type=Path, default=Path("epimpute-demo"),
                    help="folder for the demo's files (default ./epimpute-demo)")
     p.add_argument("--seed", type=int, default=0,
                    help="seed of the generated data and of training (default 0)")
-    p.set_defaults(run=_demo)
+    p.set_defaults(run=handlers.demo)
     return parser
-
-
-def main(argv: Sequence[str] | None = None) -> int:
-    """Run the command line; returns the exit status."""
-    argv = sys.argv[1:] if argv is None else list(argv)
-    parser = build_parser()
-    args = parser.parse_args(argv)
-    logging.basicConfig(level=logging.WARNING if args.quiet else logging.INFO,
-                        format="%(levelname)s: %(message)s")
-    run: Callable[[argparse.Namespace], None] = args.run
-    try:
-        with _sigterm_raises(), recording_command([parser.prog, *argv]):
-            run(args)
-    except EpimputeError as error:
-        print(f"epimpute {args.command}: error: {error}", file=sys.stderr)
-        return 2
-    except OSError as error:  # disk full, permissions, ...: the environment, not a bug
-        print(f"epimpute {args.command}: error: {_describe(error)}", file=sys.stderr)
-        return 2
-    except Terminated:
-        print("terminated", file=sys.stderr)
-        return 143
-    except KeyboardInterrupt:
-        print("interrupted", file=sys.stderr)
-        return 130
-    return 0
-
-
-def _describe(error: OSError) -> str:
-    """``PATH: reason`` of a failed system call."""
-    reason = error.strerror or str(error)
-    if error.errno == errno.ENOSPC:
-        reason = "no space left on the device"
-    where = error.filename if error.filename is not None else None
-    return f"{where}: {reason}" if where else reason
-
-
-@contextmanager
-def _sigterm_raises() -> Iterator[None]:
-    """Turn SIGTERM into :class:`Terminated` while the block runs, so that temporary files
-    and folders are removed on the way out (only in the main thread)."""
-    if threading.current_thread() is not threading.main_thread():
-        yield
-        return
-
-    def terminate(signum: int, frame: object) -> None:
-        raise Terminated(f"signal {signum}")
-
-    previous = signal.signal(signal.SIGTERM, terminate)
-    try:
-        yield
-    finally:
-        signal.signal(signal.SIGTERM, previous)
-
-
-if __name__ == "__main__":  # pragma: no cover
-    sys.exit(main())
