@@ -119,7 +119,7 @@ def time_imputation(imputer: AvocadoImputer, targets: list[tuple[int, int]], n_b
     peak_reset()
     cpu = resource.getrusage(resource.RUSAGE_SELF)
     started = time.perf_counter()
-    with autocast(torch.device("cpu"), bf16):
+    with autocast(torch.device("cpu"), enabled=bf16):
         imputed = imputer.impute_region(placeholder, available, targets, contig="chr1",
                                         start=0)
     seconds = time.perf_counter() - started

@@ -38,14 +38,19 @@ from statistics import median
 import numpy as np
 import pandas as pd
 import torch
+from roadmap_pilot import (  # noqa: E402  (the benchmarks folder is on sys.path)
+    ASSAYS,
+    CELLS,
+    DEFAULT_DATA,
+    FOLD_ALIASES,
+    fold_tracks,
+    markdown,
+    run_command,
+)
 
 from epimpute.evaluation.correlation import gwcorr
 from epimpute.evaluation.error import mse
 from epimpute.store import Store
-
-from roadmap_pilot import (  # noqa: E402  (the benchmarks folder is on sys.path)
-    ASSAYS, CELLS, DEFAULT_DATA, FOLD_ALIASES, fold_tracks, markdown, run_command,
-)
 
 MODELS = ("average", "avocado")
 

@@ -114,7 +114,7 @@ def impute_child(model_dir: Path, store_path: Path, n_bins: int, threads: int) -
     available = np.ones(len(rows), dtype=bool)
     cpu = torch.device("cpu")
     start = time.perf_counter()
-    with autocast(cpu, uses_bf16("auto", cpu)):  # as ``epimpute impute`` runs
+    with autocast(cpu, enabled=uses_bf16("auto", cpu)):  # as ``epimpute impute`` runs
         imputer.impute_region(signal, available, targets, contig="chr1", start=1000)
     seconds = time.perf_counter() - start
     print(json.dumps({"targets": len(targets), "seconds": seconds,

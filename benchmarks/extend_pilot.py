@@ -32,10 +32,14 @@ from pathlib import Path
 
 import numpy as np
 import pandas as pd
-
 from avocado_pilot import ingest_all  # noqa: E402  (the benchmarks folder is on sys.path)
 from roadmap_pilot import (  # noqa: E402
-    ASSAYS, CELLS, DEFAULT_DATA, markdown, run_command, score,
+    ASSAYS,
+    CELLS,
+    DEFAULT_DATA,
+    markdown,
+    run_command,
+    score,
 )
 
 EPIMPUTE = [sys.executable, "-m", "epimpute.cli", "-q"]

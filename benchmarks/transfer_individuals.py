@@ -37,12 +37,11 @@ from pathlib import Path
 
 import numpy as np
 import pandas as pd
+from roadmap_pilot import markdown, run_command  # noqa: E402  (benchmarks folder on sys.path)
 
 from epimpute.evaluation.individual import individual_peaks_auprc
 from epimpute.store import Store
 from epimpute.synthetic_individuals import IndividualsSpec, generate_individuals
-
-from roadmap_pilot import markdown, run_command  # noqa: E402  (benchmarks folder on sys.path)
 
 EPIMPUTE = [sys.executable, "-m", "epimpute.cli", "-q"]
 CONFIG = {

@@ -7,8 +7,8 @@ import pytest
 from test_imputation import TINY, holey_pattern
 
 from epimpute import api
-from epimpute.imputation import RECORD_FILE
 from epimpute.cli import main
+from epimpute.imputation import RECORD_FILE
 from epimpute.store import Store
 from epimpute.synthetic_compendium import synthesize
 

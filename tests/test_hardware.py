@@ -66,7 +66,7 @@ def test_bf16_edice_imputation_stays_close_to_fp32():
     available = torch.ones(len(keys), dtype=torch.bool).numpy()
     imputed = {}
     for enabled in (False, True):
-        with autocast(torch.device("cpu"), enabled):
+        with autocast(torch.device("cpu"), enabled=enabled):
             imputed[enabled] = imputer.impute_region(signal, available, [(2, 2), (0, 1)],
                                                      contig="c", start=0)
     difference = abs(imputed[True] - imputed[False])

@@ -44,5 +44,5 @@ def test_output_path_stays_in_its_folder(tmp_path):
     with pytest.raises(InputError):
         output_path(tmp_path, "../../evil:H3K4me3", ".bw")
     with pytest.raises(InputError):
-        Track("..", "H3K4me3").key
+        _ = Track("..", "H3K4me3").key
     assert Path(tmp_path).is_dir() and not any(tmp_path.iterdir())

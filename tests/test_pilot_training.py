@@ -3,8 +3,8 @@
 import numpy as np
 import pandas as pd
 import pytest
-
 from conftest import require_pilot
+
 from epimpute import api
 from epimpute.evaluation.error import mse
 

@@ -6,7 +6,10 @@ from epimpute.errors import InputError
 from epimpute.model_dir import load_model, save_model
 from epimpute.models.avocado import AvocadoConfig
 from epimpute.training.avocado import (
-    AvocadoTrainingConfig, LazyAdam, fit_contig, stage1_blocks,
+    AvocadoTrainingConfig,
+    LazyAdam,
+    fit_contig,
+    stage1_blocks,
     train_avocado,
 )
 from epimpute.training.data import input_rows

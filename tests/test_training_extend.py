@@ -15,9 +15,9 @@ from epimpute.store import Store, ingest
 from epimpute.training.avocado import AvocadoTrainingConfig
 from epimpute.training.edice import EdiceTrainingConfig
 from epimpute.training.extend import (
-    _phases,
     _grow_columns,
     _grow_rows,
+    _phases,
     grow_edice,
     plan_extension,
 )

@@ -56,6 +56,6 @@ def uses_bf16(precision: str, device: torch.device) -> bool:
     return precision == "bf16"
 
 
-def autocast(device: torch.device, enabled: bool) -> AbstractContextManager:
+def autocast(device: torch.device, *, enabled: bool) -> AbstractContextManager:
     """bf16 autocast on ``device`` (weights and accumulations stay fp32) when enabled."""
     return torch.autocast(device_type=device.type, dtype=torch.bfloat16, enabled=enabled)

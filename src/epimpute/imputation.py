@@ -166,7 +166,7 @@ class WindowImputer:
                                                     tracks=self.rows[self._present])
         out = np.empty((len(self.targets), hi - lo), dtype=np.float32)
         for mask, members in self._groups:
-            with autocast(*self._reduced):
+            with autocast(self._reduced[0], enabled=self._reduced[1]):
                 predicted = self.imputer.impute_region(
                     signal, mask, [self.targets[i].pair for i in members],
                     contig=window.contig, start=lo)
@@ -174,7 +174,7 @@ class WindowImputer:
         return out
 
 
-def impute(
+def impute(  # noqa: PLR0913 - keyword-only options, one per command-line option
     imputer: Imputer,
     store: Store,
     targets: Sequence[Target],

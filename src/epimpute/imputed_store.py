@@ -29,8 +29,8 @@ import torch
 from tqdm.auto import tqdm
 
 from epimpute.errors import InputError
-from epimpute.io.atomic import atomic_file, check_destination, publish
 from epimpute.imputation import Target, Window, WindowImputer, plan_windows, window_bins
+from epimpute.io.atomic import atomic_file, check_destination, publish
 from epimpute.models.base import Imputer
 from epimpute.models.layout import split_key
 from epimpute.store import Store, Track, create_store
@@ -125,7 +125,7 @@ def target_track(key: str) -> Track:
     return Track(cell, assay, individual, source="imputed")
 
 
-def impute_to_store(
+def impute_to_store(  # noqa: PLR0913 - keyword-only options, one per command-line option
     imputer: Imputer,
     store: Store,
     targets: Sequence[Target],

@@ -134,7 +134,7 @@ def load_model(directory: Path) -> Imputer:
         state = torch.load(weights, map_location="cpu", weights_only=True)
     except FileNotFoundError:
         raise InputError(f"{weights}: missing") from None
-    except Exception as error:  # a truncated or foreign file
+    except Exception as error:  # noqa: BLE001 - a truncated or foreign file
         raise InputError(f"{weights}: cannot be read as model weights ({error})") from None
     layout = Layout.from_dict(record["layout"])
     imputer = spec.imputer.from_state(layout, record["config"], state)
@@ -149,7 +149,7 @@ def load_model(directory: Path) -> Imputer:
                 return torch.load(path, map_location="cpu", weights_only=True)
             except FileNotFoundError:
                 raise InputError(f"{path}: missing (the state of contig '{contig}')") from None
-            except Exception as error:  # a truncated or foreign file
+            except Exception as error:  # noqa: BLE001 - a truncated or foreign file
                 raise InputError(f"{path}: cannot be read as the state of contig '{contig}' "
                                  f"({error})") from None
 

@@ -8,8 +8,9 @@ from __future__ import annotations
 
 import dataclasses
 import importlib
+from collections.abc import Callable
 from dataclasses import dataclass
-from typing import Any, Callable
+from typing import Any
 
 from epimpute.config_values import check_values
 from epimpute.errors import InputError

@@ -22,7 +22,7 @@ from epimpute.store import Store
 log = logging.getLogger(__name__)
 
 
-def impute(
+def impute(  # noqa: PLR0913 - keyword-only options, one per command-line option
     model_dir: Path,
     store: Path | Store,
     out: Path,

@@ -9,7 +9,7 @@ from collections.abc import Sequence
 from pathlib import Path
 
 from epimpute import __version__
-from epimpute.api._common import check_settings, jsonable, expand_keys
+from epimpute.api._common import check_settings, expand_keys, jsonable
 from epimpute.config_file import read_config_file, read_training_overrides
 from epimpute.errors import InputError
 from epimpute.hardware import resolve_device

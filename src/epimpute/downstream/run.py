@@ -64,7 +64,7 @@ def _parse_features(features: Sequence[str]) -> dict[str, list[Path]]:
     return parsed
 
 
-def downstream(
+def downstream(  # noqa: PLR0913 - keyword-only options, one per command-line option
     out: Path,
     *,
     features: Sequence[str],

@@ -27,7 +27,12 @@ from numpy.typing import ArrayLike, NDArray
 from epimpute.errors import InputError
 from epimpute.evaluation._ranking import Ranked, average_precision
 from epimpute.evaluation.peaks import (
-    DEFAULT_PEAK_PARAMS, PeakParams, Peaks, call_peaks, overlaps_mask, peak_mask,
+    DEFAULT_PEAK_PARAMS,
+    PeakParams,
+    Peaks,
+    call_peaks,
+    overlaps_mask,
+    peak_mask,
 )
 
 __all__ = ["individual_peaks_auprc", "individual_specific_bins"]

@@ -86,7 +86,7 @@ class _Target:
     contigs: tuple[str, ...]
 
 
-def evaluate(
+def evaluate(  # noqa: PLR0913 - keyword-only options, one per command-line option
     truth: str | os.PathLike[str] | TruthSource,
     predictions: Mapping[str, str | os.PathLike[str]],
     out: str | os.PathLike[str],

@@ -254,7 +254,7 @@ class _TwoBit:
         import py2bit
 
         try:
-            self._file = py2bit.open(str(path), True)  # True: keep soft-masking
+            self._file = py2bit.open(str(path), storeMasked=True)  # keep soft-masking
         except (RuntimeError, OSError) as error:
             raise InputError(f"{path}: cannot be read as 2bit ({error})") from None
 

@@ -76,7 +76,7 @@ class NpzStreamWriter:
             self._member.close()
             self._member = None
 
-    def __enter__(self) -> "NpzStreamWriter":
+    def __enter__(self) -> NpzStreamWriter:
         if not self.path.parent.is_dir():
             raise InputError(f"{self.path}: the folder {self.path.parent} does not exist")
         tmp = self._file.__enter__()

@@ -2,8 +2,9 @@
 
 from __future__ import annotations
 
+from collections.abc import Sequence
 from dataclasses import asdict, dataclass
-from typing import Any, Sequence
+from typing import Any
 
 import numpy as np
 import torch
@@ -62,5 +63,5 @@ class AverageImputer(Imputer):
     @classmethod
     def from_state(
         cls, layout: Layout, config: dict[str, Any], state: dict[str, torch.Tensor]
-    ) -> "AverageImputer":
+    ) -> AverageImputer:
         return cls(layout, AverageConfig(**config))

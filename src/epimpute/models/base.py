@@ -3,7 +3,8 @@
 from __future__ import annotations
 
 from abc import ABC, abstractmethod
-from typing import Any, Callable, ClassVar, Sequence
+from collections.abc import Callable, Sequence
+from typing import Any, ClassVar
 
 import numpy as np
 import torch
@@ -79,10 +80,10 @@ class Imputer(ABC):
     @abstractmethod
     def from_state(
         cls, layout: Layout, config: dict[str, Any], state: dict[str, torch.Tensor]
-    ) -> "Imputer":
+    ) -> Imputer:
         """Rebuild a model from :meth:`config_dict` and :meth:`state_dict` output."""
 
-    def to(self, device: torch.device) -> "Imputer":
+    def to(self, device: torch.device) -> Imputer:
         """Move the network to ``device`` (no-op for models without one)."""
         return self
 

@@ -37,9 +37,10 @@ mean and sd are estimated as biosample factor x assay factor
 
 from __future__ import annotations
 
+from collections.abc import Sequence
 from concurrent.futures import ThreadPoolExecutor
 from dataclasses import asdict, dataclass
-from typing import Any, Sequence
+from typing import Any
 
 import numpy as np
 import torch
@@ -489,11 +490,11 @@ class EdiceImputer(Imputer):
     @classmethod
     def from_state(
         cls, layout: Layout, config: dict[str, Any], state: dict[str, torch.Tensor]
-    ) -> "EdiceImputer":
+    ) -> EdiceImputer:
         network = Edice(layout, EdiceConfig(**config))
         network.load_state_dict(state)
         return cls(network)
 
-    def to(self, device: torch.device) -> "EdiceImputer":
+    def to(self, device: torch.device) -> EdiceImputer:
         self.network.to(device)
         return self

@@ -2,8 +2,9 @@
 
 from __future__ import annotations
 
+from collections.abc import Sequence
 from dataclasses import dataclass, field
-from typing import Any, Sequence
+from typing import Any
 
 from epimpute.errors import InputError
 from epimpute.io.trackkey import TrackKey
@@ -43,7 +44,7 @@ class Layout:
         excluded: Sequence[str] = (),
         biosamples: Sequence[str] | None = None,
         assays: Sequence[str] | None = None,
-    ) -> "Layout":
+    ) -> Layout:
         """Build a layout from track keys; names are sorted unless given."""
         pairs = [split_key(k) for k in keys]
         bios = tuple(biosamples) if biosamples is not None else tuple(sorted({b for b, _ in pairs}))
@@ -60,7 +61,7 @@ class Layout:
         biosamples: Sequence[str] = (),
         assays: Sequence[str] = (),
         excluded: Sequence[str] = (),
-    ) -> "Layout":
+    ) -> Layout:
         """This layout grown by new biosamples, assays and input tracks.
 
         Existing biosamples and assays keep their rows; new ones (from ``biosamples``,
@@ -114,7 +115,7 @@ class Layout:
         }
 
     @classmethod
-    def from_dict(cls, data: dict[str, Any]) -> "Layout":
+    def from_dict(cls, data: dict[str, Any]) -> Layout:
         return cls(
             tuple(data["biosamples"]),
             tuple(data["assays"]),

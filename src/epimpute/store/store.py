@@ -443,7 +443,7 @@ def _read_metadata(path: Path) -> dict[str, Any]:
     try:
         group = zarr.open_group(path, mode="r")
         metadata = group.attrs.get(_ATTR)
-    except Exception as exc:  # zarr reports unreadable stores with many exception types
+    except Exception as exc:  # noqa: BLE001 - zarr reports unreadable stores with many exception types
         raise InputError(f"{path}: not an epimpute store ({exc})") from None
     if not isinstance(metadata, dict) or metadata.get("format") != FORMAT:
         raise InputError(f"{path}: not an epimpute store (no '{_ATTR}' metadata)")
@@ -453,5 +453,5 @@ def _read_metadata(path: Path) -> dict[str, Any]:
 def _open_signal(path: Path, contig: str, *, mode: str) -> zarr.Array:
     try:
         return zarr.open_array(path / "signal" / contig, mode=mode, zarr_format=3)
-    except Exception as exc:  # zarr reports missing arrays with many exception types
+    except Exception as exc:  # noqa: BLE001 - zarr reports missing arrays with many exception types
         raise InputError(f"{path}: cannot open signal/{contig} ({exc})") from None

@@ -30,6 +30,6 @@ def load_checkpoint(path: Path) -> dict[str, Any]:
         return torch.load(path, map_location="cpu", weights_only=True)
     except FileNotFoundError:
         raise InputError(f"{path}: checkpoint not found") from None
-    except Exception as error:  # a truncated or foreign file
+    except Exception as error:  # noqa: BLE001 - a truncated or foreign file
         raise InputError(f"{path}: cannot be read as a checkpoint ({error}); remove it to "
                          "start afresh") from None

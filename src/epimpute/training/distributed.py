@@ -60,7 +60,7 @@ class World:
         if dist.is_initialized():
             dist.destroy_process_group()
 
-    def any(self, flag: bool) -> bool:
+    def any(self, flag: bool) -> bool:  # noqa: FBT001 (the value reduced, not an option)
         """Whether ``flag`` is true on any process (every process must call this)."""
         value = torch.tensor([1.0 if flag else 0.0], device=_device())
         dist.all_reduce(value, op=dist.ReduceOp.MAX)

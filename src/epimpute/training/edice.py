@@ -294,7 +294,9 @@ def train_edice(
             return torch.optim.AdamW(parameters, lr=training.learning_rate,
                                      weight_decay=training.weight_decay)
 
-        release = lambda: None
+        def release() -> None:
+            return None
+
         if trainable is None:
             optimizer = optimizer_for(list(network.parameters()))
         else:

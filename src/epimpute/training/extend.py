@@ -35,9 +35,10 @@ from __future__ import annotations
 import copy
 import dataclasses
 import logging
+from collections.abc import Sequence
 from dataclasses import dataclass
 from pathlib import Path
-from typing import Literal, Sequence, TypeVar
+from typing import Literal, TypeVar
 
 import numpy as np
 import torch
@@ -342,7 +343,7 @@ def _phases(mode: ExtendMode, settings: RunSettings, training: TrainingConfig,
     ``finetune`` that run on ``probe_share`` of the budget (minutes and epochs; none when
     it is 0), then every parameter on the rest at a lower rate."""
     if mode == "freeze":
-        return [_Phase(settings, training, True, checkpoint)]
+        return [_Phase(settings, training, new_items_only=True, checkpoint=checkpoint)]
 
     def share(fraction: float) -> RunSettings:
         minutes = settings.max_minutes
@@ -357,14 +358,14 @@ def _phases(mode: ExtendMode, settings: RunSettings, training: TrainingConfig,
             f"{checkpoint.stem}-probe{checkpoint.suffix}")
         phases.append(_Phase(share(probe_share),
                              dataclasses.replace(training, max_epochs=probe_epochs),
-                             True, probe_checkpoint))
+                             new_items_only=True, checkpoint=probe_checkpoint))
     slower = {name: getattr(training, name) * FINETUNE_LEARNING_RATE_FACTOR
               for name in ("learning_rate", "genome_learning_rate") if hasattr(training, name)}
     phases.append(_Phase(
         share(1 - probe_share),
         dataclasses.replace(training, max_epochs=max(1, training.max_epochs - probe_epochs),
                             **slower),
-        False, checkpoint))
+        new_items_only=False, checkpoint=checkpoint))
     return phases
 
 

@@ -8,7 +8,7 @@ back from a copy, so neither Adam's moments nor weight decay can move them.
 
 from __future__ import annotations
 
-from typing import Callable, Mapping
+from collections.abc import Callable, Mapping
 
 import torch
 from torch import nn
@@ -50,7 +50,7 @@ def restrict_training(
     for name, parameter in parameters.items():
         mask = masks.get(name)
         if mask is None or not bool(mask.any()):
-            parameter.requires_grad_(False)
+            parameter.requires_grad_(requires_grad=False)
             continue
         if mask.shape != parameter.shape:
             raise ValueError(f"mask of {name} has shape {tuple(mask.shape)}, the parameter "

@@ -10,9 +10,10 @@ import copy
 import logging
 import math
 import time
+from collections.abc import Callable, Iterable
 from dataclasses import dataclass, field
 from pathlib import Path
-from typing import Any, Callable, Iterable
+from typing import Any
 
 import torch
 from torch import nn
@@ -179,7 +180,7 @@ def fit(
             return history
 
     budget = Budget(settings.max_minutes)
-    reduced = autocast(next(model.parameters()).device, amp)
+    reduced = autocast(next(model.parameters()).device, enabled=amp)
     previous_seconds = history.seconds
     stopped = ""
     for epoch in range(start_epoch, max_epochs):

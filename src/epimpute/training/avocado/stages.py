@@ -144,7 +144,7 @@ def fit_contig(
                           rng=np.random.default_rng([seed, 3]), whole_contig=True)
     device = next(network.parameters()).device
     flags = [p.requires_grad for p in network.parameters()]
-    network.requires_grad_(False)
+    network.requires_grad_(requires_grad=False)
     try:
         with torch.random.fork_rng(devices=[]):
             torch.manual_seed(seed)
