@@ -1,0 +1,1 @@
+"""Imputation models: plain ``nn.Module`` networks and their imputers; no files, no CLI."""

@@ -1,0 +1,1 @@
+"""Training: sampling from a store, masking, loops, checkpoints, extension of trained models."""
