@@ -63,7 +63,7 @@ def ingest_all(data: Path, out: Path, *, threads: int) -> Path:
         pd.DataFrame([{"cell_type": c, "assay": a, "chrom": "pilot",
                        "path": str(data / f"{c}.{a}.pilot.arcsinh.npz")}
                       for c in CELLS for a in ASSAYS]).to_csv(sheet, sep="\t", index=False)
-        run_command([sys.executable, "-m", "epimpute.cli", "-q", "ingest", str(sheet),
+        run_command([sys.executable, "-m", "epimpute", "-q", "ingest", str(sheet),
                      "--out", str(store), "--transformed"], out / "ingest.log", threads=threads)
     return store
 
@@ -98,7 +98,7 @@ def time_epochs(store_path: Path, *, n_epochs: int, seed: int, members: int | No
 def run_fold(shift: int, store_path: Path, out: Path, *, max_minutes: float, seed: int,
              threads: int) -> list[dict]:
     """Train, impute and score both models on one fold; one row per (model, track)."""
-    epimpute = [sys.executable, "-m", "epimpute.cli", "-q"]
+    epimpute = [sys.executable, "-m", "epimpute", "-q"]
     held_out = fold_tracks(shift)
     fold_dir = out / f"fold{shift}"
     fold_dir.mkdir(parents=True, exist_ok=True)

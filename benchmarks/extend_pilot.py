@@ -42,7 +42,7 @@ from roadmap_pilot import (  # noqa: E402
     score,
 )
 
-EPIMPUTE = [sys.executable, "-m", "epimpute.cli", "-q"]
+EPIMPUTE = [sys.executable, "-m", "epimpute", "-q"]
 
 
 def given_tracks(cell: str, k: int) -> list[str]:

@@ -69,7 +69,7 @@ def score(truth: np.ndarray, predicted: np.ndarray) -> dict[str, float]:
 def run_fold(shift: int, models: list[str], data: Path, out: Path, *, max_minutes: float,
              seed: int) -> list[dict]:
     """Ingest, train, impute and score one fold; returns one row per (model, track)."""
-    epimpute = [sys.executable, "-m", "epimpute.cli", "-q"]
+    epimpute = [sys.executable, "-m", "epimpute", "-q"]
     held_out = fold_tracks(shift)
     fold_dir = out / f"fold{shift}"
     fold_dir.mkdir(parents=True, exist_ok=True)

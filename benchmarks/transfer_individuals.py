@@ -43,7 +43,7 @@ from epimpute.evaluation.individual import individual_peaks_auprc
 from epimpute.store import Store
 from epimpute.synthetic_individuals import IndividualsSpec, generate_individuals
 
-EPIMPUTE = [sys.executable, "-m", "epimpute.cli", "-q"]
+EPIMPUTE = [sys.executable, "-m", "epimpute", "-q"]
 CONFIG = {
     "model": {"shared_tissue_embedding": True},
     "training": {"mask_biosample_probability": 0.25, "mask_unit": "biosample",
