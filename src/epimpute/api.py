@@ -57,6 +57,7 @@ def train(
     resume: bool = False,
     precision: str = "auto",
     progress: bool = False,
+    genome: Path | None = None,
 ) -> Path:
     """Train ``model`` on ``store`` and save it to ``out``.
 
@@ -87,6 +88,8 @@ def train(
         ``auto`` (bf16 autocast where the hardware computes in bf16), ``fp32`` or ``bf16``.
     progress
         Show progress bars on stderr.
+    genome
+        Reference genome (FASTA or 2bit) of the store's contigs; read only by ``seqcell``.
 
     Returns
     -------
@@ -104,6 +107,10 @@ def train(
     _check_settings(seed=seed, device=device, max_minutes=max_minutes, precision=precision)
     exclude = expand_keys(store, exclude)
     model_config, training_config = read_config_file(config, model)
+    spec = model_spec(model)
+    from epimpute.seqcell_inputs import open_store_genome
+
+    sequence = {"genome": open_store_genome(genome, store, model=model)} if spec.needs_genome else {}
     check_learnable(store_layout(store, exclude=exclude), where=f"--exclude {' '.join(exclude)}")
     check_model_folder(out, inputs=[store.path, *([config] if config else [])],
                         resume=resume)
@@ -121,9 +128,9 @@ def train(
                            progress=progress, resume=resume, precision=precision)
     started = time.time()
     try:
-        imputer, history = model_spec(model).train(
+        imputer, history = spec.train(
             store, config=model_config, training=training_config, settings=settings,
-            exclude=list(exclude), checkpoint=out / CHECKPOINT_FILE)
+            exclude=list(exclude), checkpoint=out / CHECKPOINT_FILE, **sequence)
         provenance = dict(run, device=str(resolve_device(device)), precision=precision,
                           seconds=time.time() - started, history=history.to_dict(),
                           epimpute_version=__version__)
@@ -131,6 +138,9 @@ def train(
     except BaseException:
         forget_run(out, created=created)  # keeps a checkpoint to --resume from
         raise
+    finally:
+        if sequence:
+            sequence["genome"].close()
 
 
 def extend(
@@ -288,6 +298,7 @@ def impute(
     chunk_bins: int = 100_000,
     overwrite: bool = False,
     progress: bool = False,
+    genome: Path | None = None,
 ) -> list[Path]:
     """Impute tracks genome-wide with the model in ``model_dir`` from the inputs in ``store``.
 
@@ -321,6 +332,8 @@ def impute(
         Replace files of the same tracks already in ``out``.
     progress
         Show a progress bar on stderr.
+    genome
+        Reference genome of sequence models (``seqcell``); None: the one the model records.
 
     Returns
     -------
@@ -341,6 +354,10 @@ def impute(
     if store.bin_size != imputer.layout.bin_size:
         raise InputError(f"{store.path} has {store.bin_size}-bp bins but the model was trained "
                          f"on {imputer.layout.bin_size}-bp bins")
+    from epimpute.seqcell_inputs import prepare_imputation
+
+    reference = (prepare_imputation(imputer, store, genome)
+                 if model_spec(imputer.name).needs_genome else None)
     resolved = resolve_targets(imputer, store, targets=targets, missing=missing)
     _check_learnt(imputer, resolved)
     _check_outputs(out, [output_file(out, t.key, format) for t in resolved],
@@ -357,6 +374,9 @@ def impute(
                 break
             folder.rmdir()
         raise
+    finally:
+        if reference is not None:
+            reference.close()
 
 
 def _check_learnt(imputer: Any, targets: Sequence[Any]) -> None:

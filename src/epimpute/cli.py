@@ -45,7 +45,7 @@ def _train(args: argparse.Namespace) -> None:
     out = train(args.store, args.out, model=args.model, config=args.config,
                 exclude=args.exclude, seed=args.seed, device=args.device,
                 max_minutes=args.max_minutes, resume=args.resume, precision=args.precision,
-                progress=not args.quiet)
+                progress=not args.quiet, genome=args.genome)
     print(f"saved {args.model} model to {out}")
 
 
@@ -65,7 +65,7 @@ def _impute(args: argparse.Namespace) -> None:
     paths = impute(args.model_dir, args.store, args.out, targets=args.targets,
                    missing=args.missing, format=args.format,
                    arcsinh=args.arcsinh, device=args.device, precision=args.precision,
-                   overwrite=args.overwrite, progress=not args.quiet)
+                   overwrite=args.overwrite, progress=not args.quiet, genome=args.genome)
     for path in paths:
         print(path)
 
@@ -154,7 +154,8 @@ def build_parser() -> argparse.ArgumentParser:
 
     p = commands.add_parser("train", help="train an imputation model on a store")
     p.add_argument("store", type=Path)
-    p.add_argument("--model", default="edice", help="average, edice, avocado (default edice)")
+    p.add_argument("--model", default="edice",
+                   help="average, edice, avocado, seqcell (default edice)")
     p.add_argument("--out", type=Path, required=True, help="model folder to write")
     p.add_argument("--config", type=Path,
                    help='JSON {"model": {...}, "training": {...}} of hyperparameters')
@@ -165,6 +166,8 @@ def build_parser() -> argparse.ArgumentParser:
     p.add_argument("--device", default="auto", help="auto, cpu, cuda or cuda:N")
     p.add_argument("--max-minutes", type=float, help="wall-clock training budget")
     p.add_argument("--resume", action="store_true", help="continue from the last checkpoint")
+    p.add_argument("--genome", type=Path, metavar="FASTA",
+                   help="reference genome (FASTA or 2bit) of the store; seqcell only")
     _precision_option(p)
     p.set_defaults(run=_train)
 
@@ -208,6 +211,8 @@ def build_parser() -> argparse.ArgumentParser:
     p.add_argument("--overwrite", action="store_true",
                    help="replace imputations of the same tracks already in --out")
     _precision_option(p)
+    p.add_argument("--genome", type=Path, metavar="FASTA",
+                   help="reference genome of a seqcell model (default: the one it records)")
     p.set_defaults(run=_impute)
 
     p = commands.add_parser("evaluate", help="score imputed tracks against a truth store")

@@ -1,0 +1,146 @@
+"""seqcell: architecture, training on a small synth-sequence store, a held-out cell type."""
+
+from dataclasses import replace
+from pathlib import Path
+
+import numpy as np
+import pytest
+import torch
+
+from epimpute import api
+from epimpute.cli import main
+from epimpute.errors import InputError
+from epimpute.model_dir import load_model
+from epimpute.models.seqcell import Seqcell, SeqcellConfig, model_bin, receptive_field
+from epimpute.store import Store, create_store
+
+SEQUENCE = next((p / "shared" / "data" / "sequence" for p in Path(__file__).resolve().parents[1:4]
+                 if (p / "shared" / "data" / "sequence").is_dir()),
+                Path(__file__).resolve().parents[2] / "shared" / "data" / "sequence")
+HG19 = SEQUENCE / "hg19.chr22_1-22000000.fa.gz"
+START, END = 17_000_000, 17_600_000
+SMALL = {"model": {"stem_channels": 16, "channels": 32, "dilations": [1, 2, 4, 8, 16, 32],
+                   "cell_dilations": [1, 2, 4], "context": 64, "global_sites": 48},
+         "training": {"batch_size": 8, "crop": 64, "steps_per_epoch": 25, "max_epochs": 5,
+                      "block_bins": 4000, "validation_windows": 16}}
+
+
+def test_receptive_field_by_hand():
+    # stem 15; per pool p=5 at jump j: +(p-1)j, then the kernel-5 convolution +4(j*5):
+    # 15 +4 +20 | +20 +100 | +100 +500 = 759 bp; dilations 1..64 at 125 bp: 2*127*125
+    config = SeqcellConfig()
+    assert model_bin(config) == 125
+    assert receptive_field(config) == 759 + 2 * 127 * 125
+    assert receptive_field(config) >= 20_000
+
+
+def test_shapes_and_reach_of_the_trunk():
+    config = SeqcellConfig(stem_channels=8, channels=8, dilations=(1, 2, 4), global_sites=5,
+                           dropout=0.0)
+    torch.manual_seed(0)
+    network = Seqcell(config, n_marks=3).eval()
+    n = 40
+    sequence = torch.zeros(2, 4, n * 125)
+    sequence[:, torch.randint(4, (n * 125,)), torch.arange(n * 125)] = 1.0
+    sequence.requires_grad_(True)
+    average, difference = network(sequence, torch.rand(2, n), torch.rand(2, 5))
+    assert average.shape == difference.shape == (2, 3, n)
+    average[0, :, n // 2].sum().backward()
+    reached = torch.nonzero(sequence.grad[0].abs().sum(dim=0)).flatten()
+    span = int(reached.max() - reached.min()) + 1
+    # nothing outside the receptive field of the bin; max-pools pass gradient to one base
+    # of five, so the reached span is a little short of it
+    assert span <= receptive_field(config) + 125
+    assert span >= 0.8 * receptive_field(config)
+    assert sequence.grad[1].abs().sum() == 0  # examples are independent
+
+
+@pytest.fixture(scope="module")
+def trained(tmp_path_factory):
+    if not HG19.is_file():
+        pytest.skip(f"{HG19} not found (../shared/data absent)")
+    folder = tmp_path_factory.mktemp("seqcell")
+    store = api.synth_sequence(HG19, folder / "s.zarr", cell_types=4, seed=0,
+                               start=START, end=END)
+    config = folder / "config.json"
+    import json
+
+    config.write_text(json.dumps(SMALL))
+    model = api.train(store, folder / "model", model="seqcell", config=config,
+                      exclude=["cell3:*"], seed=0, device="cpu", genome=HG19)
+    return folder, store, model, config
+
+
+@pytest.mark.slow
+def test_held_out_cell_type_beats_the_cross_cell_type_average(trained):
+    folder, store, model, _ = trained
+    paths = api.impute(model, store, folder / "imputed", targets=["cell3:H3K27ac"],
+                       format="npz", device="cpu")
+    lo, hi = START // 25, END // 25
+    predicted = np.load(paths[0])["22"][lo:hi]
+    truth = store.read("22", lo, hi, tracks=[store.track_index("cell3:H3K27ac")])[0]
+    others = [store.track_index(f"cell{i}:H3K27ac") for i in (1, 2, 4)]
+    average = store.read("22", lo, hi, tracks=others).mean(axis=0)
+    mse = lambda x: float(((x - truth) ** 2).mean())
+    pearson = lambda x: float(np.corrcoef(x, truth)[0, 1])
+    assert mse(predicted) < mse(average)
+    assert pearson(predicted) > pearson(average)
+
+
+@pytest.mark.slow
+def test_model_records_the_genome_and_imputes_from_accessibility_only(trained, tmp_path):
+    _, store, model, _ = trained
+    imputer = load_model(model)
+    record = imputer.config.panel["genome"]
+    assert record["path"] == str(HG19.resolve()) and len(record["contig_sha256"]) == 64
+    assert imputer.config.panel["marks"] == ["H3K27ac", "H3K27me3", "H3K36me3", "H3K4me1",
+                                             "H3K4me3"]
+    # a store holding only the new cell type's ATAC (renamed "newcell") gives the same
+    # prediction as the full store: no mark of the cell type is read
+    lo, hi = START // 25, END // 25
+    row = store.track_index("cell3:ATAC")
+    atac = replace(store.tracks[row], cell_type="newcell")
+    writer = create_store(tmp_path / "new.zarr", tracks=[atac], contigs=store.contigs,
+                          bin_size=25)
+    writer.write(0, "22", store.read("22", lo, hi, tracks=[row])[0], start=lo)
+    new = Store.open(tmp_path / "new.zarr")
+    code = main(["-q", "impute", str(model), str(new.path), "--target", "newcell:H3K27ac",
+                 "--out", str(tmp_path / "out"), "--format", "npz"])
+    assert code == 0
+    alone = np.load(tmp_path / "out" / "newcell.H3K27ac.npz")["22"]
+    full = api.impute(model, store, tmp_path / "full", targets=["cell3:H3K27ac"],
+                      format="npz", device="cpu")
+    np.testing.assert_allclose(alone, np.load(full[0])["22"], atol=1e-5)
+
+
+@pytest.mark.slow
+def test_errors_exit_2_with_a_message(trained, tmp_path, capsys):
+    _, store, model, config = trained
+    assert main(["-q", "train", str(store.path), "--model", "seqcell", "--out",
+                 str(tmp_path / "m"), "--config", str(config)]) == 2
+    assert "--genome" in capsys.readouterr().err
+    wrong = tmp_path / "wrong.fa"
+    wrong.write_text(">chr22\n" + "ACGT" * 100 + "\n")
+    assert main(["-q", "train", str(store.path), "--model", "seqcell", "--out",
+                 str(tmp_path / "m"), "--config", str(config), "--genome", str(wrong)]) == 2
+    err = capsys.readouterr().err
+    assert "no contig '22'" in err and "chr22" in err
+    assert main(["-q", "impute", str(model), str(store.path), "--target", "cell3:H3K27ac",
+                 "--out", str(tmp_path / "o"), "--genome", str(wrong)]) == 2
+    assert "no contig '22'" in capsys.readouterr().err
+    # a cell type without an accessibility track in the store (it holds another's mark)
+    row = store.track_index("cell1:H3K27ac")
+    writer = create_store(tmp_path / "marks.zarr", tracks=[store.tracks[row]],
+                          contigs=store.contigs, bin_size=25)
+    writer.write(0, "22", store.read("22", 0, 10, tracks=[row])[0])
+    assert main(["-q", "impute", str(model), str(tmp_path / "marks.zarr"), "--target",
+                 "cell3:H3K27ac", "--out", str(tmp_path / "o2")]) == 2
+    assert "cell3" in (err := capsys.readouterr().err) and "no ATAC track" in err
+    assert not (tmp_path / "o2").exists()
+
+
+@pytest.mark.slow
+def test_missing_genome_is_an_input_error_from_the_api(trained, tmp_path):
+    _, store, _, config = trained
+    with pytest.raises(InputError, match="--genome"):
+        api.train(store, tmp_path / "m", model="seqcell", config=config)
