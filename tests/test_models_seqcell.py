@@ -1,5 +1,6 @@
 """seqcell: architecture, training on a small synth-sequence store, a held-out cell type."""
 
+import json
 from dataclasses import replace
 from pathlib import Path
 
@@ -56,16 +57,20 @@ def test_shapes_and_reach_of_the_trunk():
 
 
 @pytest.fixture(scope="module")
-def trained(tmp_path_factory):
+def synth(tmp_path_factory):
     if not HG19.is_file():
         pytest.skip(f"{HG19} not found (../shared/data absent)")
     folder = tmp_path_factory.mktemp("seqcell")
     store = api.synth_sequence(HG19, folder / "s.zarr", cell_types=4, seed=0,
                                start=START, end=END)
     config = folder / "config.json"
-    import json
-
     config.write_text(json.dumps(SMALL))
+    return folder, store, config
+
+
+@pytest.fixture(scope="module")
+def trained(synth):
+    folder, store, config = synth
     model = api.train(store, folder / "model", model="seqcell", config=config,
                       exclude=["cell3:*"], seed=0, device="cpu", genome=HG19)
     return folder, store, model, config
@@ -113,18 +118,32 @@ def test_model_records_the_genome_and_imputes_from_accessibility_only(trained, t
     np.testing.assert_allclose(alone, np.load(full[0])["22"], atol=1e-5)
 
 
-@pytest.mark.slow
-def test_errors_exit_2_with_a_message(trained, tmp_path, capsys):
-    _, store, model, config = trained
+def test_train_errors_exit_2_with_a_message(synth, tmp_path, capsys):
+    _, store, config = synth
     assert main(["-q", "train", str(store.path), "--model", "seqcell", "--out",
                  str(tmp_path / "m"), "--config", str(config)]) == 2
     assert "--genome" in capsys.readouterr().err
+    with pytest.raises(InputError, match="--genome"):
+        api.train(store, tmp_path / "m", model="seqcell", config=config)
     wrong = tmp_path / "wrong.fa"
     wrong.write_text(">chr22\n" + "ACGT" * 100 + "\n")
     assert main(["-q", "train", str(store.path), "--model", "seqcell", "--out",
                  str(tmp_path / "m"), "--config", str(config), "--genome", str(wrong)]) == 2
     err = capsys.readouterr().err
     assert "no contig '22'" in err and "chr22" in err
+    short = tmp_path / "short.fa"
+    short.write_text(">22\n" + "ACGT" * 100 + "\n")
+    assert main(["-q", "train", str(store.path), "--model", "seqcell", "--out",
+                 str(tmp_path / "m"), "--config", str(config), "--genome", str(short)]) == 2
+    assert "has 400 bases, but the store has 22,000,000" in capsys.readouterr().err
+    assert not (tmp_path / "m").exists()
+
+
+@pytest.mark.slow
+def test_impute_errors_exit_2_with_a_message(trained, tmp_path, capsys):
+    _, store, model, _ = trained
+    wrong = tmp_path / "wrong.fa"
+    wrong.write_text(">chr22\n" + "ACGT" * 100 + "\n")
     assert main(["-q", "impute", str(model), str(store.path), "--target", "cell3:H3K27ac",
                  "--out", str(tmp_path / "o"), "--genome", str(wrong)]) == 2
     assert "no contig '22'" in capsys.readouterr().err
@@ -137,10 +156,3 @@ def test_errors_exit_2_with_a_message(trained, tmp_path, capsys):
                  "cell3:H3K27ac", "--out", str(tmp_path / "o2")]) == 2
     assert "cell3" in (err := capsys.readouterr().err) and "no ATAC track" in err
     assert not (tmp_path / "o2").exists()
-
-
-@pytest.mark.slow
-def test_missing_genome_is_an_input_error_from_the_api(trained, tmp_path):
-    _, store, _, config = trained
-    with pytest.raises(InputError, match="--genome"):
-        api.train(store, tmp_path / "m", model="seqcell", config=config)
