@@ -12,7 +12,7 @@ from epimpute import api
 from epimpute.cli import main
 from epimpute.errors import InputError
 from epimpute.model_dir import load_model
-from epimpute.models.seqcell import Seqcell, SeqcellConfig, model_bin, receptive_field
+from epimpute.models.seqcell import Seqcell, SeqcellConfig, model_bin, reach, receptive_field
 from epimpute.store import Store, create_store
 
 SEQUENCE = next((p / "shared" / "data" / "sequence" for p in Path(__file__).resolve().parents[1:4]
@@ -21,7 +21,7 @@ SEQUENCE = next((p / "shared" / "data" / "sequence" for p in Path(__file__).reso
 HG19 = SEQUENCE / "hg19.chr22_1-22000000.fa.gz"
 START, END = 17_000_000, 17_600_000
 SMALL = {"model": {"stem_channels": 16, "channels": 32, "dilations": [1, 2, 4, 8, 16, 32],
-                   "cell_dilations": [1, 2, 4], "context": 64, "global_sites": 48},
+                   "cell_dilations": [1, 2, 4], "context": 88, "global_sites": 48},
          "training": {"batch_size": 8, "crop": 64, "steps_per_epoch": 25, "max_epochs": 5,
                       "block_bins": 4000, "validation_windows": 16}}
 
@@ -54,6 +54,29 @@ def test_shapes_and_reach_of_the_trunk():
     assert span <= receptive_field(config) + 125
     assert span >= 0.8 * receptive_field(config)
     assert sequence.grad[1].abs().sum() == 0  # examples are independent
+
+
+def test_a_bins_prediction_depends_on_its_reach_only():
+    config = SeqcellConfig(stem_channels=8, channels=8, dilations=(1, 2, 4), cell_dilations=(1, 2),
+                           global_sites=5, dropout=0.0)
+    # trunk: ceil(2509 / 250) + 1 = 12; difference head 1 + 2; local kernels 4 + 2
+    assert reach(config) == 12 + 3 + 6
+    assert reach(SeqcellConfig()) == 132 + 15 + 6 <= SeqcellConfig().context
+    torch.manual_seed(1)
+    network = Seqcell(config, n_marks=2).eval()
+    n, r = 100, reach(config)
+    sequence = torch.zeros(1, 4, n * 125)
+    sequence[0, torch.randint(4, (n * 125,)), torch.arange(n * 125)] = 1.0
+    accessibility, panel = torch.rand(1, n), torch.rand(1, 5)
+    with torch.no_grad():
+        full = sum(network(sequence, accessibility, panel))
+        k = 50  # the same bin with exactly its reach on each side
+        part = sum(network(sequence[:, :, (k - r) * 125: (k + r + 1) * 125],
+                           accessibility[:, k - r: k + r + 1], panel))
+        shorter = sum(network(sequence[:, :, (k - 2) * 125: (k + r + 1) * 125],
+                              accessibility[:, k - 2: k + r + 1], panel))
+    torch.testing.assert_close(part[0, :, r], full[0, :, k], atol=1e-5, rtol=1e-5)
+    assert not torch.allclose(shorter[0, :, 2], full[0, :, k], atol=1e-5)  # a bound that bites
 
 
 @pytest.fixture(scope="module")
@@ -156,3 +179,41 @@ def test_impute_errors_exit_2_with_a_message(trained, tmp_path, capsys):
                  "cell3:H3K27ac", "--out", str(tmp_path / "o2")]) == 2
     assert "cell3" in (err := capsys.readouterr().err) and "no ATAC track" in err
     assert not (tmp_path / "o2").exists()
+
+
+@pytest.mark.slow
+def test_variants_score_ref_and_alt_and_report_ref_mismatches(trained, tmp_path):
+    folder, store, model, _ = trained
+    truth = (store.path / "truth" / "variants.tsv").read_text().splitlines()
+    header, rows = truth[0].split("\t"), [line.split("\t") for line in truth[1:4]]
+    chrom, pos, ref, alt = (header.index(c) for c in ("CHROM", "POS", "REF", "ALT"))
+    wrong = next(b for b in "ACGT" if b != rows[0][ref])  # not the genome's base
+    vcf = tmp_path / "v.vcf"
+    vcf.write_text("##fileformat=VCFv4.2\n#CHROM\tPOS\tID\tREF\tALT\n" + "".join(
+        f"{r[chrom]}\t{r[pos]}\tv{i}\t{r[ref]}\t{r[alt]}\n" for i, r in enumerate(rows))
+        + f"{rows[0][chrom]}\t{rows[0][pos]}\tbad\t{wrong}\t{rows[0][alt]}\n")
+    out = tmp_path / "effects.tsv"
+    assert main(["-q", "variants", str(model), str(store.path), "--vcf", str(vcf),
+                 "--cell-type", "cell3", "--out", str(out)]) == 0
+    table = [line.split("\t") for line in out.read_text().splitlines()]
+    columns = table[0]
+    assert columns[:6] == ["CHROM", "POS", "ID", "REF", "ALT", "status"]
+    scored = [dict(zip(columns, r)) for r in table[1:]]
+    assert [r["status"] for r in scored[:3]] == ["ok"] * 3
+    assert scored[3]["status"] == f"REF mismatch: the genome has {rows[0][ref]}"
+    assert scored[3]["H3K27ac:effect"] == ""
+    # the REF prediction is the imputed track at the variant's bin (an independent path)
+    imputed = np.load(api.impute(model, store, tmp_path / "imp", targets=["cell3:H3K27ac"],
+                                 format="npz", device="cpu")[0])["22"]
+    for r in scored[:3]:
+        assert float(r["H3K27ac:ref"]) == pytest.approx(
+            float(imputed[(int(r["POS"]) - 1) // 25]), abs=1e-3)
+        effect = float(r["H3K27ac:alt"]) - float(r["H3K27ac:ref"])
+        assert float(r["H3K27ac:effect"]) == pytest.approx(effect, abs=1e-3)
+    assert any(float(r[f"{m}:effect"]) != 0 for r in scored[:3]
+               for m in ("H3K27ac", "H3K4me1"))
+    bad = tmp_path / "bad.vcf"
+    bad.write_text(f"22\t{rows[0][pos]}\tx\tAC\tA\n")
+    assert main(["-q", "variants", str(model), str(store.path), "--vcf", str(bad),
+                 "--cell-type", "cell3", "--out", str(tmp_path / "b.tsv")]) == 2
+    assert not (tmp_path / "b.tsv").exists()

@@ -18,6 +18,7 @@ FUNCTIONS = {
     "evaluate": api.evaluate,
     "factors": api.factors,
     "synth-sequence": api.synth_sequence,
+    "variants": api.variants,
     "demo": run_demo,
 }
 

@@ -39,7 +39,7 @@ from epimpute.training.data import check_learnable, store_layout
 from epimpute.training.loop import RunSettings
 
 __all__ = ["ingest", "train", "extend", "impute", "evaluate", "factors", "load_model",
-           "read_config_file", "expand_keys", "synth_sequence"]
+           "read_config_file", "expand_keys", "synth_sequence", "variants"]
 
 log = logging.getLogger(__name__)
 
@@ -548,4 +548,8 @@ def __getattr__(name: str) -> Any:
         from epimpute.evaluation.run import evaluate
 
         return evaluate
+    if name == "variants":  # epimpute.variants.variants
+        from epimpute.variants import variants
+
+        return variants
     raise AttributeError(f"module {__name__!r} has no attribute {name!r}")

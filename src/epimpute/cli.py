@@ -95,6 +95,14 @@ def _evaluate(args: argparse.Namespace) -> None:
     print(f"report: {Path(args.out) / 'report.html'}")
 
 
+def _variants(args: argparse.Namespace) -> None:
+    from epimpute.api import variants
+
+    out = variants(args.model_dir, args.store, args.out, vcf=args.vcf, cell_type=args.cell_type,
+                   genome=args.genome, overwrite=args.overwrite, progress=not args.quiet)
+    print(f"wrote {out}")
+
+
 def _factors(args: argparse.Namespace) -> None:
     import numpy as np
 
@@ -241,6 +249,19 @@ def build_parser() -> argparse.ArgumentParser:
     p.add_argument("--overwrite", action="store_true",
                    help="replace an existing factors file (only one written by epimpute)")
     p.set_defaults(run=_factors)
+
+    p = commands.add_parser("variants",
+                            help="score single-base variants with a seqcell model: each mark "
+                                 "with REF and ALT in one cell type")
+    p.add_argument("model_dir", type=Path, help="the trained seqcell model")
+    p.add_argument("store", type=Path, help="store with the cell type's accessibility track")
+    p.add_argument("--vcf", type=Path, required=True, help="VCF of single-base substitutions")
+    p.add_argument("--cell-type", required=True, help="cell type to score in")
+    p.add_argument("--genome", type=Path, metavar="FASTA",
+                   help="reference genome (default: the one the model records)")
+    p.add_argument("--out", type=Path, required=True, help="tab-separated table to write")
+    p.add_argument("--overwrite", action="store_true", help="replace an existing table")
+    p.set_defaults(run=_variants)
 
     p = commands.add_parser("synth-sequence",
                             help="generate ATAC and histone tracks with known truth on a real "

@@ -48,7 +48,8 @@ class SeqcellConfig:
     cell_dilations
         Dilated residual blocks of the difference head after the accessibility embeddings.
     context
-        Model bins of sequence and accessibility read on each side of predicted bins.
+        Model bins of sequence and accessibility read on each side of predicted bins; at
+        least :func:`reach`, so that a bin's prediction is the same in any window.
     global_sites
         Size of the global accessibility panel (most variable accessible sites).
     global_dim
@@ -67,7 +68,7 @@ class SeqcellConfig:
     pools: tuple[int, ...] = (5, 5, 5)
     dilations: tuple[int, ...] = (1, 2, 4, 8, 16, 32, 64)
     cell_dilations: tuple[int, ...] = (1, 2, 4, 8)
-    context: int = 128
+    context: int = 160
     global_sites: int = 256
     global_dim: int = 16
     dropout: float = 0.1
@@ -90,6 +91,14 @@ def receptive_field(config: SeqcellConfig) -> int:
         jump *= pool
         field_bp += (config.conv_kernel - 1) * jump
     return field_bp + sum(2 * d * jump for d in config.dilations)
+
+
+def reach(config: SeqcellConfig) -> int:
+    """Model bins on each side of a bin that its prediction can depend on: half the trunk's
+    receptive field (rounded up, plus one for the bin's own width), the difference head's
+    dilations and the kernels of the local accessibility embedding (9 and 5)."""
+    trunk = -(-receptive_field(config) // (2 * model_bin(config))) + 1
+    return trunk + sum(config.cell_dilations) + 4 + 2
 
 
 class _ChannelNorm(nn.LayerNorm):

@@ -15,12 +15,7 @@ from epimpute.errors import InputError
 from epimpute.hardware import resolve_device
 from epimpute.io.genome import Genome
 from epimpute.models.seqcell import (
-    Seqcell,
-    SeqcellConfig,
-    SeqcellImputer,
-    accessibility_assay,
-    coarsen_tracks,
-    model_bin,
+    Seqcell, SeqcellConfig, SeqcellImputer, accessibility_assay, coarsen_tracks, model_bin, reach,
 )
 from epimpute.seqcell_inputs import genome_record, panel_values
 from epimpute.store import Store
@@ -109,6 +104,9 @@ def train_seqcell(
         raise InputError(f"the model bin ({size} bp) must be a whole number of store bins and "
                          f"block_bins a multiple of them ({store.bin_size}-bp bins)")
     step = size // store.bin_size
+    if config.context < reach(config):
+        raise InputError(f"seqcell: context ({config.context} model bins) must be at least "
+                         f"the network's reach on each side ({reach(config)})")
     rng = np.random.default_rng(settings.seed)
     acc_rows = [int(store.track_index(f"{b}:{assay}")) for b in cells]
     blocks = _signal_blocks(store, acc_rows, training, rng)
