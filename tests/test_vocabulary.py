@@ -17,6 +17,7 @@ FUNCTIONS = {
     "impute": api.impute,
     "evaluate": api.evaluate,
     "factors": api.factors,
+    "variants": api.variants,
     "synth-sequence": api.synth_sequence,
     "synth": api.synth,
     "export": api.export,

@@ -18,6 +18,7 @@ from epimpute.models.average import AverageConfig, AverageImputer
 from epimpute.models.avocado import AvocadoConfig, AvocadoImputer
 from epimpute.models.base import Imputer
 from epimpute.models.edice import EdiceConfig, EdiceImputer
+from epimpute.models.seqcell import SeqcellConfig, SeqcellImputer
 
 
 def _resolve(where: str) -> Any:
@@ -44,6 +45,8 @@ class ModelSpec:
     extender: str | None = None
     """``"module:function"`` that adds a store's new biosamples / assays to a trained model
     (:mod:`epimpute.training.extend`)."""
+    needs_genome: bool = False
+    """Whether training and imputation read DNA sequence (``--genome``)."""
 
     @property
     def train(self) -> Callable[..., Any]:
@@ -74,6 +77,10 @@ MODELS: dict[str, ModelSpec] = {
                          "epimpute.training.avocado:train_avocado",
                          "epimpute.training.avocado:AvocadoTrainingConfig",
                          "epimpute.training.extend:extend_avocado"),
+    "seqcell": ModelSpec("seqcell", SeqcellConfig, SeqcellImputer,
+                         "epimpute.training.seqcell:train_seqcell",
+                         "epimpute.training.seqcell:SeqcellTrainingConfig",
+                         needs_genome=True),
 }
 
 

@@ -19,7 +19,7 @@ from epimpute.store import ingest
 
 __all__ = ["ingest", "train", "extend", "impute", "evaluate", "factors", "load_model",
            "read_config_file", "expand_keys", "synth", "export", "synth_sequence",
-           "replicates", "differential", "compare", "downstream"]
+           "replicates", "differential", "compare", "downstream", "variants"]
 
 
 def __getattr__(name: str) -> Any:
@@ -37,4 +37,8 @@ def __getattr__(name: str) -> Any:
         from epimpute.downstream.run import downstream
 
         return downstream
+    if name == "variants":  # epimpute.variants.variants
+        from epimpute.variants import variants
+
+        return variants
     raise AttributeError(f"module {__name__!r} has no attribute {name!r}")

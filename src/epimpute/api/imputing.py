@@ -17,6 +17,7 @@ from epimpute.io.atomic import check_destination, check_not_input
 from epimpute.model_dir import (
     load_model,
 )
+from epimpute.registry import model_spec
 from epimpute.store import Store
 
 log = logging.getLogger(__name__)
@@ -39,6 +40,7 @@ def impute(  # noqa: PLR0913 - keyword-only options, one per command-line option
     scheduler: str | None = None,
     overwrite: bool = False,
     progress: bool = False,
+    genome: Path | None = None,
 ) -> list[Path]:
     """Impute tracks genome-wide with the model in ``model_dir`` from the inputs in ``store``.
 
@@ -83,6 +85,8 @@ def impute(  # noqa: PLR0913 - keyword-only options, one per command-line option
         epimpute store at ``out``).
     progress
         Show a progress bar on stderr.
+    genome
+        Reference genome of sequence models (``seqcell``); None: the one the model records.
 
     Returns
     -------
@@ -106,6 +110,10 @@ def impute(  # noqa: PLR0913 - keyword-only options, one per command-line option
     if store.bin_size != imputer.layout.bin_size:
         raise InputError(f"{store.path} has {store.bin_size}-bp bins but the model was trained "
                          f"on {imputer.layout.bin_size}-bp bins")
+    from epimpute.seqcell_inputs import prepare_imputation
+
+    reference = (prepare_imputation(imputer, store, genome)
+                 if model_spec(imputer.name).needs_genome else None)
     resolved = resolve_targets(imputer, store, targets=targets, missing=missing)
     _check_learnt(imputer, resolved)
     if workers is not None and scheduler is not None:
@@ -131,6 +139,9 @@ def impute(  # noqa: PLR0913 - keyword-only options, one per command-line option
                 break
             folder.rmdir()
         raise
+    finally:
+        if reference is not None:
+            reference.close()
 
 
 def _check_learnt(imputer: Any, targets: Sequence[Any]) -> None:

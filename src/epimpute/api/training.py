@@ -45,6 +45,7 @@ def train(
     resume: bool = False,
     precision: str = "auto",
     progress: bool = False,
+    genome: Path | None = None,
 ) -> Path:
     """Train ``model`` on ``store`` and save it to ``out``.
 
@@ -75,6 +76,8 @@ def train(
         ``auto`` (bf16 autocast where the hardware computes in bf16), ``fp32`` or ``bf16``.
     progress
         Show progress bars on stderr.
+    genome
+        Reference genome (FASTA or 2bit) of the store's contigs; read only by ``seqcell``.
 
     Returns
     -------
@@ -95,6 +98,10 @@ def train(
     check_settings(seed=seed, device=device, max_minutes=max_minutes, precision=precision)
     exclude = expand_keys(store, exclude)
     model_config, training_config = read_config_file(config, model)
+    spec = model_spec(model)
+    from epimpute.seqcell_inputs import open_store_genome
+
+    sequence = {"genome": open_store_genome(genome, store, model=model)} if spec.needs_genome else {}
     check_learnable(store_layout(store, exclude=exclude), where=f"--exclude {' '.join(exclude)}")
     check_model_folder(out, inputs=[store.path, *([config] if config else [])],
                         resume=resume)
@@ -114,9 +121,9 @@ def train(
     try:
         on_main(world, lambda: prepare_run(out, run, resume=resume))
         started = time.time()
-        imputer, history = model_spec(model).train(
+        imputer, history = spec.train(
             store, config=model_config, training=training_config, settings=settings,
-            exclude=list(exclude), checkpoint=out / CHECKPOINT_FILE)
+            exclude=list(exclude), checkpoint=out / CHECKPOINT_FILE, **sequence)
         provenance = dict(run, device=str(resolve_device(device)), precision=precision,
                           seconds=time.time() - started, history=history.to_dict(),
                           epimpute_version=__version__,
@@ -130,6 +137,8 @@ def train(
     finally:
         if world is not None:
             world.stop()
+        if sequence:
+            sequence["genome"].close()
 
 
 def extend(

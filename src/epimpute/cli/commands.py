@@ -29,7 +29,7 @@ def train(args: argparse.Namespace) -> None:
     out = train(args.store, args.out, model=args.model, config=args.config,
                 exclude=args.exclude, seed=args.seed, device=args.device,
                 max_minutes=args.max_minutes, resume=args.resume, precision=args.precision,
-                progress=not args.quiet)
+                progress=not args.quiet, genome=args.genome)
     print(f"saved {args.model} model to {out}")
 
 
@@ -50,7 +50,8 @@ def impute(args: argparse.Namespace) -> None:
                    missing=args.missing, format=args.format,
                    arcsinh=args.arcsinh, device=args.device, precision=args.precision,
                    chunk_bins=args.chunk_bins, resume=args.resume, workers=args.workers,
-                   scheduler=args.scheduler, overwrite=args.overwrite, progress=not args.quiet)
+                   scheduler=args.scheduler, overwrite=args.overwrite, progress=not args.quiet,
+                   genome=args.genome)
     _print_paths(paths)
 
 
@@ -91,6 +92,14 @@ def evaluate(args: argparse.Namespace) -> None:
     for note in notes:
         print(f"note: {note}")
     print(f"report: {Path(args.out) / 'report.html'}")
+
+
+def variants(args: argparse.Namespace) -> None:
+    from epimpute.api import variants
+
+    out = variants(args.model_dir, args.store, args.out, vcf=args.vcf, cell_type=args.cell_type,
+                   genome=args.genome, overwrite=args.overwrite, progress=not args.quiet)
+    print(f"wrote {out}")
 
 
 def factors(args: argparse.Namespace) -> None:

@@ -41,7 +41,8 @@ def build_parser() -> argparse.ArgumentParser:
 
     p = commands.add_parser("train", help="train an imputation model on a store")
     p.add_argument("store", type=Path)
-    p.add_argument("--model", default="edice", help="average, edice, avocado (default edice)")
+    p.add_argument("--model", default="edice",
+                   help="average, edice, avocado, seqcell (default edice)")
     p.add_argument("--out", type=Path, required=True, help="model folder to write")
     p.add_argument("--config", type=Path,
                    help='JSON {"model": {...}, "training": {...}} of hyperparameters')
@@ -52,6 +53,8 @@ def build_parser() -> argparse.ArgumentParser:
     p.add_argument("--device", default="auto", help="auto, cpu, cuda or cuda:N")
     p.add_argument("--max-minutes", type=float, help="wall-clock training budget")
     p.add_argument("--resume", action="store_true", help="continue from the last checkpoint")
+    p.add_argument("--genome", type=Path, metavar="FASTA",
+                   help="reference genome (FASTA or 2bit) of the store; seqcell only")
     _precision_option(p)
     p.set_defaults(run=handlers.train)
 
@@ -107,6 +110,8 @@ def build_parser() -> argparse.ArgumentParser:
     where.add_argument("--scheduler", metavar="ADDRESS",
                        help="run windows on a running Dask scheduler (tcp://host:8786)")
     _precision_option(p)
+    p.add_argument("--genome", type=Path, metavar="FASTA",
+                   help="reference genome of a seqcell model (default: the one it records)")
     p.set_defaults(run=handlers.impute)
 
     p = commands.add_parser("export", help="write tracks of a store as bigWig or npz files")
@@ -148,6 +153,19 @@ def build_parser() -> argparse.ArgumentParser:
     p.add_argument("--overwrite", action="store_true",
                    help="replace an existing factors file (only one written by epimpute)")
     p.set_defaults(run=handlers.factors)
+
+    p = commands.add_parser("variants",
+                            help="score single-base variants with a seqcell model: each mark "
+                                 "with REF and ALT in one cell type")
+    p.add_argument("model_dir", type=Path, help="the trained seqcell model")
+    p.add_argument("store", type=Path, help="store with the cell type's accessibility track")
+    p.add_argument("--vcf", type=Path, required=True, help="VCF of single-base substitutions")
+    p.add_argument("--cell-type", required=True, help="cell type to score in")
+    p.add_argument("--genome", type=Path, metavar="FASTA",
+                   help="reference genome (default: the one the model records)")
+    p.add_argument("--out", type=Path, required=True, help="tab-separated table to write")
+    p.add_argument("--overwrite", action="store_true", help="replace an existing table")
+    p.set_defaults(run=handlers.variants)
 
     p = commands.add_parser("synth-sequence",
                             help="generate ATAC and histone tracks with known truth on a real "

@@ -1,0 +1,300 @@
+"""seqcell: histone marks of a cell type from DNA sequence and the cell type's accessibility.
+
+A dilated residual CNN reads one-hot DNA and works at 125 bp (5 store bins of 25 bp: three
+max-pools of 5 keep model bins aligned with store bins exactly, so no store bin is split
+between two model bins). Two heads follow Enformer Celltyping: an *average* head predicts
+each mark's mean over the training cell types from sequence alone; a *difference* head
+predicts the cell type's deviation from it from the trunk features, a LOCAL accessibility
+embedding (the cell type's ATAC/DNase around the bin) and a GLOBAL one (its accessibility at a
+fixed panel of sites, through an MLP that scales and shifts the features, FiLM). The
+prediction is average + difference, repeated over the 5 store bins of each model bin.
+"""
+
+from __future__ import annotations
+
+from collections.abc import Callable, Sequence
+from dataclasses import asdict, dataclass, field
+from typing import Any
+
+import numpy as np
+import torch
+from torch import nn
+
+from epimpute.errors import InputError
+from epimpute.models.base import Imputer
+from epimpute.models.layout import Layout
+
+SequenceSource = Callable[[str, int, int], np.ndarray]
+"""``(contig, start_bp, end_bp) -> (4, end - start)`` one-hot float32 (zeros outside)."""
+ACCESSIBILITY_ASSAYS = ("ATAC", "DNase", "ATAC-seq", "DNase-seq")
+
+
+@dataclass
+class SeqcellConfig:
+    """Architecture of seqcell.
+
+    Attributes
+    ----------
+    stem_channels, stem_kernel
+        First convolution over the one-hot bases (1 bp).
+    channels, conv_kernel
+        Width of the network after the stem, and the kernel of the convolution after each
+        pool.
+    pools
+        Max-pool sizes; their product is the model bin in bp and must be a multiple of the
+        store's bin size (5 x 5 x 5 = 125 bp = 5 bins of 25 bp).
+    dilations
+        Dilated residual blocks (kernel 3) of the trunk, at model-bin resolution.
+    cell_dilations
+        Dilated residual blocks of the difference head after the accessibility embeddings.
+    context
+        Model bins of sequence and accessibility read on each side of predicted bins; at
+        least :func:`reach`, so that a bin's prediction is the same in any window.
+    global_sites
+        Size of the global accessibility panel (most variable accessible sites).
+    global_dim
+        Width of the global embedding.
+    dropout
+        Dropout in the residual branches.
+    accessibility
+        The accessibility assay (``"auto"``: the first of ATAC, DNase, ATAC-seq, DNase-seq in
+        the store).
+    """
+
+    stem_channels: int = 32
+    stem_kernel: int = 15
+    channels: int = 64
+    conv_kernel: int = 5
+    pools: tuple[int, ...] = (5, 5, 5)
+    dilations: tuple[int, ...] = (1, 2, 4, 8, 16, 32, 64)
+    cell_dilations: tuple[int, ...] = (1, 2, 4, 8)
+    context: int = 160
+    global_sites: int = 256
+    global_dim: int = 16
+    dropout: float = 0.1
+    accessibility: str = "auto"
+    panel: dict[str, Any] = field(default_factory=dict)
+    """Set by training: ``contigs``, ``bins`` (model bins), ``mean`` of the panel sites,
+    ``assay`` (the accessibility assay), ``marks`` (assays predicted) and ``genome``."""
+
+
+def model_bin(config: SeqcellConfig) -> int:
+    """Model bin in bp: the product of the pools."""
+    return int(np.prod(config.pools))
+
+
+def receptive_field(config: SeqcellConfig) -> int:
+    """Receptive field in bp of one model bin of the DNA trunk, from the layer sizes."""
+    field_bp, jump = config.stem_kernel, 1
+    for pool in config.pools:
+        field_bp += (pool - 1) * jump
+        jump *= pool
+        field_bp += (config.conv_kernel - 1) * jump
+    return field_bp + sum(2 * d * jump for d in config.dilations)
+
+
+def reach(config: SeqcellConfig) -> int:
+    """Model bins on each side of a bin that its prediction can depend on: half the trunk's
+    receptive field (rounded up, plus one for the bin's own width), the difference head's
+    dilations and the kernels of the local accessibility embedding (9 and 5)."""
+    trunk = -(-receptive_field(config) // (2 * model_bin(config))) + 1
+    return trunk + sum(config.cell_dilations) + 4 + 2
+
+
+class _ChannelNorm(nn.LayerNorm):
+    """Layer norm over the channels of each position (no statistic across positions, so a
+    bin's output never depends on the length or placement of the window)."""
+
+    def forward(self, x: torch.Tensor) -> torch.Tensor:
+        return super().forward(x.transpose(1, 2)).transpose(1, 2)
+
+
+class _Residual(nn.Module):
+    def __init__(self, channels: int, dilation: int, dropout: float) -> None:
+        super().__init__()
+        self.branch = nn.Sequential(
+            _ChannelNorm(channels), nn.GELU(),
+            nn.Conv1d(channels, channels, 3, padding=dilation, dilation=dilation),
+            _ChannelNorm(channels), nn.GELU(), nn.Conv1d(channels, channels, 1),
+            nn.Dropout(dropout))
+
+    def forward(self, x: torch.Tensor) -> torch.Tensor:
+        return x + self.branch(x)
+
+
+class Seqcell(nn.Module):
+    """The network: arrays in, arrays out."""
+
+    def __init__(self, config: SeqcellConfig, n_marks: int) -> None:
+        super().__init__()
+        self.config = config
+        c = config.channels
+        layers: list[nn.Module] = [nn.Conv1d(4, config.stem_channels, config.stem_kernel,
+                                             padding=config.stem_kernel // 2)]
+        width = config.stem_channels
+        for pool in config.pools:
+            layers += [nn.MaxPool1d(pool), nn.GELU(),
+                       nn.Conv1d(width, c, config.conv_kernel, padding=config.conv_kernel // 2)]
+            width = c
+        layers += [_Residual(c, d, config.dropout) for d in config.dilations]
+        self.trunk = nn.Sequential(*layers)
+        self.average_head = nn.Sequential(nn.GELU(), nn.Conv1d(c, n_marks, 1))
+        self.local = nn.Sequential(nn.Conv1d(1, c, 9, padding=4), nn.GELU(),
+                                   nn.Conv1d(c, c, 5, padding=2))
+        self.global_mlp = nn.Sequential(nn.Linear(config.global_sites, 64), nn.GELU(),
+                                        nn.Linear(64, config.global_dim), nn.GELU(),
+                                        nn.Linear(config.global_dim, 2 * c))
+        self.cell_tower = nn.Sequential(*[_Residual(c, d, config.dropout)
+                                          for d in config.cell_dilations])
+        self.difference_head = nn.Sequential(nn.GELU(), nn.Conv1d(c, n_marks, 1))
+
+    def forward(self, sequence: torch.Tensor, accessibility: torch.Tensor,
+                panel: torch.Tensor) -> tuple[torch.Tensor, torch.Tensor]:
+        """``(B, 4, N * bin)`` one-hot, ``(B, N)`` accessibility, ``(B, K)`` panel values ->
+        average and difference, each ``(B, marks, N)``."""
+        features = self.trunk(sequence)
+        average = self.average_head(features)
+        cell = features + self.local(accessibility.unsqueeze(1))
+        scale, shift = self.global_mlp(panel).unsqueeze(-1).chunk(2, dim=1)
+        cell = self.cell_tower(cell * (1 + scale) + shift)
+        return average, self.difference_head(cell)
+
+
+class SeqcellImputer(Imputer):
+    """seqcell as an :class:`Imputer`: a cell type's accessibility track is its only input.
+
+    Before imputing, :meth:`use_sequence` attaches the genome and :meth:`set_panel` each
+    cell type's accessibility at the panel sites (see :mod:`epimpute.seqcell_inputs`).
+    """
+
+    name = "seqcell"
+
+    def __init__(self, layout: Layout, network: Seqcell, *, tile_bins: int = 1024) -> None:
+        super().__init__(layout)
+        self.network = network.eval()
+        self.config = network.config
+        self.tile_bins = tile_bins
+        self.assay = layout.assays.index(self.config.panel["assay"])
+        self.marks = [layout.assays.index(m) for m in self.config.panel["marks"]]
+        self._sequence: SequenceSource | None = None
+        self._panel: dict[int, np.ndarray] = {}
+
+    @property
+    def context_bins(self) -> int:
+        return (self.config.context + 1) * self.store_bins
+
+    @property
+    def store_bins(self) -> int:
+        """Store bins per model bin."""
+        return model_bin(self.config) // self.layout.bin_size
+
+    def use_sequence(self, sequence: SequenceSource) -> None:
+        """Attach the source of one-hot sequence."""
+        self._sequence = sequence
+
+    def set_panel(self, biosample: int, values: np.ndarray) -> None:
+        """Accessibility of ``biosample`` at the panel sites (``(K,)``, arcsinh)."""
+        self._panel[biosample] = np.asarray(values, dtype=np.float32)
+
+    def panel_input(self, biosample: int) -> np.ndarray:
+        """The global-embedding input of a cell type: panel values minus the training mean."""
+        if biosample not in self._panel:
+            raise InputError(f"no accessibility panel for cell type "
+                             f"'{self.layout.biosamples[biosample]}'")
+        return self._panel[biosample] - np.asarray(self.config.panel["mean"], dtype=np.float32)
+
+    def impute_region(self, signal: np.ndarray, available: np.ndarray,
+                      targets: Sequence[tuple[int, int]], *, contig: str,
+                      start: int) -> np.ndarray:
+        if self._sequence is None:
+            raise InputError("seqcell needs the genome: give --genome")
+        margin, step = self.context_bins, self.store_bins
+        length = signal.shape[1] - 2 * margin
+        rows = {key: i for i, key in enumerate(self.layout.keys)}
+        out = np.empty((len(targets), length), dtype=np.float32)
+        by_biosample: dict[int, list[int]] = {}
+        for i, (biosample, assay) in enumerate(targets):
+            if assay == self.assay:
+                raise InputError(f"seqcell predicts marks from accessibility; it cannot impute "
+                                 f"{self.layout.key(biosample, assay)}")
+            by_biosample.setdefault(biosample, []).append(i)
+        first, last = start // step, -(-(start + length) // step)
+        for biosample, members in by_biosample.items():
+            key = self.layout.key(biosample, self.assay)
+            row = rows.get(key)
+            if row is None or not available[row]:
+                raise InputError(f"cell type '{self.layout.biosamples[biosample]}' has no "
+                                 f"{self.layout.assays[self.assay]} track: seqcell needs it")
+            # store bins [first*step - C*step, ...) start at this offset of ``signal``
+            offset = first * step - (start - margin) - self.config.context * step
+            coarse = _coarsen(signal[row, max(offset, 0):], step, offset)
+            predicted = self._predict(contig, first, last, coarse, self.panel_input(biosample))
+            fine = np.repeat(predicted, step, axis=1)[:, start - first * step:][:, :length]
+            for i in members:
+                out[i] = fine[self.marks.index(targets[i][1])]
+        return out
+
+    def _predict(self, contig: str, first: int, last: int, coarse: np.ndarray,
+                 panel: np.ndarray) -> np.ndarray:
+        """``(marks, last - first)`` predictions; ``coarse`` starts ``context`` bins before."""
+        assert self._sequence is not None
+        c, size = self.config.context, model_bin(self.config)
+        device = next(self.network.parameters()).device
+        result = np.empty((len(self.marks), last - first), dtype=np.float32)
+        panel_t = torch.from_numpy(panel)[None].to(device)
+        for lo in range(first, last, self.tile_bins):
+            hi = min(lo + self.tile_bins, last)
+            seq = self._sequence(contig, (lo - c) * size, (hi + c) * size)
+            acc = coarse[lo - first: hi - first + 2 * c]
+            with torch.no_grad():
+                average, difference = self.network(torch.from_numpy(seq)[None].to(device),
+                                                   torch.from_numpy(acc)[None].to(device),
+                                                   panel_t)
+            total = (average + difference)[0, :, c: c + hi - lo].float().cpu().numpy()
+            result[:, lo - first: hi - first] = total
+        return result
+
+    def config_dict(self) -> dict[str, Any]:
+        return asdict(self.config)
+
+    def state_dict(self) -> dict[str, torch.Tensor]:
+        return self.network.state_dict()
+
+    @classmethod
+    def from_state(cls, layout: Layout, config: dict[str, Any],
+                   state: dict[str, torch.Tensor]) -> SeqcellImputer:
+        values = dict(config)
+        for name in ("pools", "dilations", "cell_dilations"):
+            values[name] = tuple(values[name])
+        settings = SeqcellConfig(**values)
+        network = Seqcell(settings, len(settings.panel["marks"]))
+        network.load_state_dict(state)
+        return cls(layout, network)
+
+    def to(self, device: torch.device) -> SeqcellImputer:
+        self.network.to(device)
+        return self
+
+
+def _coarsen(values: np.ndarray, step: int, offset: int) -> np.ndarray:
+    """Means of consecutive groups of ``step`` bins; a negative ``offset`` pads zeros first."""
+    if offset < 0:
+        values = np.concatenate([np.zeros(-offset, dtype=np.float32), values])
+    n = len(values) // step
+    return values[: n * step].reshape(n, step).mean(axis=1).astype(np.float32)
+
+
+def coarsen_tracks(values: np.ndarray, step: int) -> np.ndarray:
+    """``(T, n * step)`` store bins -> ``(T, n)`` model bins (means)."""
+    n = values.shape[1] // step
+    return values[:, : n * step].reshape(len(values), n, step).mean(axis=2)
+
+
+def accessibility_assay(assays: Sequence[str], wanted: str) -> str:
+    """The accessibility assay among ``assays``; InputError when there is none."""
+    names = ACCESSIBILITY_ASSAYS if wanted == "auto" else (wanted,)
+    for name in names:
+        if name in assays:
+            return name
+    raise InputError(f"seqcell needs an accessibility assay ({', '.join(names)}); the store "
+                     f"has {', '.join(assays)}")

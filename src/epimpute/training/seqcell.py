@@ -1,0 +1,293 @@
+"""Training seqcell on random windows of a store and its genome."""
+
+from __future__ import annotations
+
+import logging
+from collections.abc import Iterator
+from dataclasses import dataclass, replace
+from pathlib import Path
+
+import numpy as np
+import torch
+from tqdm.auto import tqdm
+
+from epimpute.errors import InputError
+from epimpute.hardware import resolve_device
+from epimpute.io.genome import Genome
+from epimpute.models.seqcell import (
+    Seqcell,
+    SeqcellConfig,
+    SeqcellImputer,
+    accessibility_assay,
+    coarsen_tracks,
+    model_bin,
+    reach,
+)
+from epimpute.seqcell_inputs import genome_record, panel_values
+from epimpute.store import Store
+from epimpute.training.data import genome_blocks, split_blocks, store_layout
+from epimpute.training.loop import History, LoopSpec, RunSettings, fit
+
+log = logging.getLogger(__name__)
+
+
+@dataclass
+class SeqcellTrainingConfig:
+    """How seqcell is trained.
+
+    Attributes
+    ----------
+    batch_size, crop
+        Windows per step, and model bins predicted (and scored) per window.
+    learning_rate, weight_decay
+        AdamW settings.
+    max_epochs, patience, steps_per_epoch
+        Stop after ``max_epochs`` of ``steps_per_epoch`` steps or ``patience`` epochs
+        without a better validation loss.
+    block_bins
+        Store bins per genomic block (a multiple of the store bins of a model bin); blocks
+        without accessibility signal are skipped.
+    max_train_bins
+        Store bins of blocks held in memory (with their sequence) for training and validation.
+    validation_fraction, validation_windows
+        Share of the blocks held out, and windows of them scored each epoch.
+    panel_spacing
+        Least distance in model bins between two sites of the global panel.
+    """
+
+    batch_size: int = 8
+    crop: int = 64
+    learning_rate: float = 2e-3
+    weight_decay: float = 1e-4
+    max_epochs: int = 20
+    patience: int = 4
+    steps_per_epoch: int = 50
+    block_bins: int = 20_000
+    max_train_bins: int = 2_000_000
+    validation_fraction: float = 0.1
+    validation_windows: int = 64
+    panel_spacing: int = 8
+
+
+@dataclass
+class _Block:
+    contig: str
+    sequence: np.ndarray  # (4, (n + 2C) * bin) int8
+    accessibility: np.ndarray  # (cells, n + 2C)
+    marks: np.ndarray  # (cells, marks, n)
+    observed: np.ndarray  # (cells, marks) bool
+    average: np.ndarray  # (marks, n)
+
+
+def train_seqcell(
+    store: Store,
+    *,
+    config: SeqcellConfig,
+    training: SeqcellTrainingConfig,
+    settings: RunSettings,
+    exclude: tuple[str, ...] | list[str] = (),
+    checkpoint: Path | None = None,
+    genome: Genome | None = None,
+) -> tuple[SeqcellImputer, History]:
+    """Train seqcell on the non-excluded tracks of ``store`` and the sequence of ``genome``.
+
+    Training cell types are those with an accessibility track and a mark among the inputs;
+    each window is one cell type's accessibility and sequence in, its marks out.
+    """
+    if genome is None:
+        raise InputError("the seqcell model reads DNA sequence: give --genome FASTA/2bit")
+    layout = store_layout(store, exclude=exclude)
+    assay = accessibility_assay(layout.assays, config.accessibility)
+    keys = set(layout.keys)
+    marks = [a for a in layout.assays if a != assay and any(k.endswith(f":{a}") for k in keys)]
+    cells = [b for b in layout.biosamples if f"{b}:{assay}" in keys
+             and any(f"{b}:{m}" in keys for m in marks)]
+    if not marks or len(cells) < 2:
+        raise InputError(f"{store.path}: seqcell needs at least two cell types with {assay} "
+                         "and a histone mark among the training tracks")
+    size = model_bin(config)
+    if size % store.bin_size or training.block_bins % (size // store.bin_size):
+        raise InputError(f"the model bin ({size} bp) must be a whole number of store bins and "
+                         f"block_bins a multiple of them ({store.bin_size}-bp bins)")
+    step = size // store.bin_size
+    if config.context < reach(config):
+        raise InputError(f"seqcell: context ({config.context} model bins) must be at least "
+                         f"the network's reach on each side ({reach(config)})")
+    rng = np.random.default_rng(settings.seed)
+    acc_rows = [int(store.track_index(f"{b}:{assay}")) for b in cells]
+    blocks = _signal_blocks(store, acc_rows, training, rng)
+    train_blocks, validation_blocks = split_blocks(
+        blocks, max_bins=training.max_train_bins + 1,
+        validation_fraction=training.validation_fraction, rng=rng)
+    if not train_blocks or not validation_blocks:
+        raise InputError(f"{store.path}: too little accessibility signal to train seqcell "
+                         f"(lower block_bins)")
+    panel = _choose_panel(store, acc_rows, train_blocks, step, config.global_sites,
+                          training.panel_spacing)
+    values = np.stack([panel_values(store, r, panel["contigs"], panel["bins"], step)
+                       for r in acc_rows])
+    panel["mean"] = values.mean(axis=0).tolist()
+    config = replace(config, panel={**panel, "assay": assay, "marks": marks,
+                                    "genome": genome_record(genome)})
+    panels = torch.from_numpy(values - values.mean(axis=0))
+
+    def load(block):
+        return _load_block(store, genome, block, cells, assay, marks, config, step)
+    train_data = [load(b) for b in tqdm(train_blocks, desc="loading", disable=not settings.progress)]
+    validation_data = [load(b) for b in validation_blocks]
+    device = resolve_device(settings.device)
+    with torch.random.fork_rng(devices=[]):
+        torch.manual_seed(settings.seed)
+        network = Seqcell(config, len(marks)).to(device)
+        optimizer = torch.optim.AdamW(network.parameters(), lr=training.learning_rate,
+                                      weight_decay=training.weight_decay)
+        generator = torch.Generator().manual_seed(settings.seed + 1)
+
+        def batches(epoch: int) -> Iterator[tuple[tuple[torch.Tensor, ...], int]]:
+            for _ in range(training.steps_per_epoch):
+                picks = _draw(train_data, training, len(cells), generator)
+                yield _batch(train_data, picks, panels, config.context, training.crop,
+                             size, device), training.batch_size * training.crop * step
+
+        fixed = torch.Generator().manual_seed(settings.seed + 2)
+        validation_picks = [_draw(validation_data, training, len(cells), fixed)
+                            for _ in range(max(1, training.validation_windows
+                                               // training.batch_size))]
+
+        def validate() -> float:
+            losses = [float(_loss(network, _batch(validation_data, p, panels, config.context,
+                                                  training.crop, size, device), config.context))
+                      for p in validation_picks]
+            return float(np.mean(losses))
+
+        spec = LoopSpec(batches=batches, loss=lambda b: _loss(network, b, config.context),
+                        validate=validate,
+                        random_state=(generator.get_state, generator.set_state))
+        history = fit(network, optimizer, spec, max_epochs=training.max_epochs,
+                      patience=training.patience, settings=settings, checkpoint=checkpoint,
+                      description="seqcell")
+    return SeqcellImputer(layout, network.cpu()), history
+
+
+def _signal_blocks(store: Store, rows: list[int], training: SeqcellTrainingConfig,
+                   rng: np.random.Generator) -> list[tuple[str, int, int]]:
+    """Blocks (in genome order) with accessibility signal, up to ``max_train_bins``."""
+    blocks = genome_blocks({c: store.n_bins(c) for c in store.contigs},
+                           block_bins=training.block_bins)
+    span = training.block_bins * max(1, 131_072 // training.block_bins)
+    signal = set()
+    for contig in store.contigs:  # read a span of blocks at a time, not block by block
+        for lo in range(0, store.n_bins(contig), span):
+            values = store.read(contig, lo, min(lo + span, store.n_bins(contig)), tracks=rows)
+            for first in range(0, values.shape[1], training.block_bins):
+                if np.any(values[:, first: first + training.block_bins]):
+                    signal.add((contig, lo + first))
+    kept, total = [], 0
+    for i in rng.permutation(len(blocks)):
+        if total >= training.max_train_bins:
+            break
+        contig, lo, hi = blocks[i]
+        if (contig, lo) in signal:
+            kept.append(blocks[i])
+            total += hi - lo
+    return sorted(kept, key=lambda b: (list(store.contigs).index(b[0]), b[1]))
+
+
+def _choose_panel(store: Store, rows: list[int], blocks: list[tuple[str, int, int]],
+                  step: int, k: int, spacing: int) -> dict:
+    """The ``k`` accessible model bins of most variance across the training cell types, at
+    least ``spacing`` model bins apart."""
+    candidates = []
+    for contig, lo, hi in blocks:
+        coarse = coarsen_tracks(store.read(contig, lo, hi, tracks=rows), step)
+        variance = coarse.var(axis=0)
+        accessible = coarse.max(axis=0) > 0
+        for j in np.flatnonzero(accessible & (variance > 0)):
+            candidates.append((float(variance[j]), contig, lo // step + int(j)))
+    candidates.sort(key=lambda c: (-c[0], c[1], c[2]))
+    chosen: list[tuple[str, int]] = []
+    taken: dict[str, list[int]] = {}
+    for _, contig, position in candidates:
+        if len(chosen) == k:
+            break
+        if any(abs(position - p) < spacing for p in taken.get(contig, [])):
+            continue
+        taken.setdefault(contig, []).append(position)
+        chosen.append((contig, position))
+    if len(chosen) < k:
+        raise InputError(f"{store.path}: only {len(chosen)} variable accessible sites for a "
+                         f"global panel of {k} (lower global_sites)")
+    return {"contigs": [c for c, _ in chosen], "bins": [p for _, p in chosen]}
+
+
+def _load_block(store: Store, genome: Genome, block: tuple[str, int, int], cells: list[str],
+                assay: str, marks: list[str], config: SeqcellConfig, step: int) -> _Block:
+    contig, lo, hi = block
+    c, size = config.context, model_bin(config)
+    first, n = lo // step, (hi - lo) // step
+    acc_rows = [int(store.track_index(f"{b}:{assay}")) for b in cells]
+    observed = np.array([[store.track_index(f"{b}:{m}") is not None for m in marks]
+                         for b in cells])
+    mark_rows = [int(store.track_index(f"{cells[i]}:{marks[j]}"))
+                 for i, j in zip(*np.nonzero(observed))]
+    window = coarsen_tracks(store.read(contig, (first - c) * step, (first + n + c) * step,
+                                       tracks=acc_rows + mark_rows), step)
+    accessibility = window[: len(cells)]
+    values = np.zeros((len(cells), len(marks), n), dtype=np.float32)
+    values[observed] = window[len(cells):, c: c + n]
+    counts = np.maximum(observed.sum(axis=0), 1)[:, None]
+    average = (values * observed[:, :, None]).sum(axis=0) / counts
+    sequence = genome.one_hot(contig, (first - c) * size, (first + n + c) * size).astype(np.int8)
+    return _Block(contig, sequence, accessibility.astype(np.float32), values, observed,
+                  average.astype(np.float32))
+
+
+def _draw(data: list[_Block], training: SeqcellTrainingConfig, n_cells: int,
+          generator: torch.Generator) -> list[tuple[int, int, int]]:
+    """``(block, first model bin, cell)`` of each window of a batch."""
+    picks = []
+    sizes = torch.tensor([max(b.marks.shape[2] - training.crop, 0) + 1 for b in data],
+                         dtype=torch.float64)
+    for _ in range(training.batch_size):
+        block = int(torch.multinomial(sizes, 1, generator=generator))
+        offset = int(torch.randint(int(sizes[block]), (1,), generator=generator))
+        cell = int(torch.randint(n_cells, (1,), generator=generator))
+        picks.append((block, offset, cell))
+    return picks
+
+
+def _batch(data: list[_Block], picks: list[tuple[int, int, int]], panels: torch.Tensor,
+           context: int, crop: int, size: int, device: torch.device) -> tuple[torch.Tensor, ...]:
+    sequence, accessibility, panel, marks, observed, average = [], [], [], [], [], []
+    for block, offset, cell in picks:
+        b = data[block]
+        width = min(crop, b.marks.shape[2] - offset)
+        pad = crop - width
+        seq = b.sequence[:, offset * size: (offset + width + 2 * context) * size]
+        sequence.append(np.pad(seq, ((0, 0), (0, pad * size))).astype(np.float32))
+        accessibility.append(np.pad(b.accessibility[cell, offset: offset + width + 2 * context],
+                                    (0, pad)))
+        panel.append(panels[cell])
+        marks.append(np.pad(b.marks[cell, :, offset: offset + width], ((0, 0), (0, pad))))
+        keep = np.zeros((b.marks.shape[1], crop), dtype=bool)
+        keep[:, :width] = b.observed[cell][:, None]
+        observed.append(keep)
+        average.append(np.pad(b.average[:, offset: offset + width], ((0, 0), (0, pad))))
+    tensors = (torch.from_numpy(np.stack(sequence)), torch.from_numpy(np.stack(accessibility)),
+               torch.stack(panel), torch.from_numpy(np.stack(marks)),
+               torch.from_numpy(np.stack(observed)), torch.from_numpy(np.stack(average)))
+    return tuple(t.to(device) for t in tensors)
+
+
+def _loss(network: Seqcell, batch: tuple[torch.Tensor, ...], context: int) -> torch.Tensor:
+    """MSE of the average head against the cross-cell-type mean plus MSE of the total."""
+    sequence, accessibility, panel, marks, observed, average = batch
+    predicted_average, difference = network(sequence, accessibility, panel)
+    crop = marks.shape[2]
+    predicted_average = predicted_average[:, :, context: context + crop]
+    total = predicted_average + difference[:, :, context: context + crop]
+    weight = observed.float()
+    count = weight.sum().clamp(min=1)
+    any_window = (observed.any(dim=1, keepdim=True)).float().expand_as(weight)
+    average_loss = (((predicted_average - average) ** 2) * any_window).sum() / any_window.sum().clamp(min=1)
+    return average_loss + (((total - marks) ** 2) * weight).sum() / count

@@ -1,0 +1,221 @@
+"""seqcell: architecture, training on a small synth-sequence store, a held-out cell type."""
+
+import json
+from dataclasses import replace
+from pathlib import Path
+
+import numpy as np
+import pytest
+import torch
+
+from epimpute import api
+from epimpute.cli import main
+from epimpute.errors import InputError
+from epimpute.model_dir import load_model
+from epimpute.models.seqcell import Seqcell, SeqcellConfig, model_bin, reach, receptive_field
+from epimpute.store import Store, create_store
+
+SEQUENCE = next((p / "shared" / "data" / "sequence" for p in Path(__file__).resolve().parents[1:4]
+                 if (p / "shared" / "data" / "sequence").is_dir()),
+                Path(__file__).resolve().parents[2] / "shared" / "data" / "sequence")
+HG19 = SEQUENCE / "hg19.chr22_1-22000000.fa.gz"
+START, END = 17_000_000, 17_600_000
+SMALL = {"model": {"stem_channels": 16, "channels": 32, "dilations": [1, 2, 4, 8, 16, 32],
+                   "cell_dilations": [1, 2, 4], "context": 88, "global_sites": 48},
+         "training": {"batch_size": 8, "crop": 64, "steps_per_epoch": 25, "max_epochs": 5,
+                      "block_bins": 4000, "validation_windows": 16}}
+
+
+def test_receptive_field_by_hand():
+    # stem 15; per pool p=5 at jump j: +(p-1)j, then the kernel-5 convolution +4(j*5):
+    # 15 +4 +20 | +20 +100 | +100 +500 = 759 bp; dilations 1..64 at 125 bp: 2*127*125
+    config = SeqcellConfig()
+    assert model_bin(config) == 125
+    assert receptive_field(config) == 759 + 2 * 127 * 125
+    assert receptive_field(config) >= 20_000
+
+
+def test_shapes_and_reach_of_the_trunk():
+    config = SeqcellConfig(stem_channels=8, channels=8, dilations=(1, 2, 4), global_sites=5,
+                           dropout=0.0)
+    torch.manual_seed(0)
+    network = Seqcell(config, n_marks=3).eval()
+    n = 40
+    sequence = torch.zeros(2, 4, n * 125)
+    sequence[:, torch.randint(4, (n * 125,)), torch.arange(n * 125)] = 1.0
+    sequence.requires_grad_(True)
+    average, difference = network(sequence, torch.rand(2, n), torch.rand(2, 5))
+    assert average.shape == difference.shape == (2, 3, n)
+    average[0, :, n // 2].sum().backward()
+    reached = torch.nonzero(sequence.grad[0].abs().sum(dim=0)).flatten()
+    span = int(reached.max() - reached.min()) + 1
+    # nothing outside the receptive field of the bin; max-pools pass gradient to one base
+    # of five, so the reached span is a little short of it
+    assert span <= receptive_field(config) + 125
+    assert span >= 0.8 * receptive_field(config)
+    assert sequence.grad[1].abs().sum() == 0  # examples are independent
+
+
+def test_a_bins_prediction_depends_on_its_reach_only():
+    config = SeqcellConfig(stem_channels=8, channels=8, dilations=(1, 2, 4), cell_dilations=(1, 2),
+                           global_sites=5, dropout=0.0)
+    # trunk: ceil(2509 / 250) + 1 = 12; difference head 1 + 2; local kernels 4 + 2
+    assert reach(config) == 12 + 3 + 6
+    assert reach(SeqcellConfig()) == 132 + 15 + 6 <= SeqcellConfig().context
+    torch.manual_seed(1)
+    network = Seqcell(config, n_marks=2).eval()
+    n, r = 100, reach(config)
+    sequence = torch.zeros(1, 4, n * 125)
+    sequence[0, torch.randint(4, (n * 125,)), torch.arange(n * 125)] = 1.0
+    accessibility, panel = torch.rand(1, n), torch.rand(1, 5)
+    with torch.no_grad():
+        full = sum(network(sequence, accessibility, panel))
+        k = 50  # the same bin with exactly its reach on each side
+        part = sum(network(sequence[:, :, (k - r) * 125: (k + r + 1) * 125],
+                           accessibility[:, k - r: k + r + 1], panel))
+        shorter = sum(network(sequence[:, :, (k - 2) * 125: (k + r + 1) * 125],
+                              accessibility[:, k - 2: k + r + 1], panel))
+    torch.testing.assert_close(part[0, :, r], full[0, :, k], atol=1e-5, rtol=1e-5)
+    assert not torch.allclose(shorter[0, :, 2], full[0, :, k], atol=1e-5)  # a bound that bites
+
+
+@pytest.fixture(scope="module")
+def synth(tmp_path_factory):
+    if not HG19.is_file():
+        pytest.skip(f"{HG19} not found (../shared/data absent)")
+    folder = tmp_path_factory.mktemp("seqcell")
+    store = api.synth_sequence(HG19, folder / "s.zarr", cell_types=4, seed=0,
+                               start=START, end=END)
+    config = folder / "config.json"
+    config.write_text(json.dumps(SMALL))
+    return folder, store, config
+
+
+@pytest.fixture(scope="module")
+def trained(synth):
+    folder, store, config = synth
+    model = api.train(store, folder / "model", model="seqcell", config=config,
+                      exclude=["cell3:*"], seed=0, device="cpu", genome=HG19)
+    return folder, store, model, config
+
+
+@pytest.mark.slow
+def test_held_out_cell_type_beats_the_cross_cell_type_average(trained):
+    folder, store, model, _ = trained
+    paths = api.impute(model, store, folder / "imputed", targets=["cell3:H3K27ac"],
+                       format="npz", device="cpu")
+    lo, hi = START // 25, END // 25
+    predicted = np.load(paths[0])["22"][lo:hi]
+    truth = store.read("22", lo, hi, tracks=[store.track_index("cell3:H3K27ac")])[0]
+    others = [store.track_index(f"cell{i}:H3K27ac") for i in (1, 2, 4)]
+    average = store.read("22", lo, hi, tracks=others).mean(axis=0)
+    def mse(x):
+        return float(((x - truth) ** 2).mean())
+    def pearson(x):
+        return float(np.corrcoef(x, truth)[0, 1])
+    assert mse(predicted) < mse(average)
+    assert pearson(predicted) > pearson(average)
+
+
+@pytest.mark.slow
+def test_model_records_the_genome_and_imputes_from_accessibility_only(trained, tmp_path):
+    _, store, model, _ = trained
+    imputer = load_model(model)
+    record = imputer.config.panel["genome"]
+    assert record["path"] == str(HG19.resolve()) and len(record["contig_sha256"]) == 64
+    assert imputer.config.panel["marks"] == ["H3K27ac", "H3K27me3", "H3K36me3", "H3K4me1",
+                                             "H3K4me3"]
+    # a store holding only the new cell type's ATAC (renamed "newcell") gives the same
+    # prediction as the full store: no mark of the cell type is read
+    lo, hi = START // 25, END // 25
+    row = store.track_index("cell3:ATAC")
+    atac = replace(store.tracks[row], cell_type="newcell")
+    writer = create_store(tmp_path / "new.zarr", tracks=[atac], contigs=store.contigs,
+                          bin_size=25)
+    writer.write(0, "22", store.read("22", lo, hi, tracks=[row])[0], start=lo)
+    new = Store.open(tmp_path / "new.zarr")
+    code = main(["-q", "impute", str(model), str(new.path), "--target", "newcell:H3K27ac",
+                 "--out", str(tmp_path / "out"), "--format", "npz"])
+    assert code == 0
+    alone = np.load(tmp_path / "out" / "newcell.H3K27ac.npz")["22"]
+    full = api.impute(model, store, tmp_path / "full", targets=["cell3:H3K27ac"],
+                      format="npz", device="cpu")
+    np.testing.assert_allclose(alone, np.load(full[0])["22"], atol=1e-5)
+
+
+def test_train_errors_exit_2_with_a_message(synth, tmp_path, capsys):
+    _, store, config = synth
+    assert main(["-q", "train", str(store.path), "--model", "seqcell", "--out",
+                 str(tmp_path / "m"), "--config", str(config)]) == 2
+    assert "--genome" in capsys.readouterr().err
+    with pytest.raises(InputError, match="--genome"):
+        api.train(store, tmp_path / "m", model="seqcell", config=config)
+    wrong = tmp_path / "wrong.fa"
+    wrong.write_text(">chr22\n" + "ACGT" * 100 + "\n")
+    assert main(["-q", "train", str(store.path), "--model", "seqcell", "--out",
+                 str(tmp_path / "m"), "--config", str(config), "--genome", str(wrong)]) == 2
+    err = capsys.readouterr().err
+    assert "no contig '22'" in err and "chr22" in err
+    short = tmp_path / "short.fa"
+    short.write_text(">22\n" + "ACGT" * 100 + "\n")
+    assert main(["-q", "train", str(store.path), "--model", "seqcell", "--out",
+                 str(tmp_path / "m"), "--config", str(config), "--genome", str(short)]) == 2
+    assert "has 400 bases, but the store has 22,000,000" in capsys.readouterr().err
+    assert not (tmp_path / "m").exists()
+
+
+@pytest.mark.slow
+def test_impute_errors_exit_2_with_a_message(trained, tmp_path, capsys):
+    _, store, model, _ = trained
+    wrong = tmp_path / "wrong.fa"
+    wrong.write_text(">chr22\n" + "ACGT" * 100 + "\n")
+    assert main(["-q", "impute", str(model), str(store.path), "--target", "cell3:H3K27ac",
+                 "--out", str(tmp_path / "o"), "--genome", str(wrong)]) == 2
+    assert "no contig '22'" in capsys.readouterr().err
+    # a cell type without an accessibility track in the store (it holds another's mark)
+    row = store.track_index("cell1:H3K27ac")
+    writer = create_store(tmp_path / "marks.zarr", tracks=[store.tracks[row]],
+                          contigs=store.contigs, bin_size=25)
+    writer.write(0, "22", store.read("22", 0, 10, tracks=[row])[0])
+    assert main(["-q", "impute", str(model), str(tmp_path / "marks.zarr"), "--target",
+                 "cell3:H3K27ac", "--out", str(tmp_path / "o2")]) == 2
+    assert "cell3" in (err := capsys.readouterr().err) and "no ATAC track" in err
+    assert not (tmp_path / "o2").exists()
+
+
+@pytest.mark.slow
+def test_variants_score_ref_and_alt_and_report_ref_mismatches(trained, tmp_path):
+    folder, store, model, _ = trained
+    truth = (store.path / "truth" / "variants.tsv").read_text().splitlines()
+    header, rows = truth[0].split("\t"), [line.split("\t") for line in truth[1:4]]
+    chrom, pos, ref, alt = (header.index(c) for c in ("CHROM", "POS", "REF", "ALT"))
+    wrong = next(b for b in "ACGT" if b != rows[0][ref])  # not the genome's base
+    vcf = tmp_path / "v.vcf"
+    vcf.write_text("##fileformat=VCFv4.2\n#CHROM\tPOS\tID\tREF\tALT\n" + "".join(
+        f"{r[chrom]}\t{r[pos]}\tv{i}\t{r[ref]}\t{r[alt]}\n" for i, r in enumerate(rows))
+        + f"{rows[0][chrom]}\t{rows[0][pos]}\tbad\t{wrong}\t{rows[0][alt]}\n")
+    out = tmp_path / "effects.tsv"
+    assert main(["-q", "variants", str(model), str(store.path), "--vcf", str(vcf),
+                 "--cell-type", "cell3", "--out", str(out)]) == 0
+    table = [line.split("\t") for line in out.read_text().splitlines()]
+    columns = table[0]
+    assert columns[:6] == ["CHROM", "POS", "ID", "REF", "ALT", "status"]
+    scored = [dict(zip(columns, r)) for r in table[1:]]
+    assert [r["status"] for r in scored[:3]] == ["ok"] * 3
+    assert scored[3]["status"] == f"REF mismatch: the genome has {rows[0][ref]}"
+    assert scored[3]["H3K27ac:effect"] == ""
+    # the REF prediction is the imputed track at the variant's bin (an independent path)
+    imputed = np.load(api.impute(model, store, tmp_path / "imp", targets=["cell3:H3K27ac"],
+                                 format="npz", device="cpu")[0])["22"]
+    for r in scored[:3]:
+        assert float(r["H3K27ac:ref"]) == pytest.approx(
+            float(imputed[(int(r["POS"]) - 1) // 25]), abs=1e-3)
+        effect = float(r["H3K27ac:alt"]) - float(r["H3K27ac:ref"])
+        assert float(r["H3K27ac:effect"]) == pytest.approx(effect, abs=1e-3)
+    assert any(float(r[f"{m}:effect"]) != 0 for r in scored[:3]
+               for m in ("H3K27ac", "H3K4me1"))
+    bad = tmp_path / "bad.vcf"
+    bad.write_text(f"22\t{rows[0][pos]}\tx\tAC\tA\n")
+    assert main(["-q", "variants", str(model), str(store.path), "--vcf", str(bad),
+                 "--cell-type", "cell3", "--out", str(tmp_path / "b.tsv")]) == 2
+    assert not (tmp_path / "b.tsv").exists()
