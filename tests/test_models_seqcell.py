@@ -181,6 +181,11 @@ def test_impute_errors_exit_2_with_a_message(trained, tmp_path, capsys):
                  "cell3:H3K27ac", "--out", str(tmp_path / "o2")]) == 2
     assert "cell3" in (err := capsys.readouterr().err) and "no ATAC track" in err
     assert not (tmp_path / "o2").exists()
+    # Dask workers would rebuild the model without its genome: refused before any work
+    assert main(["-q", "impute", str(model), str(store.path), "--target", "cell3:H3K27ac",
+                 "--out", str(tmp_path / "o3"), "--workers", "2"]) == 2
+    assert "imputes in one process" in capsys.readouterr().err
+    assert not (tmp_path / "o3").exists()
 
 
 @pytest.mark.slow

@@ -112,8 +112,12 @@ def impute(  # noqa: PLR0913 - keyword-only options, one per command-line option
                          f"on {imputer.layout.bin_size}-bp bins")
     from epimpute.seqcell_inputs import prepare_imputation
 
-    reference = (prepare_imputation(imputer, store, genome)
-                 if model_spec(imputer.name).needs_genome else None)
+    needs_genome = model_spec(imputer.name).needs_genome
+    if needs_genome and (workers is not None or scheduler is not None):
+        # Dask workers rebuild the model from its folder, without the genome and the store's
+        # accessibility inputs that prepare_imputation adds to this process's copy
+        raise InputError(f"{imputer.name} imputes in one process: drop --workers/--scheduler")
+    reference = prepare_imputation(imputer, store, genome) if needs_genome else None
     resolved = resolve_targets(imputer, store, targets=targets, missing=missing)
     _check_learnt(imputer, resolved)
     if workers is not None and scheduler is not None:
