@@ -11,6 +11,7 @@ from epimpute.training.data import (
     input_rows,
     layout_rows,
     load_bins,
+    read_spans,
     split_blocks,
     store_layout,
 )
@@ -64,6 +65,26 @@ def test_bin_table_reads_blocks_with_context(store):
     assert table.features[4, 1].tolist() == [-2, -3, 0]
     empty = load_bins(store, [0], [], margin=1, featurize=featurize)
     assert len(empty) == 0
+    # consecutive blocks share one read yet give the bins each block read alone gives
+    blocks = [("a", 0, 2), ("a", 2, 4), ("a", 4, 6), ("b", 0, 3)]
+    together = load_bins(store, [0, 1], blocks, margin=1, featurize=featurize)
+    alone = [load_bins(store, [0, 1], [block], margin=1, featurize=featurize)
+             for block in blocks]
+    np.testing.assert_array_equal(together.features,
+                                  np.concatenate([t.features for t in alone]))
+    np.testing.assert_array_equal(together.values, np.concatenate([t.values for t in alone]))
+
+
+def test_blocks_are_read_together_within_a_chunk_and_a_byte_budget():
+    blocks = [("a", 0, 10), ("a", 10, 20), ("a", 40, 50), ("a", 90, 100), ("b", 0, 10)]
+    spans = read_spans(blocks, margin=2, n_rows=1, chunk_bins=lambda contig: 60)
+    # a: [-2, 52) holds three blocks in 54 <= 60 bins; [88, 102) starts a new read (the
+    # span would be 104 bins); another contig always starts one
+    assert [(c, lo, hi, len(m)) for c, lo, hi, m in spans] == [
+        ("a", -2, 52, 3), ("a", 88, 102, 1), ("b", -2, 12, 1)]
+    huge = read_spans(blocks[:2], margin=2, n_rows=(256 << 20) // (4 * 20),
+                      chunk_bins=lambda contig: 60)
+    assert len(huge) == 2  # 24 bins x that many tracks is over the byte budget
 
 
 def test_rows_and_layouts_of_a_store(store):

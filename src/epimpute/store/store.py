@@ -150,6 +150,11 @@ class Store:
         """Number of bins of ``contig``: ``ceil(length / bin_size)``."""
         return _count_bins(self._length(contig), self.bin_size)
 
+    def chunk_bins(self, contig: str) -> int:
+        """Bins per chunk of ``contig``'s signal array (reads within one chunk cost one
+        decompression per track)."""
+        return int(self._array(contig).chunks[1])
+
     def track_index(self, key: str) -> int | None:
         """Row of the track with key ``biosample:assay``, or ``None`` if absent."""
         return self._index.get(key)

@@ -70,6 +70,34 @@ class BinTable:
         return self.values.shape[0]
 
 
+SPAN_BYTES = 256 << 20
+"""Most bytes of signal :func:`load_bins` reads at once."""
+
+
+def read_spans(blocks: Sequence[Block], *, margin: int, n_rows: int,
+               chunk_bins: Callable[[str], int]) -> list[tuple[str, int, int, list[Block]]]:
+    """Group genome-ordered ``blocks`` into reads: ``(contig, lo, hi, blocks)``.
+
+    Consecutive blocks of a contig share one read of ``[lo, hi)`` (their margins included)
+    while it spans at most one chunk (``chunk_bins(contig)``) and ``SPAN_BYTES`` of
+    ``n_rows`` tracks: reading a chunk once instead of once per block it holds saves
+    decompressing it again for every block.
+    """
+    spans: list[tuple[str, int, int, list[Block]]] = []
+    for block in blocks:
+        contig, start, end = block
+        lo, hi = start - margin, end + margin
+        if spans:
+            last_contig, last_lo, last_hi, members = spans[-1]
+            width = max(hi, last_hi) - last_lo
+            if (last_contig == contig and lo >= last_lo and width <= chunk_bins(contig)
+                    and width * n_rows * 4 <= SPAN_BYTES):
+                spans[-1] = (contig, last_lo, max(hi, last_hi), members + [block])
+                continue
+        spans.append((contig, lo, hi, [block]))
+    return spans
+
+
 def load_bins(
     store: Store,
     rows: Sequence[int],
@@ -86,15 +114,18 @@ def load_bins(
     features: np.ndarray | None = None
     values = np.empty((n_total, len(rows)), dtype=np.float32)
     at = 0
-    for contig, start, end in blocks:
-        signal = store.read(contig, start - margin, end + margin, tracks=list(rows))
-        block_features = featurize(signal)
-        if features is None:
-            features = np.empty((n_total,) + block_features.shape[1:], dtype=np.float32)
-        n = end - start
-        features[at:at + n] = block_features
-        values[at:at + n] = signal[:, margin:margin + n].T
-        at += n
+    for contig, lo, hi, members in read_spans(blocks, margin=margin, n_rows=len(rows),
+                                              chunk_bins=store.chunk_bins):
+        span = store.read(contig, lo, hi, tracks=list(rows))
+        for _, start, end in members:
+            signal = span[:, start - margin - lo:end + margin - lo]
+            block_features = featurize(signal)
+            if features is None:
+                features = np.empty((n_total,) + block_features.shape[1:], dtype=np.float32)
+            n = end - start
+            features[at:at + n] = block_features
+            values[at:at + n] = signal[:, margin:margin + n].T
+            at += n
     if features is None:
         features = np.empty((0, len(rows), 0), dtype=np.float32)
     return BinTable(features, values)
