@@ -1,0 +1,37 @@
+import platform
+import subprocess
+import sys
+
+import pytest
+
+PROBE = """
+import ctypes, ctypes.util, sys
+import numpy as np
+from epimpute.heap import bound_heap_growth
+
+class Info(ctypes.Structure):
+    _fields_ = [(name, ctypes.c_size_t) for name in (
+        "arena", "ordblks", "smblks", "hblks", "hblkhd", "usmblks", "fsmblks", "uordblks",
+        "fordblks", "keepcost")]
+
+libc = ctypes.CDLL(ctypes.util.find_library("c"))
+libc.mallinfo2.restype = Info
+if sys.argv[1] == "bounded":
+    assert bound_heap_growth()
+large = np.ones((16 << 20) // 8)  # mmapped: over the initial 128 KiB threshold
+del large  # glibc now raises its threshold past 16 MiB, unless it is fixed
+block = np.ones((8 << 20) // 8)
+print(libc.mallinfo2().hblkhd >= block.nbytes)
+"""
+
+
+def _mmapped(mode: str) -> bool:
+    out = subprocess.run([sys.executable, "-c", PROBE, mode], capture_output=True, text=True,
+                         check=True)
+    return out.stdout.strip() == "True"
+
+
+@pytest.mark.skipif(platform.libc_ver()[0] != "glibc", reason="mallopt is glibc's")
+def test_large_blocks_keep_their_own_pages_once_the_threshold_is_fixed():
+    assert not _mmapped("default")  # the 8 MiB block comes from the heap ...
+    assert _mmapped("bounded")  # ... and gets pages of its own with the fixed threshold
