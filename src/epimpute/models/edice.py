@@ -51,8 +51,9 @@ from epimpute.models.base import Imputer
 from epimpute.models.features import context_margin, window_means
 from epimpute.models.layout import Layout
 
-DECODE_CHUNK_VALUES = 1 << 24
-"""Largest number of hidden-layer values (pairs x width) the decoder holds at once."""
+DECODE_CHUNK_VALUES = 1 << 19
+"""Hidden-layer values (pairs x width) the decoder computes at a time: small enough that a
+chunk's activations stay in a core's cache, large enough that the loop costs little."""
 
 
 @dataclass
@@ -131,9 +132,13 @@ class SetAttentionBlock(nn.Module):
         q, k, v = self.qkv(self.norm_attention(tokens)).chunk(3, dim=-1)
         shape = (n, s, self.n_heads, d // self.n_heads)
         q, k, v = (t.reshape(shape).transpose(1, 2) for t in (q, k, v))
-        scores = (q @ k.transpose(-1, -2)) * (q.shape[-1] ** -0.5)
-        scores = scores.masked_fill(~keys_present[:, None, None, :], float("-inf"))
-        attended = scores.softmax(dim=-1) @ v
+        if torch.is_grad_enabled():  # its backward is faster than the fused kernel's on CPU
+            scores = (q @ k.transpose(-1, -2)) * (q.shape[-1] ** -0.5)
+            scores = scores.masked_fill(~keys_present[:, None, None, :], float("-inf"))
+            attended = scores.softmax(dim=-1) @ v
+        else:
+            attended = F.scaled_dot_product_attention(
+                q, k, v, attn_mask=keys_present[:, None, None, :])
         attended = attended.transpose(1, 2).reshape(n, s, d)
         tokens = tokens + self.project(attended)
         return tokens + self.feedforward(self.norm_feedforward(tokens))
@@ -339,19 +344,24 @@ class Edice(nn.Module):
         first = self.decoder[0]
         d = self.config.d_model
         weight = first.weight
-        per_biosample = biosample_tokens @ weight[:, :d].T
-        per_assay = assay_tokens @ weight[:, d:2 * d].T
+        # The bias goes in with a product, so the sums stay in autocast's dtype.
+        # (bin, item) rows, flattened: a pair picks its rows with one index_select each.
+        per_biosample = torch.addmm(first.bias, biosample_tokens.flatten(0, 1),
+                                    weight[:, :d].T)
+        per_assay = assay_tokens.flatten(0, 1) @ weight[:, d:2 * d].T
+        n_bios, n_assays = biosample_tokens.shape[1], assay_tokens.shape[1]
         means = (self._assay_means(grid, present, biosample_tokens)
                  if self.config.assay_mean_input else None)
-        # Pairs go through the MLP in chunks, which bounds the activations' memory.
+        # Pairs go through the MLP in chunks small enough to stay in cache.
         step = max(1, DECODE_CHUNK_VALUES // max(first.out_features, 1))
         out = []
         for lo in range(0, len(rows), step):
             r, b, a = rows[lo:lo + step], bios[lo:lo + step], assay[lo:lo + step]
-            hidden = per_biosample[r, b] + per_assay[r, a] + first.bias
+            hidden = (per_biosample.index_select(0, r * n_bios + b)
+                      + per_assay.index_select(0, r * n_assays + a))
             if means is not None:
                 picked_mean = means[r, b, a]
-                hidden = hidden + picked_mean @ weight[:, 2 * d:].T
+                hidden = torch.addmm(hidden, picked_mean, weight[:, 2 * d:].T)
             decoded = self.decoder[1:](hidden)
             predicted = decoded[:, 0]
             if self.config.residual:
