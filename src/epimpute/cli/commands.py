@@ -51,7 +51,7 @@ def impute(args: argparse.Namespace) -> None:
                    arcsinh=args.arcsinh, device=args.device, precision=args.precision,
                    chunk_bins=args.chunk_bins, resume=args.resume, workers=args.workers,
                    scheduler=args.scheduler, overwrite=args.overwrite, progress=not args.quiet,
-                   genome=args.genome)
+                   genome=args.genome, uncertainty=args.uncertainty)
     _print_paths(paths)
 
 

@@ -112,6 +112,10 @@ def build_parser() -> argparse.ArgumentParser:
     _precision_option(p)
     p.add_argument("--genome", type=Path, metavar="FASTA",
                    help="reference genome of a seqcell model (default: the one it records)")
+    p.add_argument("--uncertainty", action="store_true",
+                   help="also write each track's predicted sd (arcsinh scale) beside it, "
+                        "CELL.ASSAY.sd.bw/.npz (zarr: track CELL:ASSAY.sd); needs a model "
+                        "trained with uncertainty")
     p.set_defaults(run=handlers.impute)
 
     p = commands.add_parser("export", help="write tracks of a store as bigWig or npz files")

@@ -46,7 +46,8 @@ import torch
 from epimpute.errors import InputError
 from epimpute.models.average import AverageImputer
 from epimpute.models.avocado import Avocado, AvocadoImputer, GenomeFactors
-from epimpute.models.edice import Edice, EdiceImputer, biosample_groups
+from epimpute.models.edice import Edice, biosample_groups
+from epimpute.models.edice_imputer import EdiceImputer
 from epimpute.models.growth import grow_rows as _grow_rows
 from epimpute.models.layout import Layout
 from epimpute.store import Store
