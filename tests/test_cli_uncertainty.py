@@ -5,12 +5,11 @@ import json
 import numpy as np
 import pyBigWig
 import pytest
+from test_cli import TINY, workspace  # noqa: F401 - the module's fixture
 
 from epimpute import export as export_module
 from epimpute.cli import main
 from epimpute.store import Store
-
-from test_cli import TINY, workspace  # noqa: F401 - the module's fixture
 
 SPREAD = {**TINY, "model": {**TINY["model"], "uncertainty": True}}
 TARGETS = ["--target", "cell1:H3K4me3", "--target", "cell2:H3K36me3"]
