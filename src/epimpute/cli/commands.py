@@ -91,6 +91,14 @@ def evaluate(args: argparse.Namespace) -> None:
         print(f"{metric}: " + ", ".join(f"{m} {v:.4f}" for m, v in zip(rows["model"], rows["mean"])))
     for note in notes:
         print(f"note: {note}")
+    import pandas as pd
+
+    from epimpute.evaluation.calibration import summarize_coverage
+
+    coverage = summarize_coverage(pd.read_csv(Path(args.out) / "calibration.tsv", sep="\t"))
+    for row in coverage[coverage["stratum"] == "all"].itertuples(index=False):
+        print(f"coverage of the central 50/80/95% intervals: {row.model} {row.cover50:.3f} / "
+              f"{row.cover80:.3f} / {row.cover95:.3f}")
     print(f"report: {Path(args.out) / 'report.html'}")
 
 

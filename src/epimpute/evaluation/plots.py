@@ -16,7 +16,8 @@ from numpy.typing import NDArray
 from epimpute.evaluation.catalog import METRICS
 from epimpute.evaluation.strata import ALL
 
-__all__ = ["Locus", "locus_plot", "metric_boxplot", "save_png", "specificity_curves"]
+__all__ = ["Locus", "locus_plot", "metric_boxplot", "reliability_diagram", "save_png",
+           "specificity_curves"]
 
 
 def _figure(width: float, height: float):  # type: ignore[no-untyped-def]
@@ -230,6 +231,45 @@ def locus_plot(locus: Locus):  # type: ignore[no-untyped-def]
         ax.spines[["top", "right"]].set_visible(False)
     axes[-1].set_xlabel(f"{locus.contig} position (kb)")
     fig.suptitle(f"{locus.key}: observed peaks shaded" + (f" ({locus.note})" if locus.note else ""))
+    return fig
+
+
+def reliability_diagram(calibration: pd.DataFrame,
+                        strata: tuple[str, ...] = (ALL, "high_specificity")):  # type: ignore[no-untyped-def]
+    """Observed vs nominal coverage of the predicted central intervals, per model.
+
+    Parameters
+    ----------
+    calibration
+        Rows ``model, cell_type, assay, stratum, level, coverage, n_bins`` (see
+        :mod:`epimpute.evaluation.calibration`); points are means over tracks.
+    strata
+        Strata drawn, one line style each (solid first).
+
+    Returns
+    -------
+    matplotlib.figure.Figure
+    """
+    fig = _figure(4.6, 4.0)
+    ax = fig.add_subplot()
+    ax.plot([0, 1], [0, 1], color="grey", lw=0.8, ls=":", label="calibrated")
+    models = list(dict.fromkeys(calibration["model"]))
+    styles = ["-", "--", "-.", ":"]
+    for model, color in zip(models, _colors(len(models))):
+        rows = calibration[calibration["model"] == model]
+        for stratum, style in zip(strata, styles):
+            curve = (rows[rows["stratum"] == stratum].groupby("level")["coverage"].mean()
+                     .dropna())
+            if curve.empty:
+                continue
+            ax.plot(curve.index, curve.to_numpy(), style, marker="o", ms=3, color=color,
+                    label=f"{model}, {stratum}")
+    ax.set_xlim(0, 1)
+    ax.set_ylim(0, 1)
+    ax.set_xlabel("nominal coverage of the central interval")
+    ax.set_ylabel("observed share of bins inside")
+    ax.legend(fontsize="small", loc="upper left")
+    ax.set_title("Calibration of the predicted sd")
     return fig
 
 

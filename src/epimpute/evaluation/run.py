@@ -31,6 +31,7 @@ from numpy.typing import NDArray
 
 from epimpute.errors import InputError
 from epimpute.evaluation.accumulators import RunningVariance
+from epimpute.evaluation.calibration import CALIBRATION_COLUMNS, CoverageCounter
 from epimpute.evaluation.peaks import (
     DEFAULT_PEAK_PARAMS,
     PeakParams,
@@ -64,8 +65,10 @@ from epimpute.evaluation.stats import (
     group_tests,
     paired_model_tests,
 )
+from epimpute.evaluation.strata import Strata
 from epimpute.evaluation.summary import summarize
 from epimpute.io.atomic import check_destination, publish_dir
+from epimpute.io.trackkey import spread_key
 
 __all__ = ["evaluate"]
 
@@ -111,7 +114,8 @@ def evaluate(  # noqa: PLR0913 - keyword-only options, one per command-line opti
     truth
         The truth store (path or opened :class:`epimpute.store.Store`).
     predictions
-        Model name to its prediction folder (``{cell}.{assay}.npz`` or ``.bw`` files).
+        Model name to its prediction folder (``{cell}.{assay}.npz`` or ``.bw`` files; a
+        predicted sd ``{cell}.{assay}.sd.*`` beside one adds its interval coverage).
     out
         Report folder to create (see :mod:`epimpute.evaluation.report` for its files).
     genes
@@ -366,6 +370,7 @@ def _score(
     lengths = store.contigs
     metric_rows: list[tuple[str, str, str, str, float, str]] = []
     strata_rows: list[tuple[str, str, str, int]] = []
+    coverage_rows: list[tuple] = []
     intervals, differences, loci = [], [], []
     assays_with_locus: set[str] = set()
     bar = tqdm(total=sum(len(t.models) for t in plan), disable=not progress, unit="track", desc="scoring")
@@ -379,18 +384,30 @@ def _score(
                 block_bins=options.block_bins,
                 full_pass=options.full_pass,
             )
+            sd_key = spread_key(target.key)  # a predicted sd beside the track: coverage
+            counter = (CoverageCounter(Strata(len(assay_rows[target.assay])))
+                       if sources[model].file_for(sd_key) is not None else None)
             for contig in target.contigs:
+                truth, size = read_truth(store, contig, target.row), lengths[contig]
+                predicted = sources[model].read(target.key, contig, length=size, bin_size=bin_size)
+                specificity = _load(_context_path(work, "count", contig, target.assay))
+                if counter is not None:
+                    sd = sources[model].read(sd_key, contig, length=size, bin_size=bin_size)
+                    counter.update(truth, predicted, sd, specificity)
                 scorer.update(
-                    read_truth(store, contig, target.row),
-                    sources[model].read(target.key, contig, length=lengths[contig], bin_size=bin_size),
+                    truth,
+                    predicted,
                     contig=contig,
-                    length=lengths[contig],
-                    specificity=_load(_context_path(work, "count", contig, target.assay)),
+                    length=size,
+                    specificity=specificity,
                     variance=_load(_context_path(work, "var", contig, target.assay)),
                     promoters=_load(_context_path(work, "prom", contig)),
                     genes=_load(_context_path(work, "gene", contig)),
                     enhancers=_load(_context_path(work, "enh", contig)),
                 )
+            if counter is not None:
+                coverage_rows += [(model, target.biosample, target.assay, *row)
+                                  for row in counter.rows()]
             scores[model] = result = scorer.result()
             for stratum, values in result.values.items():
                 metric_rows += [
@@ -419,6 +436,7 @@ def _score(
         intervals=_front(intervals, ["model", "cell_type", "assay"]),
         differences=_front(differences, ["model_a", "model_b", "cell_type", "assay"]),
         loci=loci,
+        calibration=pd.DataFrame(coverage_rows, columns=CALIBRATION_COLUMNS),
     )
 
 
