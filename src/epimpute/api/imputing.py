@@ -276,3 +276,76 @@ def factors(model_dir: Path, out: Path, *, chrom: str, overwrite: bool = False) 
     check_destination(out, kind="factors file", is_own=is_factors_file, overwrite=overwrite,
                       inputs=[model_dir])
     return export_factors(load_model(model_dir), out, chrom=chrom)
+
+
+def suggest(  # noqa: PLR0913 - keyword-only options, one per command-line option
+    model_dir: Path,
+    store: Path | Store,
+    *,
+    top: int | None = None,
+    out: Path | None = None,
+    sample_bins: int = 200_000,
+    device: str = "auto",
+    precision: str = "auto",
+    overwrite: bool = False,
+    progress: bool = False,
+) -> Any:
+    """Rank the cell type x assay pairs the store lacks by the model's mean predicted sd.
+
+    Parameters
+    ----------
+    model_dir
+        A trained model that predicts uncertainty (eDICE with ``uncertainty``).
+    store
+        The measured tracks (path or opened store).
+    top
+        Keep the ``top`` highest-ranked pairs (default: all).
+    out
+        Tab-separated file to write (``rank, cell_type, assay, score``); None writes nothing.
+    sample_bins
+        Bins the mean sd is taken over: windows of 10,000 bins spread evenly over the
+        genome (every bin when it is smaller).
+    device
+        ``auto``, ``cpu``, ``cuda`` or ``cuda:N``.
+    precision
+        ``auto``, ``fp32`` or ``bf16`` (as for ``impute``).
+    overwrite
+        Replace an existing ``out`` written by this command.
+    progress
+        Show a progress bar on stderr.
+
+    Returns
+    -------
+    pandas.DataFrame
+        Columns ``rank, cell_type, assay, score`` (mean sd, arcsinh scale), highest first.
+
+    Raises
+    ------
+    InputError
+        On a bad setting, a model without uncertainty, nothing to rank, or an ``out`` that
+        exists without ``overwrite`` (or is an input).
+    """
+    from epimpute.suggest import is_suggestion_table, rank_unmeasured, write_suggestions
+
+    check_settings(device=device, precision=precision)
+    if top is not None and (isinstance(top, bool) or not isinstance(top, int) or top < 1):
+        raise InputError(f"--top must be a positive number of tracks, got {top!r}")
+    model_dir = Path(model_dir)
+    store = store if isinstance(store, Store) else Store.open(store)
+    if out is not None:
+        if Path(out).is_dir():
+            raise InputError(f"{out} is a folder; give the name of the table to write")
+        check_destination(Path(out), kind="suggestion table", is_own=is_suggestion_table,
+                          overwrite=overwrite, inputs=[model_dir, store.path])
+    imputer = load_model(model_dir)
+    if store.bin_size != imputer.layout.bin_size:
+        raise InputError(f"{store.path} has {store.bin_size}-bp bins but the model was trained "
+                         f"on {imputer.layout.bin_size}-bp bins")
+    table = rank_unmeasured(imputer, store, sample_bins=sample_bins,
+                            device=str(resolve_device(device)), precision=precision,
+                            progress=progress)
+    if top is not None:
+        table = table.head(top)
+    if out is not None:
+        write_suggestions(table, Path(out))
+    return table

@@ -62,6 +62,18 @@ def _print_paths(paths: Sequence[Path], limit: int = 20) -> None:
         print(f"... and {len(paths) - limit} more files in {paths[0].parent}")
 
 
+def suggest(args: argparse.Namespace) -> None:
+    from epimpute.api import suggest
+
+    table = suggest(args.model_dir, args.store, top=args.top, out=args.out,
+                    sample_bins=args.sample_bins, device=args.device, precision=args.precision,
+                    overwrite=args.overwrite, progress=not args.quiet)
+    if args.out is None:
+        print(table.to_csv(sep="\t", index=False, float_format="%.6g"), end="")
+    else:
+        print(f"wrote {args.out}: {len(table)} tracks ranked")
+
+
 def export(args: argparse.Namespace) -> None:
     from epimpute.api import export
 
