@@ -8,7 +8,6 @@ import pytest
 
 from epimpute import api
 from epimpute.cli import main
-from epimpute.store import Store
 from epimpute.suggest import sample_windows
 
 TINY = {"model": {"d_model": 16, "n_heads": 2, "feedforward": 32, "decoder_hidden": [32],
