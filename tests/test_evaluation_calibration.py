@@ -84,6 +84,8 @@ def test_evaluate_reports_coverage_near_what_the_gaussian_says(setup):
     assert right["tracks"] == 3 and right["cover50"] == pytest.approx(0.5, abs=0.01)
     html = (out / "report.html").read_text()
     assert "Calibration of the predicted sd" in html and (out / "plots" / "reliability.png").exists()
+    # one specific-peak locus for the assay, then best, median and worst windows of a model
+    assert len(list((out / "plots").glob("locus_*.png"))) == 4 and "band +-1 sd" in html
 
 
 def test_negative_sds_are_refused_naming_the_file(setup, tmp_path):
@@ -99,3 +101,36 @@ def test_negative_sds_are_refused_naming_the_file(setup, tmp_path):
         evaluate(root / "truth.zarr", {"bad": bad}, tmp_path / "report", bootstrap=0,
                  plots=False)
     assert not (tmp_path / "report").exists()
+
+
+def test_error_loci_are_the_best_median_and_worst_windows_with_their_band(setup):
+    from types import SimpleNamespace
+
+    from epimpute.evaluation.loci import LOCUS_BP, error_loci
+    from epimpute.evaluation.peaks import DEFAULT_PEAK_PARAMS
+    from epimpute.evaluation.sources import PredictionDir
+    from epimpute.store import Store
+
+    root, folders = setup
+    store = Store.open(root / "truth.zarr")
+    source = PredictionDir(folders["wide"], name="wide")
+    target = SimpleNamespace(key="c2:H3K4me3", row=1, contigs=("chrA", "chrB"))
+    loci = error_loci(store, source, target, lambda contig: None, bin_size=BIN,
+                      params=DEFAULT_PEAK_PARAMS)
+    width = LOCUS_BP // BIN
+    errors = []
+    for contig, length in CONTIGS.items():
+        n = length // BIN // width * width
+        truth = store.read(contig, tracks=[1])[0][:n].reshape(-1, width)
+        mean = np.load(folders["wide"] / "c2.H3K4me3.npz")[contig][:n].reshape(-1, width)
+        errors += ((truth - mean) ** 2).mean(axis=1).tolist()
+    assert [locus.note.split(" ")[0] for locus in loci] == ["best", "median", "worst"]
+    got = [float(np.mean((locus.truth - locus.predictions["wide"]) ** 2)) for locus in loci]
+    # every window of this truth holds a peak, so all of them are ranked
+    assert got[0] == pytest.approx(min(errors), rel=1e-5)
+    assert got[2] == pytest.approx(max(errors), rel=1e-5)
+    assert got[1] == pytest.approx(sorted(errors)[len(errors) // 2], rel=1e-5)
+    worst = loci[2]
+    sd = np.load(folders["wide"] / "c2.H3K4me3.sd.npz")[worst.contig]
+    np.testing.assert_array_equal(worst.bands["wide"],
+                                  sd[worst.start_bin:worst.start_bin + width])

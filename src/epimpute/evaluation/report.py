@@ -194,7 +194,8 @@ def write_report(
         for number, locus in enumerate(evaluation.loci, start=1):
             path = folder / f"locus_{number}.png"
             save_png(locus_plot(locus), path, dpi=dpi)
-            figures["locus"].append((locus.key, path))
+            caption = f"{locus.key}: {locus.note}" if locus.note else locus.key
+            figures["locus"].append((caption, path))
         if not evaluation.calibration.empty:
             path = folder / "reliability.png"
             save_png(reliability_diagram(evaluation.calibration), path, dpi=dpi)
@@ -328,9 +329,13 @@ def _html(
         parts += [_image(path, metric) for metric, path in figures["box"]]
     if figures["locus"]:
         parts.append(
-            "<h2>Example loci</h2><p class='note'>Windows centred on a cell-type-specific observed peak.</p>"
+            "<h2>Example loci</h2><p class='note'>Windows centred on a cell-type-specific observed peak; "
+            "for a model with a predicted sd, also its best, median and worst 20-kb windows by MSE among "
+            "those holding an observed peak, the mean drawn in its +-1 sd band over the observed signal "
+            "(grey).</p>"
         )
-        parts += [_image(path, key) for key, path in figures["locus"]]
+        parts += [f"<figure>{_image(path, text)}<figcaption class='note'>{html.escape(text)}"
+                  "</figcaption></figure>" for text, path in figures["locus"]]
     paired = evaluation.paired_tests
     if paired is not None and not paired.empty:
         parts += [
