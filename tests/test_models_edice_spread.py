@@ -137,3 +137,43 @@ def test_calibrated_intervals_cover_never_seen_tracks_near_nominal(small_compend
     gaps = np.abs(calibrated - np.array(REPORTED_LEVELS))
     assert gaps.max() < 0.1, calibrated
     assert gaps.max() < np.abs(uncalibrated - np.array(REPORTED_LEVELS)).max()
+
+
+def test_an_extended_model_keeps_its_spread_and_grows_its_factors(small_compendium, tmp_path):
+    """Extending with a new cell type and assay (freeze): the spread head and the old
+    means are kept, the calibration factors grow to the new assay and are refitted."""
+    import json
+
+    import pandas as pd
+
+    from epimpute import api
+    from epimpute.model_dir import load_model
+    from epimpute.store import ingest
+
+    full, _ = small_compendium
+    sheet = pd.read_csv(full.path.parent / "arrays" / "samples.tsv", sep="\t")
+    sheet["path"] = [str(full.path.parent / "arrays" / p) for p in sheet["path"]]
+    sheet[(sheet.cell_type != "cell4") & (sheet.assay != "H3K27me3")].to_csv(
+        tmp_path / "base.tsv", sep="\t", index=False)
+    base = ingest(tmp_path / "base.tsv", tmp_path / "base.zarr", bin_size=25,
+                  chrom_sizes=full.contigs)
+    config = {"model": {"d_model": 16, "n_heads": 2, "feedforward": 32, "decoder_hidden": [32],
+                        "windows": [1, 3, 9], "uncertainty": True},
+              "training": {"batch_size": 256, "epoch_bins": 2048, "max_epochs": 2,
+                           "validation_max_bins": 2000, "block_bins": 2000}}
+    (tmp_path / "c.json").write_text(json.dumps(config))
+    api.train(base, tmp_path / "base-model", model="edice", config=tmp_path / "c.json",
+              device="cpu", precision="fp32", seed=1)
+    api.extend(tmp_path / "base-model", full, tmp_path / "grown", mode="freeze", device="cpu",
+               precision="fp32", seed=2)
+    old, grown = load_model(tmp_path / "base-model"), load_model(tmp_path / "grown")
+    assert grown.predicts_uncertainty
+    assert grown.network.spread_scale.shape == (2, grown.layout.n_assays) == (2, 4)
+    for name, value in old.network.spread_head.state_dict().items():
+        assert torch.equal(value, grown.network.spread_head.state_dict()[name])
+    key = [t.key for t in base.tracks][0]
+    paths = api.impute(tmp_path / "grown", full, tmp_path / "out", targets=[key, "cell4:H3K27me3"],
+                       format="npz", device="cpu", precision="fp32", uncertainty=True)
+    assert [p.name for p in paths][2:] == [f"{key.replace(':', '.')}.sd.npz",
+                                          "cell4.H3K27me3.sd.npz"]
+    assert all((np.load(p)["chrA"] > 0).all() for p in paths[2:])

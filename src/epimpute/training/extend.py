@@ -194,6 +194,11 @@ def grow_edice(network: Edice, extension: Extension, *, seed: int = 0
         masks[name] = mask
     if config.standardize:
         state.update(_grow_pair_statistics(state, layout, new_b, new_a))
+    if config.uncertainty:  # new assays start at the mean factor; training refits them all
+        old = state["spread_scale"]
+        scale = old.mean(1, keepdim=True).repeat(1, layout.n_assays)
+        scale[:, :old.shape[1]] = old
+        state["spread_scale"] = scale
     grown.load_state_dict(state)
     return grown, masks
 
