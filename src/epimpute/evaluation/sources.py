@@ -25,7 +25,7 @@ import numpy as np
 from numpy.typing import NDArray
 
 from epimpute.errors import InputError
-from epimpute.io.trackkey import TrackKey, is_spread_key
+from epimpute.io.trackkey import TrackKey, is_spread_key, spread_key
 
 __all__ = ["PredictionDir", "TruthSource", "open_truth", "read_truth"]
 
@@ -108,6 +108,7 @@ class PredictionDir:
         """The keys among ``known`` that this folder has a file for (logs unmatched files)."""
         found = [key for key in known if self.file_for(key) is not None]
         used = {self.file_for(key).name for key in found}  # type: ignore[union-attr]
+        used |= {f.name for key in found if (f := self.file_for(spread_key(key))) is not None}
         stray = [n for n in self._files if n.endswith((_NPZ, *_BIGWIG)) and n not in used]
         if stray:
             log.info("%s: %d file(s) match no observed track, e.g. %s", self.path, len(stray), stray[0])
