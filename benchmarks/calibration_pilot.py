@@ -8,9 +8,14 @@ models and their ratio, and the share of bins inside the central 50/80/95% predi
 Gaussian intervals, overall and per specificity stratum (from the report's
 ``calibration.tsv``, means over the 5 tracks).
 
-Usage::
+Usage (the README's figures: the two folds at once, one process and one thread each, on a
+busy 2-core machine)::
 
-    OMP_NUM_THREADS=2 nice -n 15 python benchmarks/calibration_pilot.py --folds A,B
+    OMP_NUM_THREADS=1 nice -n 15 python benchmarks/calibration_pilot.py --folds A &
+    OMP_NUM_THREADS=1 nice -n 15 python benchmarks/calibration_pilot.py --folds B
+
+Two folds run at once need the truth store ``OUT/truth.zarr`` made first (one of them
+creates it when absent).
 
 Results go to ``benchmarks/results/calibration/`` (models, imputations, reports); a step
 whose output is there already is not run again.
@@ -119,9 +124,9 @@ def main() -> None:
     parser.add_argument("--data", type=Path, default=DEFAULT_DATA)
     parser.add_argument("--out", type=Path,
                         default=Path(__file__).resolve().parent / "results" / "calibration")
-    parser.add_argument("--max-minutes", type=float, default=8.0,
+    parser.add_argument("--max-minutes", type=float, default=32.0,
                         help="eDICE training budget per fold")
-    parser.add_argument("--threads", type=int, default=2, help="torch threads per command")
+    parser.add_argument("--threads", type=int, default=1, help="torch threads per command")
     parser.add_argument("--seed", type=int, default=0)
     args = parser.parse_args()
     if not args.data.is_dir():
