@@ -26,6 +26,7 @@ FUNCTIONS = {
     "replicates": api.replicates,
     "differential": api.differential,
     "compare": api.compare,
+    "suggest": api.suggest,
 }
 
 # The deliberate exceptions: options whose value the command line turns into another form.

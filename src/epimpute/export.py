@@ -14,6 +14,7 @@ from epimpute.errors import InputError
 from epimpute.imputation import output_file
 from epimpute.io.bigwig import BigWigWriter
 from epimpute.io.npz_stream import NpzStreamWriter
+from epimpute.io.trackkey import is_spread_key
 from epimpute.store import Store
 
 FileFormat = Literal["bigwig", "npz"]
@@ -34,6 +35,17 @@ def file_values(values: np.ndarray, output_format: str, *, arcsinh_scale: bool,
     if transform == "none":
         return np.arcsinh(values) if arcsinh_scale else values
     return values if arcsinh_scale else np.sinh(np.maximum(values, 0))
+
+
+def key_values(block: np.ndarray, keys: Sequence[str], output_format: str, *,
+               arcsinh_scale: bool, transform: str = "arcsinh") -> np.ndarray:
+    """:func:`file_values` of ``block`` (one row per track of ``keys``), except that rows of
+    predicted-sd tracks (``CELL:ASSAY.sd``) stay on the arcsinh scale in every format."""
+    spread = np.array([is_spread_key(k) for k in keys], dtype=bool)
+    out = file_values(block, output_format, arcsinh_scale=arcsinh_scale, transform=transform)
+    if spread.any() and out is not block:  # a converted copy
+        out[spread] = block[spread]
+    return out
 
 
 class TrackFiles:
@@ -92,7 +104,8 @@ def export_tracks(
 
     Tracks are written in groups of at most ``max_open`` open files, each group in one pass
     over the genome, reading ``max_open`` rows x 131,072 bins at a time; each file appears
-    only when complete. Values are converted by :func:`file_values`.
+    only when complete. Values are converted by :func:`key_values` (predicted-sd tracks
+    stay on the arcsinh scale).
 
     Returns
     -------
@@ -127,8 +140,8 @@ def export_tracks(
                     for lo in range(0, n_bins, READ_BINS):
                         hi = min(lo + READ_BINS, n_bins)
                         block = store.read(contig, lo, hi, tracks=rows[group])
-                        files.write(contig, lo, file_values(
-                            block, output_format, arcsinh_scale=arcsinh_scale,
+                        files.write(contig, lo, key_values(
+                            block, keys[group], output_format, arcsinh_scale=arcsinh_scale,
                             transform=store.transform))
                         bar.update(block.size)
     return paths

@@ -25,7 +25,7 @@ from tqdm.auto import tqdm
 
 from epimpute.errors import InputError
 from epimpute.hardware import autocast, uses_bf16
-from epimpute.io.trackkey import output_path
+from epimpute.io.trackkey import output_path, spread_key
 from epimpute.models.base import Imputer
 from epimpute.provenance import write_json_record
 from epimpute.store import Store
@@ -106,6 +106,13 @@ def output_file(out_dir: Path, key: str, output_format: OutputFormat) -> Path:
     return output_path(out_dir, key, ".bw" if output_format == "bigwig" else ".npz")
 
 
+def output_keys(targets: Sequence[Target], *, spread: bool = False) -> list[str]:
+    """Keys of the tracks an imputation writes: the targets', then with ``spread`` their sd
+    tracks' (``CELL:ASSAY.sd``, see :func:`epimpute.io.trackkey.spread_key`)."""
+    keys = [t.key for t in targets]
+    return keys + ([spread_key(k) for k in keys] if spread else [])
+
+
 def window_bins(chunk_bins: int, n_targets: int, n_inputs: int) -> int:
     """Bins per window: ``chunk_bins``, fewer (a multiple of 256) when the window's input
     and output values would exceed :data:`WINDOW_MEMORY`."""
@@ -144,11 +151,19 @@ class WindowImputer:
         What to impute (see :func:`resolve_targets`).
     device, precision
         Where the model runs and its autocast (see :func:`impute`).
+    spread
+        Also impute each target's sd (:meth:`Imputer.impute_region_spread`): the rows of a
+        window are then the means, then the sds, in the order of :func:`output_keys`.
     """
 
     def __init__(self, imputer: Imputer, store: Store, targets: Sequence[Target], *,
-                 device: torch.device | str = "cpu", precision: str = "fp32") -> None:
+                 device: torch.device | str = "cpu", precision: str = "fp32",
+                 spread: bool = False) -> None:
+        if spread and not imputer.predicts_uncertainty:
+            raise InputError(f"this {imputer.name} model does not predict uncertainty; train "
+                             "eDICE with \"uncertainty\": true in its model configuration")
         self.imputer, self.store, self.targets = imputer, store, list(targets)
+        self.spread = spread
         device = torch.device(device)
         imputer.to(device)
         self._reduced = (device, imputer.reduced_precision and uses_bf16(precision, device))
@@ -156,20 +171,31 @@ class WindowImputer:
         self._present = np.flatnonzero(self.rows >= 0)
         self._groups = _group_by_inputs(self.targets, available)
 
+    @property
+    def n_outputs(self) -> int:
+        """Rows of a window: the targets, twice with ``spread``."""
+        return len(self.targets) * (2 if self.spread else 1)
+
     def __call__(self, window: Window) -> np.ndarray:
-        """``(n_targets, hi - lo)`` float32 imputed arcsinh signal of ``window``."""
+        """``(n_outputs, hi - lo)`` float32 imputed arcsinh signal (then sds) of ``window``."""
         margin = self.imputer.context_bins
         lo, hi = window.lo, window.hi
         signal = np.zeros((len(self.rows), hi - lo + 2 * margin), dtype=np.float32)
         if self.imputer.reads_signal:  # Avocado imputes from its genome factors alone
             signal[self._present] = self.store.read(window.contig, lo - margin, hi + margin,
                                                     tracks=self.rows[self._present])
-        out = np.empty((len(self.targets), hi - lo), dtype=np.float32)
+        n = len(self.targets)
+        out = np.empty((self.n_outputs, hi - lo), dtype=np.float32)
         for mask, members in self._groups:
+            pairs = [self.targets[i].pair for i in members]
             with autocast(self._reduced[0], enabled=self._reduced[1]):
-                predicted = self.imputer.impute_region(
-                    signal, mask, [self.targets[i].pair for i in members],
-                    contig=window.contig, start=lo)
+                if self.spread:
+                    predicted, sd = self.imputer.impute_region_spread(
+                        signal, mask, pairs, contig=window.contig, start=lo)
+                    out[[n + i for i in members]] = sd
+                else:
+                    predicted = self.imputer.impute_region(
+                        signal, mask, pairs, contig=window.contig, start=lo)
             out[members] = predicted
         return out
 
@@ -191,6 +217,7 @@ def impute(  # noqa: PLR0913 - keyword-only options, one per command-line option
     model_dir: Path | None = None,
     overwrite: bool = False,
     progress: bool = False,
+    spread: bool = False,
 ) -> list[Path]:
     """Impute ``targets`` genome-wide from the inputs in ``store``.
 
@@ -202,12 +229,14 @@ def impute(  # noqa: PLR0913 - keyword-only options, one per command-line option
     ``resume`` and run window by window by ``runner`` (in this process by default; see
     :mod:`epimpute.distributed`, which needs ``model_dir``, the folder of ``imputer``). Files and stores appear only when complete.
     ``precision`` (``fp32``, ``bf16`` or ``auto``, see :func:`epimpute.hardware.uses_bf16`)
-    sets the autocast of the forward passes of models that allow it.
+    sets the autocast of the forward passes of models that allow it. With ``spread`` (models
+    that predict uncertainty) each target's predicted sd is written too, as the track
+    ``CELL:ASSAY.sd`` (file ``CELL.ASSAY.sd.bw`` / ``.npz``), always on the arcsinh scale.
 
     Returns
     -------
     list[Path]
-        The written files in the order of ``targets``, or ``[out]`` for ``zarr``.
+        The written files in the order of :func:`output_keys`, or ``[out]`` for ``zarr``.
     """
     from epimpute import imputed_store
     from epimpute.export import MAX_OPEN_FILES, export_tracks
@@ -218,30 +247,37 @@ def impute(  # noqa: PLR0913 - keyword-only options, one per command-line option
         return [imputed_store.impute_to_store(
             imputer, store, targets, out, chunk_bins=chunk_bins, contigs=contig_names,
             device=device, precision=precision, resume=resume, runner=runner,
-            model_dir=model_dir, overwrite=overwrite, progress=progress)]
-    if runner is not None or len(targets) > MAX_OPEN_FILES:
+            model_dir=model_dir, overwrite=overwrite, progress=progress, spread=spread)]
+    keys = output_keys(targets, spread=spread)
+    if runner is not None or len(keys) > MAX_OPEN_FILES:
         out.mkdir(parents=True, exist_ok=True)
         scratch = out / ".imputed.zarr"
         try:
             imputed = imputed_store.impute_to_store(
                 imputer, store, targets, scratch, chunk_bins=chunk_bins,
                 contigs=contig_names, device=device, precision=precision, resume=resume,
-                runner=runner, model_dir=model_dir, progress=progress)
-            paths = export_tracks(Store.open(imputed), [t.key for t in targets], out,
+                runner=runner, model_dir=model_dir, progress=progress, spread=spread)
+            paths = export_tracks(Store.open(imputed), keys, out,
                                   output_format=output_format, arcsinh_scale=arcsinh_scale,
                                   progress=progress)
         finally:
             shutil.rmtree(scratch, ignore_errors=True)
     else:
         paths = _impute_to_files(WindowImputer(imputer, store, targets, device=device,
-                                               precision=precision),
+                                               precision=precision, spread=spread),
                                  out, output_format=output_format, arcsinh_scale=arcsinh_scale,
                                  chunk_bins=chunk_bins, contigs=contig_names,
                                  progress=progress)
-    write_json_record(out / RECORD_FILE, {
+    record = {
         "model": imputer.name, "store": str(store.path), "targets": [t.key for t in targets],
-        "files": [p.name for p in paths], "format": output_format,
-        "scale": "arcsinh" if arcsinh_scale or output_format == "npz" else "-log10 p"})
+        "files": [p.name for p in paths[:len(targets)]], "format": output_format,
+        "scale": "arcsinh" if arcsinh_scale or output_format == "npz" else "-log10 p"}
+    if spread:
+        record.update({"sd_files": [p.name for p in paths[len(targets):]],
+                       "sd_scale": "arcsinh",
+                       "sd": "per-bin sd of a Gaussian around the imputed value on the arcsinh "
+                             "scale, calibrated on held-out validation bins"})
+    write_json_record(out / RECORD_FILE, record)
     return paths
 
 
@@ -249,12 +285,13 @@ def _impute_to_files(work: WindowImputer, out_dir: Path, *, output_format: str,
                      arcsinh_scale: bool, chunk_bins: int, contigs: list[str],
                      progress: bool) -> list[Path]:
     """Stream every window into one open file per target (few targets)."""
-    from epimpute.export import TrackFiles, file_values
+    from epimpute.export import TrackFiles, key_values
 
     store = work.store
     out_dir.mkdir(parents=True, exist_ok=True)
-    paths = [output_file(out_dir, t.key, output_format) for t in work.targets]
-    bins = window_bins(chunk_bins, len(work.targets), len(work.rows))
+    keys = output_keys(work.targets, spread=work.spread)
+    paths = [output_file(out_dir, key, output_format) for key in keys]
+    bins = window_bins(chunk_bins, len(keys), len(work.rows))
     with ExitStack() as stack:
         files = TrackFiles(paths, output_format, {c: store.contigs[c] for c in contigs},
                            bin_size=store.bin_size, stack=stack)
@@ -266,7 +303,7 @@ def _impute_to_files(work: WindowImputer, out_dir: Path, *, output_format: str,
             for window in plan_windows(store, [contig], bins):
                 block = work(window)
                 files.write(contig, window.lo,
-                            file_values(block, output_format, arcsinh_scale=arcsinh_scale))
+                            key_values(block, keys, output_format, arcsinh_scale=arcsinh_scale))
                 bar.update(window.hi - window.lo)
     return paths
 

@@ -29,7 +29,14 @@ import torch
 from tqdm.auto import tqdm
 
 from epimpute.errors import InputError
-from epimpute.imputation import Target, Window, WindowImputer, plan_windows, window_bins
+from epimpute.imputation import (
+    Target,
+    Window,
+    WindowImputer,
+    output_keys,
+    plan_windows,
+    window_bins,
+)
 from epimpute.io.atomic import atomic_file, check_destination, publish
 from epimpute.models.base import Imputer
 from epimpute.models.layout import split_key
@@ -69,13 +76,16 @@ class StoreJob:
     weights: str = ""
     """Digest of the model's parameters (:func:`weights_digest`), so a worker never reuses
     a model loaded for another imputation."""
+    spread: bool = False
+    """Also write each target's predicted sd (tracks after the targets')."""
 
     def build(self) -> WindowWriter:
         """Load the model and open both stores."""
         from epimpute.model_dir import load_model
 
         work = WindowImputer(load_model(Path(self.model_dir)), Store.open(self.inputs),
-                             self.targets, device=self.device, precision=self.precision)
+                             self.targets, device=self.device, precision=self.precision,
+                             spread=self.spread)
         return WindowWriter(work, Path(self.partial))
 
 
@@ -140,8 +150,12 @@ def impute_to_store(  # noqa: PLR0913 - keyword-only options, one per command-li
     model_dir: Path | None = None,
     overwrite: bool = False,
     progress: bool = False,
+    spread: bool = False,
 ) -> Path:
     """Impute ``targets`` into the new store ``out``; returns ``out``.
+
+    With ``spread`` the store also holds each target's predicted sd, track
+    ``CELL:ASSAY.sd`` (arcsinh scale), after the targets' tracks.
 
     With ``resume``, an unfinished ``.NAME.partial`` of the same imputation is continued
     and its finished windows are skipped. A ``runner`` other than the default needs
@@ -160,10 +174,12 @@ def impute_to_store(  # noqa: PLR0913 - keyword-only options, one per command-li
     out.parent.mkdir(parents=True, exist_ok=True)
     check_destination(out, **destination)
     partial = partial_path(out)
-    local = WindowImputer(imputer, store, targets, device=device, precision=precision)
-    bins = window_bins(chunk_bins, len(targets), len(local.rows))
-    record = _record(imputer, store, targets, contigs, bins)
-    _open_partial(partial, record, store, targets, contigs, bins, resume=resume)
+    local = WindowImputer(imputer, store, targets, device=device, precision=precision,
+                          spread=spread)
+    keys = output_keys(targets, spread=spread)
+    bins = window_bins(chunk_bins, len(keys), len(local.rows))
+    record = _record(imputer, store, keys, contigs, bins)
+    _open_partial(partial, record, store, keys, contigs, bins, resume=resume)
     windows = plan_windows(store, contigs, bins)
     finished = set(os.listdir(partial / DONE_DIR))
     todo = [w for w in windows if marker(w) not in finished]
@@ -173,10 +189,10 @@ def impute_to_store(  # noqa: PLR0913 - keyword-only options, one per command-li
             raise ValueError("a runner other than run_here needs model_dir")
         job = StoreJob(str(Path(model_dir).resolve()), str(store.path.resolve()),
                        str(partial.resolve()), tuple(targets), str(device), precision,
-                       record["weights"])
+                       record["weights"], spread)
     total = sum(w.hi - w.lo for w in windows)
     with tqdm(total=total, initial=total - sum(w.hi - w.lo for w in todo), unit="bin",
-              unit_scale=True, desc=f"imputing {len(targets)} tracks",
+              unit_scale=True, desc=f"imputing {len(keys)} tracks",
               disable=not progress) as bar:
         (runner or run_here)(job, WindowWriter(local, partial), todo,
                              lambda w: bar.update(w.hi - w.lo))
@@ -197,19 +213,19 @@ def weights_digest(imputer: Imputer) -> str:
     return digest.hexdigest()
 
 
-def _record(imputer: Imputer, store: Store, targets: Sequence[Target],
+def _record(imputer: Imputer, store: Store, keys: Sequence[str],
             contigs: Sequence[str], bins: int) -> dict[str, Any]:
     """What identifies an imputation, as JSON values."""
     value = {"model": imputer.name, "weights": weights_digest(imputer),
              "config": imputer.config_dict(),
              "layout": imputer.layout.to_dict(), "inputs": str(store.path.resolve()),
-             "targets": [t.key for t in targets], "contigs": list(contigs),
+             "targets": list(keys), "contigs": list(contigs),
              "window_bins": bins}
     return json.loads(json.dumps(value, default=str))
 
 
 def _open_partial(partial: Path, record: dict[str, Any], store: Store,
-                  targets: Sequence[Target], contigs: Sequence[str], bins: int, *,
+                  keys: Sequence[str], contigs: Sequence[str], bins: int, *,
                   resume: bool) -> None:
     """Create the partial output store, or check that the one there continues this run."""
     record_file = partial / RECORD_FILE
@@ -226,7 +242,7 @@ def _open_partial(partial: Path, record: dict[str, Any], store: Store,
             raise InputError(f"{partial}: cannot resume, the imputation differs in "
                              f"{', '.join(changed)}")
         return
-    create_store(partial, tracks=[target_track(t.key) for t in targets],
+    create_store(partial, tracks=[target_track(key) for key in keys],
                  contigs={c: store.contigs[c] for c in contigs}, bin_size=store.bin_size,
                  chunks=(TRACK_BLOCK, bins))
     (partial / DONE_DIR).mkdir()

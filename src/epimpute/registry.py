@@ -17,7 +17,8 @@ from epimpute.errors import InputError
 from epimpute.models.average import AverageConfig, AverageImputer
 from epimpute.models.avocado import AvocadoConfig, AvocadoImputer
 from epimpute.models.base import Imputer
-from epimpute.models.edice import EdiceConfig, EdiceImputer
+from epimpute.models.edice import EdiceConfig
+from epimpute.models.edice_imputer import EdiceImputer
 from epimpute.models.seqcell import SeqcellConfig, SeqcellImputer
 
 

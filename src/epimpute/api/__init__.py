@@ -11,7 +11,7 @@ from typing import Any
 
 from epimpute.api._common import expand_keys
 from epimpute.api.generators import synth, synth_sequence
-from epimpute.api.imputing import export, factors, impute
+from epimpute.api.imputing import export, factors, impute, suggest
 from epimpute.api.training import extend, train
 from epimpute.config_file import read_config_file
 from epimpute.model_dir import load_model
@@ -19,7 +19,7 @@ from epimpute.store import ingest
 
 __all__ = ["ingest", "train", "extend", "impute", "evaluate", "factors", "load_model",
            "read_config_file", "expand_keys", "synth", "export", "synth_sequence",
-           "replicates", "differential", "compare", "downstream", "variants"]
+           "replicates", "differential", "compare", "downstream", "variants", "suggest"]
 
 
 def __getattr__(name: str) -> Any:

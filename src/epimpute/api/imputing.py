@@ -11,7 +11,7 @@ from typing import Any
 from epimpute.api._common import check_settings, expand_keys
 from epimpute.errors import InputError
 from epimpute.hardware import resolve_device
-from epimpute.imputation import OutputFormat, output_file, resolve_targets
+from epimpute.imputation import OutputFormat, output_file, output_keys, resolve_targets
 from epimpute.imputation import impute as impute_store
 from epimpute.io.atomic import check_destination, check_not_input
 from epimpute.model_dir import (
@@ -41,6 +41,7 @@ def impute(  # noqa: PLR0913 - keyword-only options, one per command-line option
     overwrite: bool = False,
     progress: bool = False,
     genome: Path | None = None,
+    uncertainty: bool = False,
 ) -> list[Path]:
     """Impute tracks genome-wide with the model in ``model_dir`` from the inputs in ``store``.
 
@@ -87,25 +88,34 @@ def impute(  # noqa: PLR0913 - keyword-only options, one per command-line option
         Show a progress bar on stderr.
     genome
         Reference genome of sequence models (``seqcell``); None: the one the model records.
+    uncertainty
+        Also write each track's predicted sd beside it, ``CELL.ASSAY.sd.bw`` / ``.npz`` (for
+        ``zarr``: track ``CELL:ASSAY.sd``), always on the arcsinh scale, whatever
+        ``arcsinh`` says; needs a model that predicts uncertainty.
 
     Returns
     -------
     list[pathlib.Path]
-        The written files, in target order (named targets first, then the missing ones);
-        ``[out]`` for ``zarr``.
+        The written files, in target order (named targets first, then the missing ones;
+        with ``uncertainty`` the sd files after them, in the same order); ``[out]`` for
+        ``zarr``.
 
     Raises
     ------
     InputError
         On a bad setting, no target, an unknown target or one whose assay the model has no
-        training track of, a bin size other than the model's, or outputs that exist
-        without ``overwrite``.
+        training track of, a bin size other than the model's, ``uncertainty`` for a model
+        without it, or outputs that exist without ``overwrite``.
     """
     from epimpute.distributed import DaskRunner
 
     check_settings(device=device, precision=precision)
     model_dir, out = Path(model_dir), Path(out)
     imputer = load_model(model_dir)
+    if uncertainty and not imputer.predicts_uncertainty:
+        raise InputError(f"{model_dir}: this {imputer.name} model does not predict uncertainty "
+                         "(--uncertainty); train eDICE with \"uncertainty\": true under "
+                         "\"model\" in --config")
     store = store if isinstance(store, Store) else Store.open(store)
     if store.bin_size != imputer.layout.bin_size:
         raise InputError(f"{store.path} has {store.bin_size}-bp bins but the model was trained "
@@ -125,7 +135,8 @@ def impute(  # noqa: PLR0913 - keyword-only options, one per command-line option
     if format == "zarr":
         check_not_input(out, kind="store", inputs=[model_dir, store.path])
     else:
-        _check_outputs(out, [output_file(out, t.key, format) for t in resolved],
+        _check_outputs(out, [output_file(out, key, format)
+                             for key in output_keys(resolved, spread=uncertainty)],
                        inputs=[model_dir, store.path], overwrite=overwrite)
     created = [p for p in (out, *out.parents) if not p.exists()]  # made by the writer
     distributed = workers is not None or scheduler is not None
@@ -136,7 +147,7 @@ def impute(  # noqa: PLR0913 - keyword-only options, one per command-line option
                                 arcsinh_scale=arcsinh, chunk_bins=chunk_bins,
                                 device=str(resolve_device(device)), precision=precision,
                                 resume=resume, runner=active, model_dir=model_dir,
-                                overwrite=overwrite, progress=progress)
+                                overwrite=overwrite, progress=progress, spread=uncertainty)
     except BaseException:
         for folder in created:  # innermost first; stops at the first one not empty
             if not folder.is_dir() or any(folder.iterdir()):
@@ -265,3 +276,76 @@ def factors(model_dir: Path, out: Path, *, chrom: str, overwrite: bool = False) 
     check_destination(out, kind="factors file", is_own=is_factors_file, overwrite=overwrite,
                       inputs=[model_dir])
     return export_factors(load_model(model_dir), out, chrom=chrom)
+
+
+def suggest(  # noqa: PLR0913 - keyword-only options, one per command-line option
+    model_dir: Path,
+    store: Path | Store,
+    *,
+    top: int | None = None,
+    out: Path | None = None,
+    sample_bins: int = 200_000,
+    device: str = "auto",
+    precision: str = "auto",
+    overwrite: bool = False,
+    progress: bool = False,
+) -> Any:
+    """Rank the cell type x assay pairs the store lacks by the model's mean predicted sd.
+
+    Parameters
+    ----------
+    model_dir
+        A trained model that predicts uncertainty (eDICE with ``uncertainty``).
+    store
+        The measured tracks (path or opened store).
+    top
+        Keep the ``top`` highest-ranked pairs (default: all).
+    out
+        Tab-separated file to write (``rank, cell_type, assay, score``); None writes nothing.
+    sample_bins
+        Bins the mean sd is taken over: windows of 10,000 bins spread evenly over the
+        genome (every bin when it is smaller).
+    device
+        ``auto``, ``cpu``, ``cuda`` or ``cuda:N``.
+    precision
+        ``auto``, ``fp32`` or ``bf16`` (as for ``impute``).
+    overwrite
+        Replace an existing ``out`` written by this command.
+    progress
+        Show a progress bar on stderr.
+
+    Returns
+    -------
+    pandas.DataFrame
+        Columns ``rank, cell_type, assay, score`` (mean sd, arcsinh scale), highest first.
+
+    Raises
+    ------
+    InputError
+        On a bad setting, a model without uncertainty, nothing to rank, or an ``out`` that
+        exists without ``overwrite`` (or is an input).
+    """
+    from epimpute.suggest import is_suggestion_table, rank_unmeasured, write_suggestions
+
+    check_settings(device=device, precision=precision)
+    if top is not None and (isinstance(top, bool) or not isinstance(top, int) or top < 1):
+        raise InputError(f"--top must be a positive number of tracks, got {top!r}")
+    model_dir = Path(model_dir)
+    store = store if isinstance(store, Store) else Store.open(store)
+    if out is not None:
+        if Path(out).is_dir():
+            raise InputError(f"{out} is a folder; give the name of the table to write")
+        check_destination(Path(out), kind="suggestion table", is_own=is_suggestion_table,
+                          overwrite=overwrite, inputs=[model_dir, store.path])
+    imputer = load_model(model_dir)
+    if store.bin_size != imputer.layout.bin_size:
+        raise InputError(f"{store.path} has {store.bin_size}-bp bins but the model was trained "
+                         f"on {imputer.layout.bin_size}-bp bins")
+    table = rank_unmeasured(imputer, store, sample_bins=sample_bins,
+                            device=str(resolve_device(device)), precision=precision,
+                            progress=progress)
+    if top is not None:
+        table = table.head(top)
+    if out is not None:
+        write_suggestions(table, Path(out))
+    return table

@@ -51,7 +51,7 @@ def impute(args: argparse.Namespace) -> None:
                    arcsinh=args.arcsinh, device=args.device, precision=args.precision,
                    chunk_bins=args.chunk_bins, resume=args.resume, workers=args.workers,
                    scheduler=args.scheduler, overwrite=args.overwrite, progress=not args.quiet,
-                   genome=args.genome)
+                   genome=args.genome, uncertainty=args.uncertainty)
     _print_paths(paths)
 
 
@@ -60,6 +60,18 @@ def _print_paths(paths: Sequence[Path], limit: int = 20) -> None:
         print(path)
     if len(paths) > limit:
         print(f"... and {len(paths) - limit} more files in {paths[0].parent}")
+
+
+def suggest(args: argparse.Namespace) -> None:
+    from epimpute.api import suggest
+
+    table = suggest(args.model_dir, args.store, top=args.top, out=args.out,
+                    sample_bins=args.sample_bins, device=args.device, precision=args.precision,
+                    overwrite=args.overwrite, progress=not args.quiet)
+    if args.out is None:
+        print(table.to_csv(sep="\t", index=False, float_format="%.6g"), end="")
+    else:
+        print(f"wrote {args.out}: {len(table)} tracks ranked")
 
 
 def export(args: argparse.Namespace) -> None:
@@ -91,6 +103,14 @@ def evaluate(args: argparse.Namespace) -> None:
         print(f"{metric}: " + ", ".join(f"{m} {v:.4f}" for m, v in zip(rows["model"], rows["mean"])))
     for note in notes:
         print(f"note: {note}")
+    import pandas as pd
+
+    from epimpute.evaluation.calibration import summarize_coverage
+
+    coverage = summarize_coverage(pd.read_csv(Path(args.out) / "calibration.tsv", sep="\t"))
+    for row in coverage[coverage["stratum"] == "all"].itertuples(index=False):
+        print(f"coverage of the central 50/80/95% intervals: {row.model} {row.cover50:.3f} / "
+              f"{row.cover80:.3f} / {row.cover95:.3f}")
     print(f"report: {Path(args.out) / 'report.html'}")
 
 

@@ -112,7 +112,27 @@ def build_parser() -> argparse.ArgumentParser:
     _precision_option(p)
     p.add_argument("--genome", type=Path, metavar="FASTA",
                    help="reference genome of a seqcell model (default: the one it records)")
+    p.add_argument("--uncertainty", action="store_true",
+                   help="also write each track's predicted sd (arcsinh scale) beside it, "
+                        "CELL.ASSAY.sd.bw/.npz (zarr: track CELL:ASSAY.sd); needs a model "
+                        "trained with uncertainty")
     p.set_defaults(run=handlers.impute)
+
+    p = commands.add_parser("suggest",
+                            help="rank the tracks a store lacks by the model's predicted sd: "
+                                 "which to measure next")
+    p.add_argument("model_dir", type=Path, help="a model trained with uncertainty")
+    p.add_argument("store", type=Path, help="store of the measured tracks")
+    p.add_argument("--top", type=int, metavar="N", help="keep the N highest-ranked tracks")
+    p.add_argument("--out", type=Path, metavar="TSV",
+                   help="table to write (rank, cell_type, assay, score); default: print it")
+    p.add_argument("--sample-bins", type=int, default=200_000, metavar="N",
+                   help="bins the mean sd is taken over, in windows spread evenly over the "
+                        "genome (default 200000)")
+    p.add_argument("--device", default="auto")
+    _precision_option(p)
+    p.add_argument("--overwrite", action="store_true", help="replace an existing table")
+    p.set_defaults(run=handlers.suggest)
 
     p = commands.add_parser("export", help="write tracks of a store as bigWig or npz files")
     p.add_argument("store", type=Path, help="any store (e.g. one written by impute --format "

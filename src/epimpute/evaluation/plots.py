@@ -16,7 +16,8 @@ from numpy.typing import NDArray
 from epimpute.evaluation.catalog import METRICS
 from epimpute.evaluation.strata import ALL
 
-__all__ = ["Locus", "locus_plot", "metric_boxplot", "save_png", "specificity_curves"]
+__all__ = ["Locus", "locus_plot", "metric_boxplot", "reliability_diagram", "save_png",
+           "specificity_curves"]
 
 
 def _figure(width: float, height: float):  # type: ignore[no-untyped-def]
@@ -179,6 +180,9 @@ class Locus:
         Model name to imputed signal of the window, shape ``(n,)``.
     note
         Text added to the title (for example why the window was chosen).
+    bands
+        Model name to the predicted sd of the window, shape ``(n,)``: that model's panel
+        shows its mean as a line with a +-1 sd band over the observed signal.
     """
 
     key: str
@@ -190,6 +194,7 @@ class Locus:
     specificity: NDArray[np.integer] | None = None
     predictions: dict[str, NDArray[np.floating]] = field(default_factory=dict)
     note: str = ""
+    bands: dict[str, NDArray[np.floating]] = field(default_factory=dict)
 
 
 def _spans(mask: NDArray[np.bool_]) -> list[tuple[int, int]]:
@@ -216,7 +221,8 @@ def locus_plot(locus: Locus):  # type: ignore[no-untyped-def]
     colors = ["black", *_colors(len(locus.predictions))]
     top = max(
         [float(np.max(locus.truth, initial=0))]
-        + [float(np.max(p, initial=0)) for p in locus.predictions.values()]
+        + [float(np.max(p + locus.bands.get(m, 0), initial=0))
+           for m, p in locus.predictions.items()]
     )
     series = [("observed", locus.truth), *locus.predictions.items()]
     for ax, (name, values), color in zip(axes, series, colors):
@@ -224,12 +230,58 @@ def locus_plot(locus: Locus):  # type: ignore[no-untyped-def]
             ax.axvspan(
                 positions[first], positions[min(end, positions.size - 1)], color="gold", alpha=0.25, lw=0
             )
-        ax.fill_between(positions, values, step="mid", color=color, alpha=0.7, lw=0)
+        band = locus.bands.get(name)
+        if band is None:
+            ax.fill_between(positions, values, step="mid", color=color, alpha=0.7, lw=0)
+        else:  # observed underneath, the mean as a line in its +-1 sd band
+            ax.fill_between(positions, locus.truth, step="mid", color="black", alpha=0.3, lw=0)
+            ax.fill_between(positions, np.maximum(values - band, 0), values + band, step="mid",
+                            color=color, alpha=0.3, lw=0)
+            ax.step(positions, values, where="mid", color=color, lw=0.9)
         ax.set_ylim(0, top * 1.05 if top > 0 else 1)
         ax.set_ylabel(name, rotation=0, ha="right", va="center", fontsize="small")
         ax.spines[["top", "right"]].set_visible(False)
     axes[-1].set_xlabel(f"{locus.contig} position (kb)")
     fig.suptitle(f"{locus.key}: observed peaks shaded" + (f" ({locus.note})" if locus.note else ""))
+    return fig
+
+
+def reliability_diagram(calibration: pd.DataFrame,
+                        strata: tuple[str, ...] = (ALL, "high_specificity")):  # type: ignore[no-untyped-def]
+    """Observed vs nominal coverage of the predicted central intervals, per model.
+
+    Parameters
+    ----------
+    calibration
+        Rows ``model, cell_type, assay, stratum, level, coverage, n_bins`` (see
+        :mod:`epimpute.evaluation.calibration`); points are means over tracks.
+    strata
+        Strata drawn, one line style each (solid first).
+
+    Returns
+    -------
+    matplotlib.figure.Figure
+    """
+    fig = _figure(4.6, 4.0)
+    ax = fig.add_subplot()
+    ax.plot([0, 1], [0, 1], color="grey", lw=0.8, ls=":", label="calibrated")
+    models = list(dict.fromkeys(calibration["model"]))
+    styles = ["-", "--", "-.", ":"]
+    for model, color in zip(models, _colors(len(models))):
+        rows = calibration[calibration["model"] == model]
+        for stratum, style in zip(strata, styles):
+            curve = (rows[rows["stratum"] == stratum].groupby("level")["coverage"].mean()
+                     .dropna())
+            if curve.empty:
+                continue
+            ax.plot(curve.index, curve.to_numpy(), style, marker="o", ms=3, color=color,
+                    label=f"{model}, {stratum}")
+    ax.set_xlim(0, 1)
+    ax.set_ylim(0, 1)
+    ax.set_xlabel("nominal coverage of the central interval")
+    ax.set_ylabel("observed share of bins inside")
+    ax.legend(fontsize="small", loc="upper left")
+    ax.set_title("Calibration of the predicted sd")
     return fig
 
 

@@ -18,8 +18,11 @@ Files written into the report folder:
   (:mod:`epimpute.evaluation.stats`).
 - ``bootstrap.tsv``, ``bootstrap_differences.tsv``: block-bootstrap confidence intervals of
   each model's scores and of the differences between models.
+- ``calibration.tsv``: for imputations with a predicted sd beside them, the share of bins
+  inside each central Gaussian interval (:mod:`epimpute.evaluation.calibration`).
 - ``plots/``: ``box_{metric}.png`` (per assay and model), ``specificity_{metric}.png``
-  (metric vs number of cell types with a peak), ``locus_{n}.png`` (example loci).
+  (metric vs number of cell types with a peak), ``locus_{n}.png`` (example loci),
+  ``reliability.png`` (coverage of the predicted intervals).
 - ``report.html``: a self-contained page (figures embedded) putting it together.
 """
 
@@ -37,11 +40,13 @@ from typing import Any
 import pandas as pd
 
 from epimpute import __version__
+from epimpute.evaluation.calibration import CALIBRATION_COLUMNS, summarize_coverage
 from epimpute.evaluation.catalog import METRICS
 from epimpute.evaluation.plots import (
     Locus,
     locus_plot,
     metric_boxplot,
+    reliability_diagram,
     save_png,
     specificity_curves,
 )
@@ -75,6 +80,8 @@ class Evaluation:
         ``assay`` columns added.
     loci
         Example windows to plot.
+    calibration
+        Interval coverage of predicted sds (:data:`CALIBRATION_COLUMNS` rows).
     info
         Settings of the run (JSON-serialisable), shown in the report.
     """
@@ -87,6 +94,8 @@ class Evaluation:
     differences: pd.DataFrame = field(default_factory=pd.DataFrame)
     loci: Sequence[Locus] = ()
     info: dict[str, Any] = field(default_factory=dict)
+    calibration: pd.DataFrame = field(
+        default_factory=lambda: pd.DataFrame(columns=CALIBRATION_COLUMNS))
 
 
 def _records(frame: pd.DataFrame) -> list[dict[str, Any]]:
@@ -160,11 +169,13 @@ def write_report(
         "paired_tests.tsv": evaluation.paired_tests,
         "bootstrap.tsv": evaluation.intervals,
         "bootstrap_differences.tsv": evaluation.differences,
+        "calibration.tsv": evaluation.calibration,
     }
     for name, table in tables.items():
         table.to_csv(out / name, sep="\t", index=False, na_rep="")
 
-    figures: dict[str, list[tuple[str, Path]]] = {"specificity": [], "box": [], "locus": []}
+    figures: dict[str, list[tuple[str, Path]]] = {"specificity": [], "box": [], "locus": [],
+                                                  "reliability": []}
     if plots and not metrics.empty:
         folder = out / "plots"
         folder.mkdir(exist_ok=True)
@@ -183,7 +194,12 @@ def write_report(
         for number, locus in enumerate(evaluation.loci, start=1):
             path = folder / f"locus_{number}.png"
             save_png(locus_plot(locus), path, dpi=dpi)
-            figures["locus"].append((locus.key, path))
+            caption = f"{locus.key}: {locus.note}" if locus.note else locus.key
+            figures["locus"].append((caption, path))
+        if not evaluation.calibration.empty:
+            path = folder / "reliability.png"
+            save_png(reliability_diagram(evaluation.calibration), path, dpi=dpi)
+            figures["reliability"].append(("reliability diagram", path))
     (out / "report.html").write_text(_html(evaluation, metrics, summary, figures, created),
                                      encoding="utf-8")
 
@@ -298,14 +314,28 @@ def _html(
             ),
         ]
         parts += [_image(path, metric) for metric, path in figures["specificity"]]
+    if not evaluation.calibration.empty:
+        parts += [
+            "<h2>Calibration of the predicted sd</h2>",
+            ("<p class='note'>Share of bins whose observed value lies inside the central 50/80/95% "
+             "interval of the Gaussian with the predicted mean and sd (arcsinh scale), mean over "
+             "tracks, overall and per specificity stratum; a calibrated model matches the nominal "
+             "share. Every level is in calibration.tsv.</p>"),
+            _table(summarize_coverage(evaluation.calibration)),
+        ]
+        parts += [_image(path, name) for name, path in figures["reliability"]]
     if figures["box"]:
         parts.append("<h2>Per-assay scores</h2>")
         parts += [_image(path, metric) for metric, path in figures["box"]]
     if figures["locus"]:
         parts.append(
-            "<h2>Example loci</h2><p class='note'>Windows centred on a cell-type-specific observed peak.</p>"
+            "<h2>Example loci</h2><p class='note'>Windows centred on a cell-type-specific observed peak; "
+            "for a model with a predicted sd, also its best, median and worst 20-kb windows by MSE among "
+            "those holding an observed peak, the mean drawn in its +-1 sd band over the observed signal "
+            "(grey).</p>"
         )
-        parts += [_image(path, key) for key, path in figures["locus"]]
+        parts += [f"<figure>{_image(path, text)}<figcaption class='note'>{html.escape(text)}"
+                  "</figcaption></figure>" for text, path in figures["locus"]]
     paired = evaluation.paired_tests
     if paired is not None and not paired.empty:
         parts += [

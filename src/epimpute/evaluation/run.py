@@ -31,13 +31,14 @@ from numpy.typing import NDArray
 
 from epimpute.errors import InputError
 from epimpute.evaluation.accumulators import RunningVariance
+from epimpute.evaluation.calibration import CALIBRATION_COLUMNS, CoverageCounter
+from epimpute.evaluation.loci import error_loci, specific_peak_locus
 from epimpute.evaluation.peaks import (
     DEFAULT_PEAK_PARAMS,
     PeakParams,
     call_peaks,
     peak_mask,
 )
-from epimpute.evaluation.plots import Locus
 from epimpute.evaluation.regions import (
     RegionSet,
     enhancer_coverage,
@@ -64,14 +65,14 @@ from epimpute.evaluation.stats import (
     group_tests,
     paired_model_tests,
 )
+from epimpute.evaluation.strata import Strata
 from epimpute.evaluation.summary import summarize
 from epimpute.io.atomic import check_destination, publish_dir
+from epimpute.io.trackkey import spread_key
 
 __all__ = ["evaluate"]
 
 log = logging.getLogger(__name__)
-
-_LOCUS_BP = 20_000
 
 
 @dataclass(frozen=True)
@@ -111,7 +112,8 @@ def evaluate(  # noqa: PLR0913 - keyword-only options, one per command-line opti
     truth
         The truth store (path or opened :class:`epimpute.store.Store`).
     predictions
-        Model name to its prediction folder (``{cell}.{assay}.npz`` or ``.bw`` files).
+        Model name to its prediction folder (``{cell}.{assay}.npz`` or ``.bw`` files; a
+        predicted sd ``{cell}.{assay}.sd.*`` beside one adds its interval coverage).
     out
         Report folder to create (see :mod:`epimpute.evaluation.report` for its files).
     genes
@@ -366,6 +368,7 @@ def _score(
     lengths = store.contigs
     metric_rows: list[tuple[str, str, str, str, float, str]] = []
     strata_rows: list[tuple[str, str, str, int]] = []
+    coverage_rows: list[tuple] = []
     intervals, differences, loci = [], [], []
     assays_with_locus: set[str] = set()
     bar = tqdm(total=sum(len(t.models) for t in plan), disable=not progress, unit="track", desc="scoring")
@@ -379,18 +382,30 @@ def _score(
                 block_bins=options.block_bins,
                 full_pass=options.full_pass,
             )
+            sd_key = spread_key(target.key)  # a predicted sd beside the track: coverage
+            counter = (CoverageCounter(Strata(len(assay_rows[target.assay])))
+                       if sources[model].file_for(sd_key) is not None else None)
             for contig in target.contigs:
+                truth, size = read_truth(store, contig, target.row), lengths[contig]
+                predicted = sources[model].read(target.key, contig, length=size, bin_size=bin_size)
+                specificity = _load(_context_path(work, "count", contig, target.assay))
+                if counter is not None:
+                    sd = sources[model].read(sd_key, contig, length=size, bin_size=bin_size)
+                    counter.update(truth, predicted, sd, specificity)
                 scorer.update(
-                    read_truth(store, contig, target.row),
-                    sources[model].read(target.key, contig, length=lengths[contig], bin_size=bin_size),
+                    truth,
+                    predicted,
                     contig=contig,
-                    length=lengths[contig],
-                    specificity=_load(_context_path(work, "count", contig, target.assay)),
+                    length=size,
+                    specificity=specificity,
                     variance=_load(_context_path(work, "var", contig, target.assay)),
                     promoters=_load(_context_path(work, "prom", contig)),
                     genes=_load(_context_path(work, "gene", contig)),
                     enhancers=_load(_context_path(work, "enh", contig)),
                 )
+            if counter is not None:
+                coverage_rows += [(model, target.biosample, target.assay, *row)
+                                  for row in counter.rows()]
             scores[model] = result = scorer.result()
             for stratum, values in result.values.items():
                 metric_rows += [
@@ -404,11 +419,21 @@ def _score(
             track_intervals, track_differences = bootstrap_intervals(scores, n_boot=options.n_boot, rng=rng)
             for frame, bucket in ((track_intervals, intervals), (track_differences, differences)):
                 bucket.append(frame.assign(cell_type=target.biosample, assay=target.assay))
+        def counts_of(contig: str, assay: str = target.assay) -> NDArray | None:  # type: ignore[type-arg]
+            return _load(_context_path(work, "count", contig, assay))
+
         if target.assay not in assays_with_locus:
-            locus = _pick_locus(store, sources, target, work, bin_size=bin_size, params=options.peak_params)
+            locus = specific_peak_locus(store, sources, target, counts_of,
+                                        n_cells=len(_assay_cells(store, target.assay)),
+                                        bin_size=bin_size, params=options.peak_params)
             if locus is not None:
                 loci.append(locus)
                 assays_with_locus.add(target.assay)
+        spread_models = [m for m in target.models
+                         if sources[m].file_for(spread_key(target.key)) is not None]
+        if spread_models and not any(locus.bands for locus in loci):
+            loci += error_loci(store, sources[spread_models[0]], target, counts_of,
+                               bin_size=bin_size, params=options.peak_params)
     bar.close()
     metrics = pd.DataFrame(metric_rows, columns=METRICS_COLUMNS)
     return Evaluation(
@@ -419,6 +444,7 @@ def _score(
         intervals=_front(intervals, ["model", "cell_type", "assay"]),
         differences=_front(differences, ["model_a", "model_b", "cell_type", "assay"]),
         loci=loci,
+        calibration=pd.DataFrame(coverage_rows, columns=CALIBRATION_COLUMNS),
     )
 
 
@@ -428,54 +454,3 @@ def _front(frames: list[pd.DataFrame], first: list[str]) -> pd.DataFrame:
         return pd.DataFrame(columns=first)
     frame = pd.concat(frames, ignore_index=True)
     return frame[first + [c for c in frame.columns if c not in first]]
-
-
-def _pick_locus(
-    store: TruthSource,
-    sources: Mapping[str, PredictionDir],
-    target: _Target,
-    work: Path,
-    *,
-    bin_size: int,
-    params: PeakParams,
-) -> Locus | None:
-    """A window centred on the strongest of the track's most cell-type-specific peaks."""
-    lengths = store.contigs
-    half = max(1, _LOCUS_BP // bin_size // 2)
-    for contig in target.contigs:
-        truth = read_truth(store, contig, target.row)
-        peaks = call_peaks(truth, bin_size=bin_size, length=lengths[contig], contig=contig, params=params)
-        if not len(peaks):
-            continue
-        counts = _load(_context_path(work, "count", contig, target.assay))
-        summit_bins = peaks.summit // bin_size
-        specificity = (
-            np.asarray(counts[summit_bins]) if counts is not None else np.ones(len(peaks), dtype=np.uint16)
-        )
-        candidates = np.flatnonzero(specificity == specificity.min())
-        best = candidates[np.argmax(peaks.score[candidates])]
-        centre = int(summit_bins[best])
-        n_cells = len(_assay_cells(store, target.assay))
-        note = (
-            f"centre peak observed in {int(specificity[best])} of {n_cells} cell types"
-            if counts is not None
-            else ""
-        )
-        first, last = max(0, centre - half), min(truth.size, centre + half)
-        return Locus(
-            key=target.key,
-            contig=contig,
-            start_bin=first,
-            bin_size=bin_size,
-            truth=truth[first:last].copy(),
-            peaks=peak_mask(peaks, n_bins=truth.size, bin_size=bin_size)[first:last],
-            specificity=None if counts is None else np.asarray(counts[first:last]).copy(),
-            predictions={
-                model: sources[model].read(target.key, contig, length=lengths[contig], bin_size=bin_size)[
-                    first:last
-                ]
-                for model in target.models
-            },
-            note=note,
-        )
-    return None

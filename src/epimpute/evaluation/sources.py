@@ -6,7 +6,9 @@ A prediction folder, as ``epimpute impute`` writes it, holds one file per impute
 - ``{biosample}.{assay}.bw`` (or ``.bigWig``): ``-log10 p`` signal, binned and arcsinh
   transformed on reading.
 
-When both exist for a track the ``.npz`` is used. Files are matched against the truth's track
+Beside a track, ``{biosample}.{assay}.sd.npz`` (or ``.bw``) may hold its predicted sd, on the
+arcsinh scale in both formats (read as it is, key ``CELL:ASSAY.sd``). When both exist for a
+track the ``.npz`` is used. Files are matched against the truth's track
 keys, so names may contain dots.
 """
 
@@ -23,7 +25,7 @@ import numpy as np
 from numpy.typing import NDArray
 
 from epimpute.errors import InputError
-from epimpute.io.trackkey import TrackKey
+from epimpute.io.trackkey import TrackKey, is_spread_key, spread_key
 
 __all__ = ["PredictionDir", "TruthSource", "open_truth", "read_truth"]
 
@@ -106,6 +108,7 @@ class PredictionDir:
         """The keys among ``known`` that this folder has a file for (logs unmatched files)."""
         found = [key for key in known if self.file_for(key) is not None]
         used = {self.file_for(key).name for key in found}  # type: ignore[union-attr]
+        used |= {f.name for key in found if (f := self.file_for(spread_key(key))) is not None}
         stray = [n for n in self._files if n.endswith((_NPZ, *_BIGWIG)) and n not in used]
         if stray:
             log.info("%s: %d file(s) match no observed track, e.g. %s", self.path, len(stray), stray[0])
@@ -125,7 +128,8 @@ class PredictionDir:
         return set(chrom_sizes(path))
 
     def read(self, key: str, contig: str, *, length: int, bin_size: int) -> NDArray[np.float32]:
-        """Imputed signal of one contig on the arcsinh scale.
+        """Imputed signal of one contig on the arcsinh scale (a ``CELL:ASSAY.sd`` key: the
+        predicted sd, read untransformed from bigWig too).
 
         Parameters
         ----------
@@ -163,11 +167,15 @@ class PredictionDir:
         else:
             from epimpute.io.bigwig import read_binned
 
-            values = np.arcsinh(read_binned(path, contig, length=length, bin_size=bin_size))
+            values = read_binned(path, contig, length=length, bin_size=bin_size)
+            if not is_spread_key(key):
+                values = np.arcsinh(values)
         if values.shape != (n_bins,):
             raise InputError(f"{path}: contig {contig!r} has {values.size} bins, the truth has {n_bins}")
         if not np.isfinite(values).all():
             raise InputError(f"{path}: contig {contig!r} has NaN or infinite values")
+        if is_spread_key(key) and (values < 0).any():
+            raise InputError(f"{path}: contig {contig!r} has negative sds")
         return values
 
     def _require(self, key: str) -> Path:

@@ -13,10 +13,14 @@ from pathlib import Path
 
 from epimpute.errors import InputError
 
-__all__ = ["NAME_RULE", "NamedTrack", "TrackKey", "check_name", "output_path"]
+__all__ = ["NAME_RULE", "SPREAD_SUFFIX", "NamedTrack", "TrackKey", "check_name", "is_spread_key",
+           "output_path", "spread_key"]
 
 NAME_RULE = "letters, digits and _ - . + only, not starting with '.'"
 _NAME = re.compile(r"[A-Za-z0-9_+\-][A-Za-z0-9_.+\-]*")
+SPREAD_SUFFIX = ".sd"
+"""Appended to the assay of an imputed track to name the track of its predicted sd:
+``CELL:ASSAY`` -> ``CELL:ASSAY.sd``, file ``CELL.ASSAY.sd.bw`` beside ``CELL.ASSAY.bw``."""
 
 
 def check_name(value: str, *, what: str) -> str:
@@ -113,3 +117,15 @@ def output_path(folder: Path, key: str | TrackKey, suffix: str) -> Path:
     if path.parent != folder or path.name in (".", ".."):  # the name rule makes this unreachable
         raise InputError(f"track {key}: output name {path.name!r} leaves {folder}")
     return path
+
+
+def spread_key(key: str | TrackKey) -> str:
+    """The key of the sd track of ``key``: ``CELL:ASSAY`` -> ``CELL:ASSAY.sd``."""
+    key = key if isinstance(key, TrackKey) else TrackKey.parse(key)
+    return str(TrackKey(key.cell_type, key.assay + SPREAD_SUFFIX, key.individual))
+
+
+def is_spread_key(key: str | TrackKey) -> bool:
+    """Whether ``key`` names a predicted-sd track (its assay ends in ``.sd``)."""
+    key = key if isinstance(key, TrackKey) else TrackKey.parse(key)
+    return key.assay.endswith(SPREAD_SUFFIX)

@@ -9,6 +9,7 @@ from typing import Any, ClassVar
 import numpy as np
 import torch
 
+from epimpute.errors import InputError
 from epimpute.models.layout import Layout
 
 ContigLoader = Callable[[str], dict[str, torch.Tensor]]
@@ -67,6 +68,38 @@ class Imputer(ABC):
         np.ndarray
             ``(len(targets), L)`` float32 imputed arcsinh signal.
         """
+
+    @property
+    def predicts_uncertainty(self) -> bool:
+        """Whether :meth:`impute_region_spread` gives a per-bin sd (False by default)."""
+        return False
+
+    def impute_region_spread(
+        self,
+        signal: np.ndarray,
+        available: np.ndarray,
+        targets: Sequence[tuple[int, int]],
+        *,
+        contig: str,
+        start: int,
+    ) -> tuple[np.ndarray, np.ndarray]:
+        """Impute ``targets`` over one region with the sd of each value.
+
+        Parameters are those of :meth:`impute_region`.
+
+        Returns
+        -------
+        tuple[np.ndarray, np.ndarray]
+            The ``(len(targets), L)`` float32 means (as :meth:`impute_region`) and the sd of
+            a Gaussian around each on the same (arcsinh) scale, calibrated by training.
+
+        Raises
+        ------
+        InputError
+            If the model predicts no spread (:attr:`predicts_uncertainty` is False).
+        """
+        raise InputError(f"this {self.name} model does not predict uncertainty; train one "
+                         "that does (edice with uncertainty: true in its model configuration)")
 
     @abstractmethod
     def config_dict(self) -> dict[str, Any]:

@@ -38,22 +38,22 @@ mean and sd are estimated as biosample factor x assay factor
 from __future__ import annotations
 
 from collections.abc import Sequence
-from concurrent.futures import ThreadPoolExecutor
-from dataclasses import asdict, dataclass
-from typing import Any
+from dataclasses import dataclass
 
 import numpy as np
 import torch
 from torch import nn
 from torch.nn import functional as F
 
-from epimpute.models.base import Imputer
-from epimpute.models.features import context_margin, window_means
 from epimpute.models.layout import Layout
 
 DECODE_CHUNK_VALUES = 1 << 19
 """Hidden-layer values (pairs x width) the decoder computes at a time: small enough that a
 chunk's activations stay in a core's cache, large enough that the loop costs little."""
+SPREAD_HIDDEN = 64
+"""Width of the hidden layer of the spread head (``uncertainty``)."""
+LOG_VARIANCE_LIMIT = 12.0
+"""Predicted log-variances are clamped to +- this (sd ratios of about e^6 either way)."""
 
 
 @dataclass
@@ -93,6 +93,11 @@ class EdiceConfig:
     prediction back with its pair's mean and sd: measured for tracks the model was
     trained on, estimated for other pairs by :mod:`epimpute.models.track_scale`
     (biosample factor x assay factor). Not in the published model."""
+    uncertainty: bool = False
+    """Also predict a spread: a per-pair log-variance of a Gaussian around the prediction
+    on the model's (standardised) scale, from a small head that reads the decoder's last
+    hidden layer without passing gradients back into it, so the mean is trained exactly as
+    without it. Not in the published model (see ``docs/uncertainty.md``)."""
     shared_tissue_embedding: bool = False
     """A biosample ``tissue@individual`` gets the sum of a tissue embedding (shared by every
     individual) and an individual embedding (shared by every tissue) instead of one of its
@@ -240,6 +245,7 @@ class Edice(nn.Module):
             width = hidden
         layers.append(nn.Linear(width, 2 if config.gain and config.residual else 1))
         self.decoder = nn.Sequential(*layers)
+        spread_width = width + (n_features if config.assay_mean_input else 0) + 1
         if config.similarity_weighted_mean:
             self.mean_query = nn.Linear(config.d_model, config.d_model, bias=False)
             self.mean_key = nn.Linear(config.d_model, config.d_model, bias=False)
@@ -253,6 +259,15 @@ class Edice(nn.Module):
             self.register_buffer("pair_mean", torch.zeros(shape))
             self.register_buffer("pair_sd", torch.ones(shape))
             self.register_buffer("pair_measured", torch.zeros(shape, dtype=torch.bool))
+        if config.uncertainty:
+            # Drawn from a copy of the random state, which is then put back: every other
+            # parameter and every later draw (dropout) is what it is without the head.
+            with torch.random.fork_rng(devices=[]):
+                self.spread_head = nn.Sequential(nn.Linear(spread_width, SPREAD_HIDDEN),
+                                                 nn.ReLU(), nn.Linear(SPREAD_HIDDEN, 1))
+            # Calibration factors of the predicted sd, per assay: row 0 for pairs with
+            # measured statistics, row 1 for pairs whose statistics are estimated.
+            self.register_buffer("spread_scale", torch.ones(2, layout.n_assays))
 
     def set_pair_statistics(self, mean: np.ndarray, sd: np.ndarray, measured: np.ndarray
                             ) -> None:
@@ -268,12 +283,26 @@ class Edice(nn.Module):
             return torch.ones(targets.shape[:-1], device=targets.device)
         return self.pair_sd[targets[..., 0], targets[..., 1]]
 
+    def output_sd(self, log_variance: torch.Tensor, targets: torch.Tensor) -> torch.Tensor:
+        """Calibrated sd, on the output (arcsinh) scale, of the predictions of ``targets``
+        ``(..., 2)`` whose log-variances (model scale) are ``log_variance`` ``(...)``."""
+        if not self.config.uncertainty:
+            raise ValueError("this network predicts no spread (uncertainty is off)")
+        bios, assay = targets[..., 0], targets[..., 1]
+        estimated = (~self.pair_measured[bios, assay]).long() if self.config.standardize \
+            else torch.zeros_like(assay)
+        scale = self.spread_scale[estimated, assay] * self.target_sd(targets)
+        return scale * torch.exp(0.5 * log_variance.float())
+
     def forward(
         self, features: torch.Tensor, available: torch.Tensor, targets: torch.Tensor,
-        valid: torch.Tensor | None = None,
-    ) -> torch.Tensor:
+        valid: torch.Tensor | None = None, *, spread: bool = False,
+    ) -> torch.Tensor | tuple[torch.Tensor, torch.Tensor]:
         """Predict ``targets`` ``(N, K, 2)``; with ``valid`` ``(N, K)`` bool only the true
-        entries are decoded (the others come back 0), which saves the padding's cost."""
+        entries are decoded (the others come back 0), which saves the padding's cost.
+
+        With ``spread`` (``uncertainty`` models) also return the ``(N, K)`` predicted
+        log-variances on the model's scale (see :meth:`output_sd`)."""
         n, k = targets.shape[:2]
         active = self._active_items(available, targets)
         track_biosample, track_assay = self.track_biosample, self.track_assay
@@ -320,22 +349,31 @@ class Edice(nn.Module):
             rows, columns = torch.nonzero(valid, as_tuple=True)
             picked = local_targets[rows, columns]
             chosen = targets[rows, columns]
-        predicted = self._decode(biosample_tokens, assay_tokens, grid, present, rows,
-                                 picked[:, 0], picked[:, 1])
+        if spread and not self.config.uncertainty:
+            raise ValueError("this network predicts no spread (uncertainty is off)")
+        predicted, log_variance = self._decode(biosample_tokens, assay_tokens, grid, present,
+                                               rows, picked[:, 0], picked[:, 1], spread=spread)
         if self.config.standardize:
             predicted = (self.pair_mean[chosen[:, 0], chosen[:, 1]]
                          + self.pair_sd[chosen[:, 0], chosen[:, 1]] * predicted)
+        outputs = [predicted] + ([log_variance] if spread else [])
         if valid is None:
-            return predicted.reshape(n, k)
-        out = predicted.new_zeros(n, k)
-        out[rows, columns] = predicted
-        return out
+            shaped = [o.reshape(n, k) for o in outputs]
+        else:
+            shaped = []
+            for values in outputs:
+                full = values.new_zeros(n, k)
+                full[rows, columns] = values
+                shaped.append(full)
+        return tuple(shaped) if spread else shaped[0]
 
     def _decode(self, biosample_tokens: torch.Tensor, assay_tokens: torch.Tensor,
                 grid: torch.Tensor, present: torch.Tensor, rows: torch.Tensor,
-                bios: torch.Tensor, assay: torch.Tensor) -> torch.Tensor:
+                bios: torch.Tensor, assay: torch.Tensor, *, spread: bool = False,
+                ) -> tuple[torch.Tensor, torch.Tensor | None]:
         """``(M,)`` predictions (model scale) for the pairs ``(bios, assay)`` at bins
-        ``rows`` (all ``(M,)``, active-item indices).
+        ``rows`` (all ``(M,)``, active-item indices), and with ``spread`` their
+        log-variances (else None).
 
         The decoder's first layer is linear on [biosample token, assay token, assay mean],
         so its biosample and assay parts are computed once per bin and item and summed per
@@ -354,7 +392,7 @@ class Edice(nn.Module):
                  if self.config.assay_mean_input else None)
         # Pairs go through the MLP in chunks small enough to stay in cache.
         step = max(1, DECODE_CHUNK_VALUES // max(first.out_features, 1))
-        out = []
+        out, spreads = [], []
         for lo in range(0, len(rows), step):
             r, b, a = rows[lo:lo + step], bios[lo:lo + step], assay[lo:lo + step]
             hidden = (per_biosample.index_select(0, r * n_bios + b)
@@ -362,7 +400,8 @@ class Edice(nn.Module):
             if means is not None:
                 picked_mean = means[r, b, a]
                 hidden = torch.addmm(hidden, picked_mean, weight[:, 2 * d:].T)
-            decoded = self.decoder[1:](hidden)
+            last = self.decoder[1:-1](hidden)
+            decoded = self.decoder[-1](last)
             predicted = decoded[:, 0]
             if self.config.residual:
                 centre = picked_mean[:, self.config.windows.index(1)]
@@ -370,7 +409,14 @@ class Edice(nn.Module):
                     centre = centre * (1 + decoded[:, 1])
                 predicted = predicted + centre
             out.append(predicted)
-        return torch.cat(out) if out else per_biosample.new_zeros(0)
+            if spread:  # reads the mean's computation, never trains it
+                read = [last, predicted.unsqueeze(1)] + ([picked_mean] if means is not None else [])
+                joined = torch.cat([t.detach().to(last.dtype) for t in read], 1)
+                log_variance = self.spread_head(joined)
+                spreads.append(log_variance[:, 0].clamp(-LOG_VARIANCE_LIMIT, LOG_VARIANCE_LIMIT))
+        empty = per_biosample.new_zeros(0)
+        return (torch.cat(out) if out else empty,
+                (torch.cat(spreads) if spreads else empty) if spread else None)
 
     def _active_items(
         self, available: torch.Tensor, targets: torch.Tensor
@@ -418,93 +464,7 @@ class Edice(nn.Module):
         return means.to(grid.dtype)
 
 
-class EdiceImputer(Imputer):
-    """Imputes regions with a trained :class:`Edice` network.
+from epimpute.models.edice_imputer import EdiceImputer  # noqa: E402 - re-exported
 
-    ``batch_bins`` bins go through the network at a time; small batches keep activations
-    in cache and are faster on a CPU than large ones. On a CPU a region is split into one
-    contiguous part per torch thread, each run by its own worker with single-threaded
-    operations: the network's matrices are too small for one operation to use several
-    cores well, so parts in parallel are faster than threads within each operation.
-    """
-
-    name = "edice"
-    reduced_precision = True
-
-    def __init__(self, network: Edice, *, batch_bins: int = 512) -> None:
-        super().__init__(network.layout)
-        self.network = network
-        self.batch_bins = batch_bins
-
-    @property
-    def context_bins(self) -> int:
-        return context_margin(self.network.config.windows)
-
-    def impute_region(
-        self,
-        signal: np.ndarray,
-        available: np.ndarray,
-        targets: Sequence[tuple[int, int]],
-        *,
-        contig: str,
-        start: int,
-    ) -> np.ndarray:
-        device = next(self.network.parameters()).device
-        margin = self.context_bins
-        n_bins = signal.shape[1] - 2 * margin
-        target_pairs = torch.as_tensor(np.asarray(targets, dtype=np.int64).reshape(-1, 2),
-                                       device=device)
-        mask = torch.as_tensor(np.asarray(available, dtype=bool), device=device)
-        out = np.empty((len(targets), n_bins), dtype=np.float32)
-        # Autocast and inference mode are per thread: workers re-enter the caller's.
-        reduced = torch.is_autocast_enabled(device.type)
-        reduced_dtype = torch.get_autocast_dtype(device.type)
-
-        def run(lo: int, hi: int) -> None:
-            features = torch.from_numpy(window_means(
-                signal[:, lo:hi + 2 * margin], self.network.config.windows, margin=margin))
-            with torch.inference_mode(), torch.autocast(device.type, dtype=reduced_dtype,
-                                                        enabled=reduced):
-                for first in range(0, hi - lo, self.batch_bins):
-                    chunk = features[first:first + self.batch_bins].to(device)
-                    n = chunk.shape[0]
-                    predicted = self.network(
-                        chunk, mask.expand(n, -1), target_pairs.expand(n, -1, -1))
-                    out[:, lo + first:lo + first + n] = predicted.float().T.cpu().numpy()
-
-        threads = torch.get_num_threads()
-        workers = min(threads, -(-n_bins // self.batch_bins)) if device.type == "cpu" else 1
-        step = -(-n_bins // max(workers, 1) // self.batch_bins) * self.batch_bins
-        parts = [(lo, min(lo + step, n_bins)) for lo in range(0, n_bins, max(step, 1))]
-        was_training = self.network.training
-        self.network.eval()
-        try:
-            if len(parts) <= 1:
-                run(0, n_bins)
-            else:
-                torch.set_num_threads(1)
-                with ThreadPoolExecutor(len(parts)) as pool:
-                    for finished in [pool.submit(run, lo, hi) for lo, hi in parts]:
-                        finished.result()
-        finally:
-            torch.set_num_threads(threads)
-            self.network.train(was_training)
-        return out
-
-    def config_dict(self) -> dict[str, Any]:
-        return asdict(self.network.config)
-
-    def state_dict(self) -> dict[str, torch.Tensor]:
-        return {k: v.detach().cpu() for k, v in self.network.state_dict().items()}
-
-    @classmethod
-    def from_state(
-        cls, layout: Layout, config: dict[str, Any], state: dict[str, torch.Tensor]
-    ) -> EdiceImputer:
-        network = Edice(layout, EdiceConfig(**config))
-        network.load_state_dict(state)
-        return cls(network)
-
-    def to(self, device: torch.device) -> EdiceImputer:
-        self.network.to(device)
-        return self
+__all__ = ["DECODE_CHUNK_VALUES", "Edice", "EdiceConfig", "EdiceImputer", "SetAttentionBlock",
+           "biosample_groups"]

@@ -14,10 +14,12 @@ from torch.nn.parallel import DistributedDataParallel
 
 from epimpute.errors import InputError
 from epimpute.hardware import resolve_device, uses_bf16
-from epimpute.models.edice import Edice, EdiceConfig, EdiceImputer, biosample_groups
+from epimpute.models.edice import Edice, EdiceConfig, biosample_groups
+from epimpute.models.edice_imputer import EdiceImputer
 from epimpute.models.features import context_margin, window_means
 from epimpute.models.track_scale import STATISTIC_FLOOR, complete_log_additive
 from epimpute.store import Store
+from epimpute.training.calibration import calibrate_spread
 from epimpute.training.data import (
     BinTable,
     genome_blocks,
@@ -175,15 +177,28 @@ def _max_masked(config: EdiceTrainingConfig, n_tracks: int) -> int:
 
 
 def masked_loss(network: Edice, batch: tuple[torch.Tensor, ...],
-                forward: nn.Module | None = None) -> torch.Tensor:
+                forward: nn.Module | None = None, *, spread: bool = True) -> torch.Tensor:
     """Mean squared error over the hidden tracks of a batch; ``forward`` (default
-    ``network``) computes the predictions, e.g. ``network`` wrapped for several processes."""
+    ``network``) computes the predictions, e.g. ``network`` wrapped for several processes.
+
+    With ``spread`` and a network with ``uncertainty``, plus the Gaussian negative
+    log-likelihood of the errors under the predicted log-variances, with the errors
+    detached: it trains the spread head only, the mean's gradient is the squared error's.
+    """
     features, values, available, targets, valid = batch
     pairs = torch.stack([network.track_biosample[targets], network.track_assay[targets]], dim=-1)
-    predicted = (forward or network)(features, available, pairs, valid).float()
+    spread = spread and network.config.uncertainty
+    output = (forward or network)(features, available, pairs, valid, spread=spread)
+    predicted, log_variance = output if spread else (output, None)
     truth = torch.gather(values, 1, targets)
-    squared = ((predicted - truth) / network.target_sd(pairs)) ** 2
-    return (squared * valid).sum() / valid.sum().clamp(min=1)
+    error = (predicted.float() - truth) / network.target_sd(pairs)
+    count = valid.sum().clamp(min=1)
+    loss = (error ** 2 * valid).sum() / count
+    if log_variance is not None:
+        log_variance = log_variance.float()
+        nll = 0.5 * (log_variance + error.detach() ** 2 * torch.exp(-log_variance))
+        loss = loss + (nll * valid).sum() / count
+    return loss
 
 
 def measure_pair_statistics(network: Edice, values: np.ndarray, *, estimate_all: bool) -> None:
@@ -316,7 +331,7 @@ def train_edice(
             total, count = 0.0, 0
             for batch in validation_batches:
                 valid = batch[-1]
-                total += float(masked_loss(network, batch)) * float(valid.sum())
+                total += float(masked_loss(network, batch, spread=False)) * float(valid.sum())
                 count += int(valid.sum())
             return total / max(count, 1)
 
@@ -333,6 +348,9 @@ def train_edice(
                           description="edice")
         finally:
             release()
+        if network.config.uncertainty:
+            factors = calibrate_spread(network, validation_batches)
+            log.info("spread calibration factors per assay: %s", factors)
     return EdiceImputer(network.cpu()), history
 
 

@@ -46,7 +46,8 @@ import torch
 from epimpute.errors import InputError
 from epimpute.models.average import AverageImputer
 from epimpute.models.avocado import Avocado, AvocadoImputer, GenomeFactors
-from epimpute.models.edice import Edice, EdiceImputer, biosample_groups
+from epimpute.models.edice import Edice, biosample_groups
+from epimpute.models.edice_imputer import EdiceImputer
 from epimpute.models.growth import grow_rows as _grow_rows
 from epimpute.models.layout import Layout
 from epimpute.store import Store
@@ -193,6 +194,11 @@ def grow_edice(network: Edice, extension: Extension, *, seed: int = 0
         masks[name] = mask
     if config.standardize:
         state.update(_grow_pair_statistics(state, layout, new_b, new_a))
+    if config.uncertainty:  # new assays start at the mean factor; training refits them all
+        old = state["spread_scale"]
+        scale = old.mean(1, keepdim=True).repeat(1, layout.n_assays)
+        scale[:, :old.shape[1]] = old
+        state["spread_scale"] = scale
     grown.load_state_dict(state)
     return grown, masks
 
