@@ -163,6 +163,12 @@ def build_parser() -> argparse.ArgumentParser:
     p.add_argument("--cell-type", required=True, help="cell type to score in")
     p.add_argument("--genome", type=Path, metavar="FASTA",
                    help="reference genome (default: the one the model records)")
+    p.add_argument("--mode", choices=("centred", "full"), default="centred",
+                   help="centred (default): the prediction at the variant's bin; full: the "
+                        "mean over every bin within the network's reach, averaged over "
+                        "window placements")
+    p.add_argument("--stride", type=int, default=16, metavar="BINS",
+                   help="full mode: model bins between two window placements (default 16)")
     p.add_argument("--out", type=Path, required=True, help="tab-separated table to write")
     p.add_argument("--overwrite", action="store_true", help="replace an existing table")
     p.set_defaults(run=handlers.variants)
