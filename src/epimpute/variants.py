@@ -14,7 +14,13 @@ from tqdm.auto import tqdm
 from epimpute.errors import InputError
 from epimpute.io.atomic import atomic_file, check_not_input
 from epimpute.io.genome import Genome
-from epimpute.models.seqcell import SeqcellImputer, coarsen_tracks, model_bin, reach
+from epimpute.models.seqcell import (
+    SeqcellImputer,
+    coarsen_tracks,
+    model_bin,
+    n_outputs,
+    reach,
+)
 from epimpute.store import Store
 
 BASES = set("ACGT")
@@ -90,7 +96,7 @@ def score_variants(imputer: SeqcellImputer, genome: Genome, store: Store,
     if row is None:
         raise InputError(f"cell type '{cell_type}' has no "
                          f"{layout.assays[imputer.assay]} track in {store.path}")
-    marks = imputer.config.panel["marks"]
+    columns = imputer.output_columns(cell_type)
     width = 1 if mode == "centred" else full_window(imputer)
     offsets = [0] if mode == "centred" else list(range(0, width, stride))
     panel = torch.from_numpy(imputer.panel_input(biosample))[None]
@@ -108,7 +114,7 @@ def score_variants(imputer: SeqcellImputer, genome: Genome, store: Store,
         predicted = _allele_means(imputer, genome, store, variant, row, panel,
                                   width=width, offsets=offsets)
         result["status"] = "ok"
-        for j, mark in enumerate(marks):
+        for mark, j in columns:
             result[f"{mark}:ref"] = float(predicted[0, j])
             result[f"{mark}:alt"] = float(predicted[1, j])
             result[f"{mark}:effect"] = float(predicted[1, j] - predicted[0, j])
@@ -133,7 +139,7 @@ def _allele_means(imputer: SeqcellImputer, genome: Genome, store: Store, variant
     accessibility = coarsen_tracks(store.read(variant.chrom, first * step,
                                               (first + span) * step, tracks=[row]), step)[0]
     length = width + 2 * context
-    total = np.zeros((2, len(imputer.config.panel["marks"])), dtype=np.float64)
+    total = np.zeros((2, n_outputs(imputer.config)), dtype=np.float64)
     network = imputer.network.eval()
     for lo in range(0, len(offsets), windows_per_pass):
         starts = [width - 1 - o for o in offsets[lo: lo + windows_per_pass]]
@@ -227,4 +233,5 @@ def variants(model_dir: Path, store: Path | Store, out: Path, *, vcf: Path,
                               stride=stride, progress=progress)
     finally:
         reference.close()
-    return write_table(rows, imputer.config.panel["marks"], out)
+    marks = [name for name, _ in imputer.output_columns(cell_type)]
+    return write_table(rows, marks, out)
