@@ -134,7 +134,8 @@ def build_parser() -> argparse.ArgumentParser:
                    help="a model's imputation folder (CELL.ASSAY.npz or .bw); repeatable")
     p.add_argument("--out", type=Path, required=True, metavar="REPORT_DIR")
     p.add_argument("--genes", type=Path, metavar="BED",
-                   help="genes BED (chrom start end id score strand; .gz ok): mseprom, msegene")
+                   help="genes BED (chrom start end id score strand; .gz ok): mseprom, msegene, "
+                        "distance-to-TSS strata")
     p.add_argument("--enhancers", type=Path, metavar="BED", help="enhancers BED: mseenh")
     p.add_argument("--target", action="append", dest="targets", metavar="CELL:ASSAY",
                    help="score only this track (repeatable)")
