@@ -111,3 +111,14 @@ def test_bad_mode_stride_and_a_cell_type_without_accessibility(setting, tmp_path
               "--out", str(tmp_path / "o.tsv")])
     assert "invalid choice: 'wide'" in capsys.readouterr().err
     assert not (tmp_path / "o.tsv").exists()
+
+
+def test_read_vcf_takes_a_table_with_a_plain_header(tmp_path):
+    from epimpute.variants import read_vcf
+
+    path = tmp_path / "truth.tsv"
+    path.write_text("CHROM\tPOS\tID\tREF\tALT\tTF\n22\t17\tvar1\tA\tg\tCTCF\n")
+    assert read_vcf(path) == [Variant("22", 17, "var1", "A", "G", 2)]
+    path.write_text("22\t17\tvar1\tA\tG\nCHROM\tPOS\tID\tREF\tALT\n")  # not first: malformed
+    with pytest.raises(InputError, match="truth.tsv:2: expected CHROM POS"):
+        read_vcf(path)

@@ -39,8 +39,9 @@ class Variant:
 
 
 def read_vcf(path: Path) -> list[Variant]:
-    """Single-base substitutions of a VCF (plain text; ``#`` lines skipped); InputError
-    naming the line of a malformed row or another kind of variant."""
+    """Single-base substitutions of a VCF (plain text; ``#`` lines and a leading
+    ``CHROM POS ...`` header skipped); InputError naming the line of a malformed row or
+    another kind of variant."""
     variants = []
     try:
         lines = Path(path).read_text().splitlines()
@@ -50,6 +51,8 @@ def read_vcf(path: Path) -> list[Variant]:
         if not line.strip() or line.startswith("#"):
             continue
         fields = line.split("\t")
+        if not variants and fields[:2] == ["CHROM", "POS"]:
+            continue  # a header without '#' (the truth tables of synth-sequence)
         if len(fields) < 5 or not fields[1].isdigit() or int(fields[1]) < 1:
             raise InputError(f"{path}:{number}: expected CHROM POS ID REF ALT (POS 1-based)")
         ref, alt = fields[3].upper(), fields[4].upper()
