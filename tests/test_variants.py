@@ -8,7 +8,9 @@ import torch
 from epimpute.cli import main
 from epimpute.errors import InputError
 from epimpute.io.genome import open_genome
+from epimpute.model_dir import save_model
 from epimpute.models.seqcell import Seqcell, SeqcellConfig, SeqcellImputer, reach
+from epimpute.seqcell_inputs import genome_record, panel_values
 from epimpute.store import Store, Track, create_store
 from epimpute.training.data import store_layout
 from epimpute.variants import Variant, full_window, score_variants
@@ -31,13 +33,14 @@ def setting(tmp_path_factory):
     for i in range(len(tracks)):
         writer.write(i, "c", np.abs(rng.normal(size=LENGTH // 25)).astype(np.float32))
     store = Store.open(folder / "s.zarr")
+    genome = open_genome(fasta)
     config = SeqcellConfig(**{**CONFIG.__dict__, "panel": {
         "contigs": ["c"] * 5, "bins": [10, 50, 90, 130, 170], "mean": [0.1] * 5,
-        "assay": "ATAC", "marks": MARKS}})
+        "assay": "ATAC", "marks": MARKS, "genome": genome_record(genome)}})
     torch.manual_seed(0)
     imputer = SeqcellImputer(store_layout(store), Seqcell(config, len(MARKS)))
-    imputer.set_panel(0, rng.random(5).astype(np.float32))
-    genome = open_genome(fasta)
+    # the panel values imputing computes from the store (as the command line does)
+    imputer.set_panel(0, panel_values(store, 0, config.panel["contigs"], config.panel["bins"], 5))
     yield imputer, genome, store, bases
     genome.close()
 
@@ -122,3 +125,35 @@ def test_read_vcf_takes_a_table_with_a_plain_header(tmp_path):
     path.write_text("22\t17\tvar1\tA\tG\nCHROM\tPOS\tID\tREF\tALT\n")  # not first: malformed
     with pytest.raises(InputError, match="truth.tsv:2: expected CHROM POS"):
         read_vcf(path)
+
+
+def test_cli_cell_type_without_accessibility_exits_2(setting, tmp_path, capsys):
+    imputer, _, store, bases = setting
+    model = save_model(tmp_path / "model", imputer)
+    # a store with a's tracks and a mark of b, but no b:ATAC
+    rows = [store.track_index(k) for k in ("a:ATAC", "a:H3K27ac", "b:H3K27ac")]
+    writer = create_store(tmp_path / "no-b.zarr", tracks=[store.tracks[r] for r in rows],
+                          contigs=store.contigs, bin_size=25)
+    for i, r in enumerate(rows):
+        writer.write(i, "c", store.read("c", tracks=[r])[0])
+    vcf = tmp_path / "v.vcf"
+    variant = _variant(bases, 30_061)
+    vcf.write_text(f"c\t{variant.pos}\tv\t{variant.ref}\t{variant.alt}\n")
+    for cell, message in (("b", "cell type 'b' has no ATAC track in"),
+                          ("z", "cell type 'z' has no accessibility track in")):
+        out = tmp_path / f"{cell}.tsv"
+        assert main(["-q", "variants", str(model), str(tmp_path / "no-b.zarr"), "--vcf",
+                     str(vcf), "--cell-type", cell, "--out", str(out)]) == 2
+        err = capsys.readouterr().err
+        assert message in err and "no-b.zarr" in err
+        assert not out.exists()
+    out = tmp_path / "a.tsv"
+    assert main(["-q", "variants", str(model), str(tmp_path / "no-b.zarr"), "--vcf", str(vcf),
+                 "--cell-type", "a", "--out", str(out), "--mode", "full", "--stride", "21"]) == 0
+    header, row = (line.split("\t") for line in out.read_text().splitlines())
+    expected = score_variants(imputer, setting[1], store, [variant], "a", mode="full",
+                              stride=21)[0]
+    for column in ("H3K27ac:ref", "H3K27ac:alt", "H3K4me1:alt"):
+        assert float(row[header.index(column)]) == pytest.approx(expected[column], abs=1e-5)
+    assert float(row[header.index("H3K27ac:effect")]) == pytest.approx(
+        expected["H3K27ac:effect"], rel=1e-3)
