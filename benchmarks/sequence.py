@@ -11,7 +11,7 @@ Parts (``--parts``, default all):
 - ``variants`` (needs ``seqcell``): the model's effects of the planted variants
   (``truth/variants.tsv``) in every cell type, ``centred`` and (held-out cell types)
   ``full`` mode, scored with :func:`epimpute.evaluation.variant_effects.variant_accuracy`.
-- ``edice`` (needs ``seqcell``'s store): eDICE trained on the training cell types,
+- ``edice`` (on ``seqcell``'s store): eDICE trained on the training cell types,
   extended (``freeze``) to the held-out ones given only their ATAC, scored as seqcell.
 - ``accessibility``: seqcell's accessibility task (ATAC from sequence alone) trained on a
   store of 16.05-20.5 Mb, tested on a store generated over 20.5-22 Mb (same seed, so the
@@ -43,6 +43,7 @@ from epimpute.imputation import input_availability
 from epimpute.model_dir import load_model
 from epimpute.seqcell_inputs import prepare_imputation
 from epimpute.store import Store
+from epimpute.variants import Variant, score_variants
 
 DEFAULT = next((p / "shared" / "data" / "sequence" for p in Path(__file__).resolve().parents[1:4]
                 if (p / "shared" / "data" / "sequence").is_dir()),
@@ -111,13 +112,20 @@ def _track_table(store: Store, predictions: dict[str, dict[tuple[str, str], np.n
 
 
 def _variant_tables(model: Path, store: Store, genome: Path, cells: list[str], mode: str,
-                    work: Path) -> dict[str, pd.DataFrame]:
-    vcf = store.path / "truth" / "variants.tsv"
+                    *, stride: int = 16) -> dict[str, pd.DataFrame]:
+    """What ``epimpute variants`` computes in each cell type (one model load and genome read
+    for all), for the planted variants with a non-zero true effect there (the only ones
+    :func:`variant_accuracy` scores)."""
+    truth = read_effects(store.path / "truth" / "variants.tsv")
+    imputer = load_model(model)
     out = {}
-    for cell in cells:
-        path = api.variants(model, store, work / f"{cell}.{mode}.tsv", vcf=vcf, cell_type=cell,
-                            genome=genome, mode=mode, overwrite=True, progress=False)
-        out[cell] = read_effects(path)
+    with prepare_imputation(imputer, store, genome) as reference:
+        for cell in cells:
+            touched = truth[(truth.filter(like=f"{cell}:").to_numpy() != 0).any(axis=1)]
+            variants = [Variant(str(v.CHROM), int(v.POS), v.ID, v.REF, v.ALT, i)
+                        for i, v in enumerate(touched.itertuples(index=False))]
+            out[cell] = pd.DataFrame(score_variants(imputer, reference, store, variants, cell,
+                                                    mode=mode, stride=stride, progress=True))
     return out
 
 
@@ -127,9 +135,7 @@ def _variant_summary(truth: pd.DataFrame, tables: dict[str, pd.DataFrame], label
     return table[table["mark"] == "all"].drop(columns="mark").assign(scored=label)
 
 
-def run_seqcell(args, work: Path, held_out: list[str]) -> tuple[Store, Path]:
-    store = api.synth_sequence(args.genome, work / "s.zarr", cell_types=6, seed=args.seed,
-                               start=START, end=END)
+def run_seqcell(args, work: Path, store: Store, held_out: list[str]) -> Path:
     began = time.perf_counter()
     model = api.train(store, work / "seqcell", model="seqcell", config=args.config,
                       exclude=[f"{c}:*" for c in held_out], seed=args.seed, device="cpu",
@@ -146,7 +152,7 @@ def run_seqcell(args, work: Path, held_out: list[str]) -> tuple[Store, Path]:
     print(f"\nseqcell training {train_seconds:.0f} s wall ({len(history['epochs'])} epochs, "
           f"stopped: {history['stopped_because']}), imputing {len(predictions)} tracks over "
           f"the window {impute_seconds:.0f} s")
-    return store, model
+    return model
 
 
 def run_variants(args, work: Path, store: Store, model: Path, held_out: list[str]) -> None:
@@ -157,11 +163,11 @@ def run_variants(args, work: Path, store: Store, model: Path, held_out: list[str
                                ("full", held_out, "held-out, full"),
                                ("centred", training, "training, centred")):
         began = time.perf_counter()
-        tables = _variant_tables(model, store, args.genome, cells, mode, work)
+        tables = _variant_tables(model, store, args.genome, cells, mode, stride=args.stride)
         seconds = time.perf_counter() - began
         parts.append(_variant_summary(truth, tables, label))
-        print(f"variants {label}: {len(truth)} variants x {len(cells)} cell types "
-              f"in {seconds:.0f} s")
+        print(f"variants {label}: {sum(len(t) for t in tables.values())} variant-cell "
+              f"pairs in {seconds:.0f} s")
     table = pd.concat(parts, ignore_index=True)
     print("\nseqcell variant effects (H3K27ac, H3K4me1: the marks a site touches)\n")
     print(_markdown(table[["scored", "stratum", "n", "gains", "auroc", "spearman"]]))
@@ -250,7 +256,7 @@ def run_accessibility(args, work: Path) -> None:
     print(_markdown(pd.DataFrame(rows)))
     print("\n" + ", ".join(f"{n}: {s:.0f} s" for n, s in seconds.items()))
     truth = read_effects(train_store.path / "truth" / "variants.tsv")
-    tables = _variant_tables(multi, train_store, args.genome, cells, "centred", work)
+    tables = _variant_tables(multi, train_store, args.genome, cells, "centred")
     print("\nmulti-task ATAC variant effects (centred), all 6 cell types\n")
     print(_markdown(_variant_summary(truth, tables, "multi-task ATAC")))
 
@@ -267,6 +273,7 @@ def main() -> None:
                         help="budget of each multi-task accessibility model")
     parser.add_argument("--single-minutes", type=float, default=1.5,
                         help="budget of each single-task accessibility model")
+    parser.add_argument("--stride", type=int, default=16, help="full-mode variant stride")
     parser.add_argument("--seed", type=int, default=0)
     parser.add_argument("--config", type=Path, help="seqcell configuration JSON")
     args = parser.parse_args()
@@ -276,7 +283,10 @@ def main() -> None:
     with tempfile.TemporaryDirectory() as folder:
         work = Path(folder)
         if {"seqcell", "variants", "edice"} & set(parts):
-            store, model = run_seqcell(args, work, held_out)
+            store = api.synth_sequence(args.genome, work / "s.zarr", cell_types=6,
+                                       seed=args.seed, start=START, end=END)
+            if {"seqcell", "variants"} & set(parts):
+                model = run_seqcell(args, work, store, held_out)
             if "variants" in parts:
                 run_variants(args, work, store, model, held_out)
             if "edice" in parts:
