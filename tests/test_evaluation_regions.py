@@ -13,6 +13,8 @@ from epimpute.evaluation.regions import (
     promoter_coverage,
     read_enhancers,
     read_genes,
+    tss_classes,
+    tss_labels,
 )
 
 SHARED = Path(__file__).resolve().parents[1].parent / "shared" / "data"
@@ -59,6 +61,16 @@ def test_promoters_are_strand_aware_and_clipped(genes):
 def test_contigs_without_regions_are_zero(genes):
     assert gene_coverage(genes, "chrB", n_bins=5, bin_size=25).tolist() == [0] * 5
     assert len(genes) == 5
+
+
+def test_distance_to_the_nearest_strand_aware_tss(genes):
+    # chrA TSSs: g4 (unstranded) 0, g1 (+) 100, g3 (-) 329, g2 (-) 409; bin centres 50, 150, ...
+    # nearest distances 50 50 79 21 41 141 241 341 -> classes of [0, 50), [50, 150), >= 150
+    classes = tss_classes(genes, "chrA", n_bins=8, bin_size=100, edges=(50, 150))
+    assert classes.tolist() == [1, 1, 1, 0, 0, 1, 2, 2] and classes.dtype == np.uint8
+    assert tss_classes(genes, "chrQ", n_bins=3, bin_size=100, edges=(50, 150)).tolist() == [2] * 3
+    assert tss_labels((50, 150)) == ["tss<0.05kb", "tss0.05-0.15kb", "tss>=0.15kb"]
+    assert tss_labels() == ["tss<1kb", "tss1-5kb", "tss5-20kb", "tss20-100kb", "tss>=100kb"]
 
 
 def test_enhancers_bed12(tmp_path):

@@ -77,6 +77,11 @@ def test_report_and_values(setup):
         "count=3",
         "high_specificity",
         "low_specificity",
+        "tss<1kb",
+        "tss1-5kb",
+        "tss5-20kb",
+        "tss20-100kb",
+        "tss>=100kb",
     }
     on_disk = pd.read_csv(out / "metrics.tsv", sep="\t")
     assert len(on_disk) == len(metrics)
@@ -111,6 +116,14 @@ def test_report_and_values(setup):
     assert value("good", "mseprom") == pytest.approx(np.mean((yt[promoters] - yp[promoters]) ** 2), rel=1e-6)
     assert value("good", "mseenh") == pytest.approx(np.mean((yt[800:825] - yp[800:825]) ** 2), rel=1e-6)
     assert value("good", "gwcorr") > value("poor", "gwcorr")
+    # TSSs: chrA 1000 (+ gene start), chrB 899 (- gene end - 1); bin centres 25k + 12.5
+    near = np.r_[0:80, 2400 + 0 : 2400 + 76]  # centres within 1 kb: < 2000 and < 1899
+    assert value("good", "mse", "tss<1kb") == pytest.approx(np.mean((yt[near] - yp[near]) ** 2),
+                                                           rel=1e-6)
+    far = np.r_[840:2400, 2400 + 836 : 2400 + 1601]  # centres >= 21000 and >= 20899
+    assert value("good", "gwcorr", "tss20-100kb") == pytest.approx(
+        np.corrcoef(yt[far], yp[far])[0, 1], rel=1e-6)
+    assert np.isnan(value("good", "mse", "tss>=100kb"))  # no bin that far
 
     paired = pd.read_csv(out / "paired_tests.tsv", sep="\t")
     row = paired[(paired.metric == "mse") & (paired.stratum == "all")].iloc[0]
@@ -119,6 +132,7 @@ def test_report_and_values(setup):
     assert {"model", "cell_type", "assay", "metric", "ci_low", "ci_high"} <= set(boot.columns)
     strata = pd.read_csv(out / "strata.tsv", sep="\t")
     assert strata[strata.stratum == "all"]["n_bins"].tolist() == [2400 + 1601] * 6
+    assert strata[strata.stratum == "tss<1kb"]["n_bins"].tolist() == [80 + 76] * 6
 
 
 def test_targets_and_errors(setup):

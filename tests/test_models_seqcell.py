@@ -224,3 +224,42 @@ def test_variants_score_ref_and_alt_and_report_ref_mismatches(trained, tmp_path)
     assert main(["-q", "variants", str(model), str(store.path), "--vcf", str(bad),
                  "--cell-type", "cell3", "--out", str(tmp_path / "b.tsv")]) == 2
     assert not (tmp_path / "b.tsv").exists()
+
+
+def test_a_bins_prediction_is_the_same_at_every_offset_of_the_window():
+    """Translation equivariance: windows shifted by whole model bins predict the same values
+    for the bins they share, except within the network's reach of a window's edge (where
+    the zero padding of the convolutions enters); a shift by part of a model bin changes the
+    pools' phase and so the prediction."""
+    config = SeqcellConfig(stem_channels=8, channels=8, dilations=(1, 2, 4), cell_dilations=(1, 2),
+                           global_sites=5, dropout=0.0)
+    torch.manual_seed(2)
+    network = Seqcell(config, n_marks=2).eval()
+    n, r, length = 160, reach(config), 80
+    sequence = torch.zeros(1, 4, n * 125)
+    sequence[0, torch.randint(4, (n * 125,)), torch.arange(n * 125)] = 1.0
+    accessibility, panel = torch.rand(1, n), torch.rand(1, 5)
+
+    def predict(first, *, bp=0):  # window of `length` model bins from bin `first`
+        lo = first * 125 + bp
+        with torch.no_grad():
+            average, difference = network(sequence[:, :, lo: lo + length * 125],
+                                          accessibility[:, first: first + length], panel)
+        trunk = network.trunk(sequence[:, :, lo: lo + length * 125])
+        return (average + difference)[0], trunk[0]
+
+    reference, reference_trunk = predict(40)
+    for first in (20, 33, 47, 60):
+        shifted, shifted_trunk = predict(first)
+        # genomic bins at least the reach from the edges of both windows
+        lo, hi = max(first, 40) + r, min(first, 40) + length - r
+        assert hi - lo >= 10
+        for mine, theirs in ((shifted, reference), (shifted_trunk, reference_trunk)):
+            torch.testing.assert_close(mine[:, lo - first: hi - first], theirs[:, lo - 40: hi - 40],
+                                       atol=1e-5, rtol=1e-5)
+    # the window's first bin (genomic bin 60, inside the reference's interior) differs
+    edge, _ = predict(60)
+    assert not torch.allclose(edge[:, 0], reference[:, 20], atol=1e-4)
+    # a one-base shift: another pooling phase, other values in the interior
+    phase, _ = predict(40, bp=1)
+    assert not torch.allclose(phase[:, r: length - r], reference[:, r: length - r], atol=1e-4)

@@ -14,7 +14,13 @@ from tqdm.auto import tqdm
 from epimpute.errors import InputError
 from epimpute.io.atomic import atomic_file, check_not_input
 from epimpute.io.genome import Genome
-from epimpute.models.seqcell import SeqcellImputer, coarsen_tracks, model_bin
+from epimpute.models.seqcell import (
+    SeqcellImputer,
+    coarsen_tracks,
+    model_bin,
+    n_outputs,
+    reach,
+)
 from epimpute.store import Store
 
 BASES = set("ACGT")
@@ -33,8 +39,9 @@ class Variant:
 
 
 def read_vcf(path: Path) -> list[Variant]:
-    """Single-base substitutions of a VCF (plain text; ``#`` lines skipped); InputError
-    naming the line of a malformed row or another kind of variant."""
+    """Single-base substitutions of a VCF (plain text; ``#`` lines and a leading
+    ``CHROM POS ...`` header skipped); InputError naming the line of a malformed row or
+    another kind of variant."""
     variants = []
     try:
         lines = Path(path).read_text().splitlines()
@@ -44,6 +51,8 @@ def read_vcf(path: Path) -> list[Variant]:
         if not line.strip() or line.startswith("#"):
             continue
         fields = line.split("\t")
+        if not variants and fields[:2] == ["CHROM", "POS"]:
+            continue  # a header without '#' (the truth tables of synth-sequence)
         if len(fields) < 5 or not fields[1].isdigit() or int(fields[1]) < 1:
             raise InputError(f"{path}:{number}: expected CHROM POS ID REF ALT (POS 1-based)")
         ref, alt = fields[3].upper(), fields[4].upper()
@@ -56,15 +65,32 @@ def read_vcf(path: Path) -> list[Variant]:
     return variants
 
 
-def score_variants(imputer: SeqcellImputer, genome: Genome, store: Store,
-                   variants: list[Variant], cell_type: str, *,
-                   progress: bool = False) -> list[dict[str, object]]:
-    """One row per variant: status (``ok``, or why it was not scored) and, per mark, the
-    prediction (arcsinh) with REF and ALT and their difference at the variant's model bin.
+MODES = ("centred", "full")
 
-    The cell type's accessibility (local window and global panel) is read from ``store``
-    and is the same for both alleles, so the effect is the sequence's alone.
+
+def full_window(imputer: SeqcellImputer) -> int:
+    """Output model bins of a ``full``-mode window: every bin within the network's reach of
+    the variant's bin (``2 * reach + 1``)."""
+    return 2 * reach(imputer.config) + 1
+
+
+def score_variants(imputer: SeqcellImputer, genome: Genome, store: Store,
+                   variants: list[Variant], cell_type: str, *, mode: str = "centred",
+                   stride: int = 16, progress: bool = False) -> list[dict[str, object]]:
+    """One row per variant: status (``ok``, or why it was not scored) and, per mark, the
+    prediction (arcsinh) with REF and ALT and their difference.
+
+    ``centred``: at the variant's model bin, in a window centred on it. ``full``: the mean
+    over the :func:`full_window` output bins of windows placed so that the variant's bin is
+    output bin ``0, stride, 2 * stride, ...`` of the window (whole model bins, so the pools
+    keep their phase), averaged over those placements. The cell type's accessibility (local
+    window and global panel) is read from ``store`` and is the same for both alleles, so the
+    effect is the sequence's alone.
     """
+    if mode not in MODES:
+        raise InputError(f"--mode must be one of {', '.join(MODES)}, got {mode!r}")
+    if isinstance(stride, bool) or not isinstance(stride, int) or stride < 1:
+        raise InputError(f"--stride must be a whole number of model bins >= 1, got {stride!r}")
     layout = imputer.layout
     if cell_type not in layout.biosamples:
         raise InputError(f"cell type '{cell_type}' has no accessibility track in {store.path}")
@@ -73,10 +99,10 @@ def score_variants(imputer: SeqcellImputer, genome: Genome, store: Store,
     if row is None:
         raise InputError(f"cell type '{cell_type}' has no "
                          f"{layout.assays[imputer.assay]} track in {store.path}")
-    marks = imputer.config.panel["marks"]
-    context, size, step = imputer.config.context, model_bin(imputer.config), imputer.store_bins
+    columns = imputer.output_columns(cell_type)
+    width = 1 if mode == "centred" else full_window(imputer)
+    offsets = [0] if mode == "centred" else list(range(0, width, stride))
     panel = torch.from_numpy(imputer.panel_input(biosample))[None]
-    network = imputer.network.eval()
     rows = []
     for variant in tqdm(variants, desc="variants", disable=not progress):
         result: dict[str, object] = {"CHROM": variant.chrom, "POS": variant.pos,
@@ -88,27 +114,47 @@ def score_variants(imputer: SeqcellImputer, genome: Genome, store: Store,
         if found != variant.ref:
             rows.append({**result, "status": f"REF mismatch: the genome has {found}"})
             continue
-        k = (variant.pos - 1) // size
-        lo = (k - context) * size
-        reference = genome.one_hot(variant.chrom, lo, (k + context + 1) * size)
-        alternative = reference.copy()
-        offset = variant.pos - 1 - lo
-        alternative[:, offset] = 0.0
-        alternative[{"A": 0, "C": 1, "G": 2, "T": 3}[variant.alt], offset] = 1.0
-        accessibility = coarsen_tracks(store.read(variant.chrom, (k - context) * step,
-                                                  (k + context + 1) * step, tracks=[row]), step)
-        with torch.no_grad():
-            average, difference = network(torch.from_numpy(np.stack([reference, alternative])),
-                                          torch.from_numpy(accessibility).repeat(2, 1),
-                                          panel.repeat(2, 1))
-        predicted = (average + difference)[:, :, context].numpy()
+        predicted = _allele_means(imputer, genome, store, variant, row, panel,
+                                  width=width, offsets=offsets)
         result["status"] = "ok"
-        for j, mark in enumerate(marks):
+        for mark, j in columns:
             result[f"{mark}:ref"] = float(predicted[0, j])
             result[f"{mark}:alt"] = float(predicted[1, j])
             result[f"{mark}:effect"] = float(predicted[1, j] - predicted[0, j])
         rows.append(result)
     return rows
+
+
+def _allele_means(imputer: SeqcellImputer, genome: Genome, store: Store, variant: Variant,
+                  row: int, panel: torch.Tensor, *, width: int, offsets: list[int],
+                  windows_per_pass: int = 4) -> np.ndarray:
+    """``(2, marks)``: the prediction with REF and with ALT, averaged over the ``width``
+    output bins of each window and over the windows (the variant's bin at each offset)."""
+    context, size, step = imputer.config.context, model_bin(imputer.config), imputer.store_bins
+    k = (variant.pos - 1) // size
+    first = k - (width - 1) - context  # model bin where the span of every window starts
+    span = 2 * (width - 1) + 1 + 2 * context
+    reference = genome.one_hot(variant.chrom, first * size, (first + span) * size)
+    alternative = reference.copy()
+    offset = variant.pos - 1 - first * size
+    alternative[:, offset] = 0.0
+    alternative[{"A": 0, "C": 1, "G": 2, "T": 3}[variant.alt], offset] = 1.0
+    accessibility = coarsen_tracks(store.read(variant.chrom, first * step,
+                                              (first + span) * step, tracks=[row]), step)[0]
+    length = width + 2 * context
+    total = np.zeros((2, n_outputs(imputer.config)), dtype=np.float64)
+    network = imputer.network.eval()
+    for lo in range(0, len(offsets), windows_per_pass):
+        starts = [width - 1 - o for o in offsets[lo: lo + windows_per_pass]]
+        sequence = np.stack([allele[:, s * size: (s + length) * size] for s in starts
+                             for allele in (reference, alternative)])
+        local = np.stack([accessibility[s: s + length] for s in starts for _ in range(2)])
+        with torch.no_grad():
+            average, difference = network(torch.from_numpy(sequence), torch.from_numpy(local),
+                                          panel.repeat(len(sequence), 1))
+        means = (average + difference)[:, :, context: context + width].mean(dim=2)
+        total += means.double().numpy().reshape(len(starts), 2, -1).sum(axis=0)
+    return total / len(offsets)
 
 
 def write_table(rows: list[dict[str, object]], marks: list[str], out: Path) -> Path:
@@ -126,8 +172,8 @@ def write_table(rows: list[dict[str, object]], marks: list[str], out: Path) -> P
 
 
 def variants(model_dir: Path, store: Path | Store, out: Path, *, vcf: Path,
-             cell_type: str, genome: Path | None = None, overwrite: bool = False,
-             progress: bool = False) -> Path:
+             cell_type: str, genome: Path | None = None, mode: str = "centred",
+             stride: int = 16, overwrite: bool = False, progress: bool = False) -> Path:
     """Score the single-base substitutions of a VCF with a seqcell model in one cell type.
 
     Parameters
@@ -140,13 +186,19 @@ def variants(model_dir: Path, store: Path | Store, out: Path, *, vcf: Path,
         Tab-separated table to write: CHROM POS ID REF ALT, ``status`` (``ok``, a REF
         mismatch with the genome, or a contig the store lacks), then per mark
         ``MARK:ref``, ``MARK:alt`` and ``MARK:effect`` (alt - ref, arcsinh) at the
-        variant's 125 bp model bin.
+        variant's 125 bp model bin (``centred``) or averaged over windows (``full``).
     vcf
         VCF of single-base substitutions (1-based POS).
     cell_type
         The cell type to score in.
     genome
         Reference genome; None: the one the model records.
+    mode
+        ``centred``: the prediction at the variant's model bin. ``full``: the mean over the
+        ``2 * reach + 1`` output bins a variant can change, of windows placed so that the
+        variant's bin is their output bin 0, ``stride``, ``2 * stride``, ..., averaged.
+    stride
+        Model bins between two placements of the window in ``full`` mode.
     overwrite
         Replace an existing ``out``.
     progress
@@ -167,6 +219,8 @@ def variants(model_dir: Path, store: Path | Store, out: Path, *, vcf: Path,
     from epimpute.seqcell_inputs import prepare_imputation
 
     model_dir, out, vcf = Path(model_dir), Path(out), Path(vcf)
+    if mode not in MODES:
+        raise InputError(f"--mode must be one of {', '.join(MODES)}, got {mode!r}")
     store = store if isinstance(store, Store) else Store.open(store)
     check_not_input(out, kind="variant table", inputs=[model_dir, store.path, vcf])
     if out.exists() and not overwrite:
@@ -178,7 +232,9 @@ def variants(model_dir: Path, store: Path | Store, out: Path, *, vcf: Path,
     rows_in = read_vcf(vcf)
     reference = prepare_imputation(imputer, store, genome)
     try:
-        rows = score_variants(imputer, reference, store, rows_in, cell_type, progress=progress)
+        rows = score_variants(imputer, reference, store, rows_in, cell_type, mode=mode,
+                              stride=stride, progress=progress)
     finally:
         reference.close()
-    return write_table(rows, imputer.config.panel["marks"], out)
+    marks = [name for name, _ in imputer.output_columns(cell_type)]
+    return write_table(rows, marks, out)

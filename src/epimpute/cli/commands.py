@@ -118,7 +118,8 @@ def variants(args: argparse.Namespace) -> None:
     from epimpute.api import variants
 
     out = variants(args.model_dir, args.store, args.out, vcf=args.vcf, cell_type=args.cell_type,
-                   genome=args.genome, overwrite=args.overwrite, progress=not args.quiet)
+                   genome=args.genome, mode=args.mode, stride=args.stride,
+                   overwrite=args.overwrite, progress=not args.quiet)
     print(f"wrote {out}")
 
 

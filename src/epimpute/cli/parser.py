@@ -154,7 +154,8 @@ def build_parser() -> argparse.ArgumentParser:
                    help="a model's imputation folder (CELL.ASSAY.npz or .bw); repeatable")
     p.add_argument("--out", type=Path, required=True, metavar="REPORT_DIR")
     p.add_argument("--genes", type=Path, metavar="BED",
-                   help="genes BED (chrom start end id score strand; .gz ok): mseprom, msegene")
+                   help="genes BED (chrom start end id score strand; .gz ok): mseprom, msegene, "
+                        "distance-to-TSS strata")
     p.add_argument("--enhancers", type=Path, metavar="BED", help="enhancers BED: mseenh")
     p.add_argument("--target", action="append", dest="targets", metavar="CELL:ASSAY",
                    help="score only this track (repeatable)")
@@ -183,6 +184,12 @@ def build_parser() -> argparse.ArgumentParser:
     p.add_argument("--cell-type", required=True, help="cell type to score in")
     p.add_argument("--genome", type=Path, metavar="FASTA",
                    help="reference genome (default: the one the model records)")
+    p.add_argument("--mode", choices=("centred", "full"), default="centred",
+                   help="centred (default): the prediction at the variant's bin; full: the "
+                        "mean over every bin within the network's reach, averaged over "
+                        "window placements")
+    p.add_argument("--stride", type=int, default=16, metavar="BINS",
+                   help="full mode: model bins between two window placements (default 16)")
     p.add_argument("--out", type=Path, required=True, help="tab-separated table to write")
     p.add_argument("--overwrite", action="store_true", help="replace an existing table")
     p.set_defaults(run=handlers.variants)

@@ -12,6 +12,10 @@ with ``b = bin_size`` and integer division:
 - enhancer: bins ``[start // b, end // b + 1)`` of the BED12 span (blocks are ignored).
 
 Ranges are clipped to the contig. Genes with a strand other than ``+`` / ``-`` have no promoter.
+
+Distance-to-TSS strata: the TSS of a ``+`` gene is its ``start``, of a ``-`` gene ``end - 1``
+(of an unstranded one, ``start``); a bin's distance is from its centre to the nearest TSS
+on the contig, and its class the interval of :data:`TSS_EDGES` it falls in.
 """
 
 from __future__ import annotations
@@ -33,10 +37,15 @@ __all__ = [
     "promoter_coverage",
     "read_enhancers",
     "read_genes",
+    "TSS_EDGES",
+    "tss_classes",
+    "tss_labels",
 ]
 
 PROMOTER_UPSTREAM = 2000
 """Promoter length in bp upstream of the gene start, as in the challenge."""
+TSS_EDGES = (1_000, 5_000, 20_000, 100_000)
+"""Bounds in bp of the distance-to-TSS strata: < 1 kb, 1-5 kb, 5-20 kb, 20-100 kb, >= 100 kb."""
 
 
 @dataclass(frozen=True)
@@ -151,3 +160,34 @@ def enhancer_coverage(enhancers: RegionSet, contig: str, *, n_bins: int, bin_siz
     """Number of enhancers covering each bin of ``contig``, shape ``(n_bins,)``."""
     frame = enhancers.on(contig)
     return _coverage(frame["start"].to_numpy() // bin_size, frame["end"].to_numpy() // bin_size + 1, n_bins)
+
+
+def tss_labels(edges: tuple[int, ...] = TSS_EDGES) -> list[str]:
+    """Stratum names of the distance classes: ``tss<1kb``, ``tss1-5kb``, ..., ``tss>=100kb``."""
+    kb = [f"{e / 1000:g}" for e in edges]
+    return ([f"tss<{kb[0]}kb"] + [f"tss{a}-{b}kb" for a, b in zip(kb, kb[1:])]
+            + [f"tss>={kb[-1]}kb"])
+
+
+def tss_classes(genes: RegionSet, contig: str, *, n_bins: int, bin_size: int,
+                edges: tuple[int, ...] = TSS_EDGES) -> NDArray[np.uint8]:
+    """Distance class of each bin of ``contig`` to the nearest TSS (index into
+    :func:`tss_labels`); bins of a contig without genes are in the last class.
+
+    Returns
+    -------
+    numpy.ndarray
+        uint8 array of shape ``(n_bins,)``.
+    """
+    frame = genes.on(contig)
+    minus = frame["strand"].to_numpy() == "-"
+    tss = np.sort(np.where(minus, frame["end"].to_numpy() - 1, frame["start"].to_numpy()))
+    if tss.size == 0:
+        return np.full(n_bins, len(edges), dtype=np.uint8)
+    centre = np.arange(n_bins, dtype=np.float64) * bin_size + bin_size / 2
+    right = np.searchsorted(tss, centre)
+    after = tss[np.minimum(right, tss.size - 1)]
+    before = tss[np.maximum(right - 1, 0)]
+    distance = np.minimum(np.abs(after - centre), np.abs(centre - before))
+    return np.searchsorted(np.asarray(edges, dtype=np.float64), distance,
+                           side="right").astype(np.uint8)

@@ -46,6 +46,7 @@ from epimpute.evaluation.regions import (
     promoter_coverage,
     read_enhancers,
     read_genes,
+    tss_classes,
 )
 from epimpute.evaluation.report import (
     METRICS_COLUMNS,
@@ -118,7 +119,8 @@ def evaluate(  # noqa: PLR0913 - keyword-only options, one per command-line opti
         Report folder to create (see :mod:`epimpute.evaluation.report` for its files).
     genes
         Genes BED (chrom, start, end, id, score, strand; may be gzipped) for ``mseprom`` and
-        ``msegene``; regions on contigs outside the store are ignored.
+        ``msegene`` and the distance-to-TSS strata (``tss<1kb`` ... ``tss>=100kb``: ``mse``
+        and ``gwcorr``); regions on contigs outside the store are ignored.
     enhancers
         Enhancers BED (BED12 or BED3+, may be gzipped) for ``mseenh``.
     targets
@@ -314,6 +316,8 @@ def _write_context(
             np.save(
                 _context_path(work, "gene", contig), gene_coverage(genes, contig, n_bins=n, bin_size=bin_size)
             )
+            np.save(_context_path(work, "tss", contig),
+                    tss_classes(genes, contig, n_bins=n, bin_size=bin_size))
         if enhancers is not None:
             np.save(
                 _context_path(work, "enh", contig),
@@ -402,6 +406,7 @@ def _score(
                     promoters=_load(_context_path(work, "prom", contig)),
                     genes=_load(_context_path(work, "gene", contig)),
                     enhancers=_load(_context_path(work, "enh", contig)),
+                    tss=_load(_context_path(work, "tss", contig)),
                 )
             if counter is not None:
                 coverage_rows += [(model, target.biosample, target.assay, *row)

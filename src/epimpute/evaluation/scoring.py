@@ -35,6 +35,7 @@ from epimpute.evaluation.peaks import (
     overlaps_mask,
     peak_mask,
 )
+from epimpute.evaluation.regions import tss_labels
 from epimpute.evaluation.strata import ALL, Strata
 from epimpute.evaluation.topbins import TOP_FRACTION, top_metrics_from_ranked
 
@@ -146,6 +147,8 @@ class TrackScorer:
         }
         self._has_weights = dict.fromkeys(_WEIGHTED, False)
         self._peak_counts = np.zeros((4, k), dtype=np.int64)
+        self._tss_labels = tss_labels()
+        self._tss: PairMoments | None = None
         self._kept: list[
             tuple[NDArray[np.floating], NDArray[np.floating], NDArray[np.bool_], NDArray[np.uint16]]
         ] = []
@@ -162,6 +165,7 @@ class TrackScorer:
         promoters: ArrayLike | None = None,
         genes: ArrayLike | None = None,
         enhancers: ArrayLike | None = None,
+        tss: ArrayLike | None = None,
     ) -> None:
         """Add one whole contig.
 
@@ -180,6 +184,10 @@ class TrackScorer:
             Shape ``(n_bins,)``: cross-cell-type variance of the assay, for ``msevar``.
         promoters, genes, enhancers
             Shape ``(n_bins,)``: region coverage counts (:mod:`epimpute.evaluation.regions`).
+        tss
+            Shape ``(n_bins,)``: distance-to-TSS class of each bin
+            (:func:`epimpute.evaluation.regions.tss_classes`), for the ``tss...`` strata
+            (``mse`` and ``gwcorr``); None on every contig: no such strata.
         """
         yt = np.asarray(y_true)
         yp = np.asarray(y_pred)
@@ -240,6 +248,14 @@ class TrackScorer:
             self._peak_counts[2 * row] += np.bincount(summit_k, minlength=k_max)
             self._peak_counts[2 * row + 1] += np.bincount(summit_k[hit], minlength=k_max)
 
+        if tss is not None:
+            classes = np.asarray(tss).astype(np.intp)
+            if classes.shape != (n,) or (n and int(classes.max()) >= len(self._tss_labels)):
+                raise InputError(f"contig {contig!r}: tss classes must have shape ({n},) and "
+                                 f"values < {len(self._tss_labels)}")
+            part = PairMoments.from_groups(yt, yp, classes, len(self._tss_labels))
+            self._tss = part if self._tss is None else self._tss.merge(part)
+
         if self.full_pass:
             self._kept.append((yt.copy(), yp.copy(), fg, counts.copy()))
 
@@ -270,8 +286,13 @@ class TrackScorer:
         if self.full_pass:
             for stratum, extra in self._full_pass(members).items():
                 values[stratum].update(extra)
+        if self._tss is not None:
+            for j, label in enumerate(self._tss_labels):
+                picked = self._tss.map(lambda a, j=j: a[j])
+                sizes[label] = int(picked.n)
+                values[label] = {"mse": float(picked.mse()), "gwcorr": float(picked.pearson())}
         order = [name for name in METRICS if name in values.get(ALL, {})]
-        values = {s: {name: v[name] for name in order} for s, v in values.items()}
+        values = {s: {name: v[name] for name in order if name in v} for s, v in values.items()}
         all_blocks = moments.pool(axis=0)
         block_weights = {n: (w.sum(axis=(0, 1)), s.sum(axis=(0, 1))) for n, (w, s) in weighted.items()}
         return TrackScores(values, sizes, int(moments.n.shape[-1]), all_blocks, block_weights)

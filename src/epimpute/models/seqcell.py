@@ -27,6 +27,7 @@ from epimpute.models.layout import Layout
 SequenceSource = Callable[[str, int, int], np.ndarray]
 """``(contig, start_bp, end_bp) -> (4, end - start)`` one-hot float32 (zeros outside)."""
 ACCESSIBILITY_ASSAYS = ("ATAC", "DNase", "ATAC-seq", "DNase-seq")
+TASKS = ("marks", "accessibility")
 
 
 @dataclass
@@ -59,6 +60,11 @@ class SeqcellConfig:
     accessibility
         The accessibility assay (``"auto"``: the first of ATAC, DNase, ATAC-seq, DNase-seq in
         the store).
+    task
+        ``marks``: a cell type's histone marks from sequence and its accessibility (both
+        heads). ``accessibility``: the accessibility of each training cell type from
+        sequence alone, one output per cell type (the DNA trunk and the average head only;
+        trained on one cell type's track, a single-task model).
     """
 
     stem_channels: int = 32
@@ -73,14 +79,22 @@ class SeqcellConfig:
     global_dim: int = 16
     dropout: float = 0.1
     accessibility: str = "auto"
+    task: str = "marks"
     panel: dict[str, Any] = field(default_factory=dict)
     """Set by training: ``contigs``, ``bins`` (model bins), ``mean`` of the panel sites,
-    ``assay`` (the accessibility assay), ``marks`` (assays predicted) and ``genome``."""
+    ``assay`` (the accessibility assay), ``marks`` (assays predicted), ``outputs`` (the cell
+    types of the ``accessibility`` task's outputs) and ``genome``."""
 
 
 def model_bin(config: SeqcellConfig) -> int:
     """Model bin in bp: the product of the pools."""
     return int(np.prod(config.pools))
+
+
+def n_outputs(config: SeqcellConfig) -> int:
+    """Outputs of a trained model: its marks, or its cell types (``accessibility`` task)."""
+    key = "outputs" if config.task == "accessibility" else "marks"
+    return len(config.panel[key])
 
 
 def receptive_field(config: SeqcellConfig) -> int:
@@ -96,8 +110,11 @@ def receptive_field(config: SeqcellConfig) -> int:
 def reach(config: SeqcellConfig) -> int:
     """Model bins on each side of a bin that its prediction can depend on: half the trunk's
     receptive field (rounded up, plus one for the bin's own width), the difference head's
-    dilations and the kernels of the local accessibility embedding (9 and 5)."""
+    dilations and the kernels of the local accessibility embedding (9 and 5); the trunk's
+    alone for the ``accessibility`` task."""
     trunk = -(-receptive_field(config) // (2 * model_bin(config))) + 1
+    if config.task == "accessibility":
+        return trunk
     return trunk + sum(config.cell_dilations) + 4 + 2
 
 
@@ -123,7 +140,11 @@ class _Residual(nn.Module):
 
 
 class Seqcell(nn.Module):
-    """The network: arrays in, arrays out."""
+    """The network: arrays in, arrays out.
+
+    ``n_marks`` outputs: the marks, or the cell types of the ``accessibility`` task (whose
+    network has no accessibility embeddings and no difference head).
+    """
 
     def __init__(self, config: SeqcellConfig, n_marks: int) -> None:
         super().__init__()
@@ -139,6 +160,8 @@ class Seqcell(nn.Module):
         layers += [_Residual(c, d, config.dropout) for d in config.dilations]
         self.trunk = nn.Sequential(*layers)
         self.average_head = nn.Sequential(nn.GELU(), nn.Conv1d(c, n_marks, 1))
+        if config.task == "accessibility":
+            return
         self.local = nn.Sequential(nn.Conv1d(1, c, 9, padding=4), nn.GELU(),
                                    nn.Conv1d(c, c, 5, padding=2))
         self.global_mlp = nn.Sequential(nn.Linear(config.global_sites, 64), nn.GELU(),
@@ -151,9 +174,12 @@ class Seqcell(nn.Module):
     def forward(self, sequence: torch.Tensor, accessibility: torch.Tensor,
                 panel: torch.Tensor) -> tuple[torch.Tensor, torch.Tensor]:
         """``(B, 4, N * bin)`` one-hot, ``(B, N)`` accessibility, ``(B, K)`` panel values ->
-        average and difference, each ``(B, marks, N)``."""
+        average and difference, each ``(B, marks, N)`` (difference 0 in the ``accessibility``
+        task, which reads neither ``accessibility`` nor ``panel``)."""
         features = self.trunk(sequence)
         average = self.average_head(features)
+        if self.config.task == "accessibility":
+            return average, torch.zeros_like(average)
         cell = features + self.local(accessibility.unsqueeze(1))
         scale, shift = self.global_mlp(panel).unsqueeze(-1).chunk(2, dim=1)
         cell = self.cell_tower(cell * (1 + scale) + shift)
@@ -176,6 +202,7 @@ class SeqcellImputer(Imputer):
         self.tile_bins = tile_bins
         self.assay = layout.assays.index(self.config.panel["assay"])
         self.marks = [layout.assays.index(m) for m in self.config.panel["marks"]]
+        self.outputs: list[str] = list(self.config.panel.get("outputs", []))
         self._sequence: SequenceSource | None = None
         self._panel: dict[int, np.ndarray] = {}
 
@@ -203,6 +230,16 @@ class SeqcellImputer(Imputer):
                              f"'{self.layout.biosamples[biosample]}'")
         return self._panel[biosample] - np.asarray(self.config.panel["mean"], dtype=np.float32)
 
+    def output_columns(self, cell_type: str) -> list[tuple[str, int]]:
+        """``(assay, output index)`` of what the network predicts for ``cell_type``: every
+        mark, or (``accessibility`` task) the cell type's own accessibility output."""
+        if self.config.task != "accessibility":
+            return [(m, j) for j, m in enumerate(self.config.panel["marks"])]
+        if cell_type not in self.outputs:
+            raise InputError(f"this model predicts the {self.config.panel['assay']} of "
+                             f"{', '.join(self.outputs)} from sequence; not of '{cell_type}'")
+        return [(self.config.panel["assay"], self.outputs.index(cell_type))]
+
     def impute_region(self, signal: np.ndarray, available: np.ndarray,
                       targets: Sequence[tuple[int, int]], *, contig: str,
                       start: int) -> np.ndarray:
@@ -213,6 +250,8 @@ class SeqcellImputer(Imputer):
         rows = {key: i for i, key in enumerate(self.layout.keys)}
         out = np.empty((len(targets), length), dtype=np.float32)
         by_biosample: dict[int, list[int]] = {}
+        if self.config.task == "accessibility":
+            return self._impute_accessibility(targets, contig, start, length)
         for i, (biosample, assay) in enumerate(targets):
             if assay == self.assay:
                 raise InputError(f"seqcell predicts marks from accessibility; it cannot impute "
@@ -234,13 +273,29 @@ class SeqcellImputer(Imputer):
                 out[i] = fine[self.marks.index(targets[i][1])]
         return out
 
+    def _impute_accessibility(self, targets: Sequence[tuple[int, int]], contig: str,
+                              start: int, length: int) -> np.ndarray:
+        """The ``accessibility`` task: targets are training cell types' accessibility."""
+        step = self.store_bins
+        first, last = start // step, -(-(start + length) // step)
+        columns = []
+        for biosample, assay in targets:
+            if assay != self.assay:
+                raise InputError(f"this model predicts accessibility only, not "
+                                 f"{self.layout.key(biosample, assay)}")
+            columns.append(self.output_columns(self.layout.biosamples[biosample])[0][1])
+        unused = np.zeros(last - first + 2 * self.config.context, dtype=np.float32)
+        predicted = self._predict(contig, first, last, unused, np.zeros(0, dtype=np.float32))
+        fine = np.repeat(predicted, step, axis=1)[:, start - first * step:][:, :length]
+        return fine[columns]
+
     def _predict(self, contig: str, first: int, last: int, coarse: np.ndarray,
                  panel: np.ndarray) -> np.ndarray:
         """``(marks, last - first)`` predictions; ``coarse`` starts ``context`` bins before."""
         assert self._sequence is not None
         c, size = self.config.context, model_bin(self.config)
         device = next(self.network.parameters()).device
-        result = np.empty((len(self.marks), last - first), dtype=np.float32)
+        result = np.empty((n_outputs(self.config), last - first), dtype=np.float32)
         panel_t = torch.from_numpy(panel)[None].to(device)
         for lo in range(first, last, self.tile_bins):
             hi = min(lo + self.tile_bins, last)
@@ -267,7 +322,7 @@ class SeqcellImputer(Imputer):
         for name in ("pools", "dilations", "cell_dilations"):
             values[name] = tuple(values[name])
         settings = SeqcellConfig(**values)
-        network = Seqcell(settings, len(settings.panel["marks"]))
+        network = Seqcell(settings, n_outputs(settings))
         network.load_state_dict(state)
         return cls(layout, network)
 

@@ -15,12 +15,14 @@ from epimpute.errors import InputError
 from epimpute.hardware import resolve_device
 from epimpute.io.genome import Genome
 from epimpute.models.seqcell import (
+    TASKS,
     Seqcell,
     SeqcellConfig,
     SeqcellImputer,
     accessibility_assay,
     coarsen_tracks,
     model_bin,
+    n_outputs,
     reach,
 )
 from epimpute.seqcell_inputs import genome_record, panel_values
@@ -92,19 +94,29 @@ def train_seqcell(
     """Train seqcell on the non-excluded tracks of ``store`` and the sequence of ``genome``.
 
     Training cell types are those with an accessibility track and a mark among the inputs;
-    each window is one cell type's accessibility and sequence in, its marks out.
+    each window is one cell type's accessibility and sequence in, its marks out. In the
+    ``accessibility`` task, every cell type with an accessibility track among the inputs is
+    an output, and each window is sequence in, all of their accessibility out.
     """
     if genome is None:
         raise InputError("the seqcell model reads DNA sequence: give --genome FASTA/2bit")
+    if config.task not in TASKS:
+        raise InputError(f"seqcell task must be one of {', '.join(TASKS)}, got {config.task!r}")
     layout = store_layout(store, exclude=exclude)
     assay = accessibility_assay(layout.assays, config.accessibility)
     keys = set(layout.keys)
-    marks = [a for a in layout.assays if a != assay and any(k.endswith(f":{a}") for k in keys)]
-    cells = [b for b in layout.biosamples if f"{b}:{assay}" in keys
-             and any(f"{b}:{m}" in keys for m in marks)]
-    if not marks or len(cells) < 2:
-        raise InputError(f"{store.path}: seqcell needs at least two cell types with {assay} "
-                         "and a histone mark among the training tracks")
+    by_sequence = config.task == "accessibility"
+    if by_sequence:
+        marks: list[str] = []
+        cells = [b for b in layout.biosamples if f"{b}:{assay}" in keys]
+    else:
+        marks = [a for a in layout.assays
+                 if a != assay and any(k.endswith(f":{a}") for k in keys)]
+        cells = [b for b in layout.biosamples if f"{b}:{assay}" in keys
+                 and any(f"{b}:{m}" in keys for m in marks)]
+        if not marks or len(cells) < 2:
+            raise InputError(f"{store.path}: seqcell needs at least two cell types with "
+                             f"{assay} and a histone mark among the training tracks")
     size = model_bin(config)
     if size % store.bin_size or training.block_bins % (size // store.bin_size):
         raise InputError(f"the model bin ({size} bp) must be a whole number of store bins and "
@@ -122,14 +134,19 @@ def train_seqcell(
     if not train_blocks or not validation_blocks:
         raise InputError(f"{store.path}: too little accessibility signal to train seqcell "
                          f"(lower block_bins)")
-    panel = _choose_panel(store, acc_rows, train_blocks, step, config.global_sites,
-                          training.panel_spacing)
-    values = np.stack([panel_values(store, r, panel["contigs"], panel["bins"], step)
-                       for r in acc_rows])
+    if by_sequence:  # no accessibility input: an empty panel, one "cell" of all outputs
+        panel, values = {"contigs": [], "bins": []}, np.zeros((1, 0), dtype=np.float32)
+    else:
+        panel = _choose_panel(store, acc_rows, train_blocks, step, config.global_sites,
+                              training.panel_spacing)
+        values = np.stack([panel_values(store, r, panel["contigs"], panel["bins"], step)
+                           for r in acc_rows])
     panel["mean"] = values.mean(axis=0).tolist()
     config = replace(config, panel={**panel, "assay": assay, "marks": marks,
+                                    "outputs": cells if by_sequence else [],
                                     "genome": genome_record(genome)})
     panels = torch.from_numpy(values - values.mean(axis=0))
+    n_windows = 1 if by_sequence else len(cells)  # whose tracks a window can be drawn of
 
     def load(block):
         return _load_block(store, genome, block, cells, assay, marks, config, step)
@@ -138,19 +155,19 @@ def train_seqcell(
     device = resolve_device(settings.device)
     with torch.random.fork_rng(devices=[]):
         torch.manual_seed(settings.seed)
-        network = Seqcell(config, len(marks)).to(device)
+        network = Seqcell(config, n_outputs(config)).to(device)
         optimizer = torch.optim.AdamW(network.parameters(), lr=training.learning_rate,
                                       weight_decay=training.weight_decay)
         generator = torch.Generator().manual_seed(settings.seed + 1)
 
         def batches(epoch: int) -> Iterator[tuple[tuple[torch.Tensor, ...], int]]:
             for _ in range(training.steps_per_epoch):
-                picks = _draw(train_data, training, len(cells), generator)
+                picks = _draw(train_data, training, n_windows, generator)
                 yield _batch(train_data, picks, panels, config.context, training.crop,
                              size, device), training.batch_size * training.crop * step
 
         fixed = torch.Generator().manual_seed(settings.seed + 2)
-        validation_picks = [_draw(validation_data, training, len(cells), fixed)
+        validation_picks = [_draw(validation_data, training, n_windows, fixed)
                             for _ in range(max(1, training.validation_windows
                                                // training.batch_size))]
 
@@ -233,13 +250,24 @@ def _load_block(store: Store, genome: Genome, block: tuple[str, int, int], cells
     window = coarsen_tracks(store.read(contig, (first - c) * step, (first + n + c) * step,
                                        tracks=acc_rows + mark_rows), step)
     accessibility = window[: len(cells)]
+    if config.task == "accessibility":  # targets: every cell type's accessibility
+        targets = accessibility[None, :, c: c + n].astype(np.float32)
+        return _Block(contig, _sequence_of(genome, contig, first, n, c, size),
+                      np.zeros((1, n + 2 * c), dtype=np.float32), targets,
+                      np.ones((1, len(cells)), dtype=bool), targets[0])
     values = np.zeros((len(cells), len(marks), n), dtype=np.float32)
     values[observed] = window[len(cells):, c: c + n]
     counts = np.maximum(observed.sum(axis=0), 1)[:, None]
     average = (values * observed[:, :, None]).sum(axis=0) / counts
-    sequence = genome.one_hot(contig, (first - c) * size, (first + n + c) * size).astype(np.int8)
-    return _Block(contig, sequence, accessibility.astype(np.float32), values, observed,
-                  average.astype(np.float32))
+    return _Block(contig, _sequence_of(genome, contig, first, n, c, size),
+                  accessibility.astype(np.float32), values, observed, average.astype(np.float32))
+
+
+def _sequence_of(genome: Genome, contig: str, first: int, n: int, context: int,
+                size: int) -> np.ndarray:
+    """int8 one-hot of model bins ``first - context .. first + n + context``."""
+    return genome.one_hot(contig, (first - context) * size,
+                          (first + n + context) * size).astype(np.int8)
 
 
 def _draw(data: list[_Block], training: SeqcellTrainingConfig, n_cells: int,
@@ -280,11 +308,15 @@ def _batch(data: list[_Block], picks: list[tuple[int, int, int]], panels: torch.
 
 
 def _loss(network: Seqcell, batch: tuple[torch.Tensor, ...], context: int) -> torch.Tensor:
-    """MSE of the average head against the cross-cell-type mean plus MSE of the total."""
+    """MSE of the average head against the cross-cell-type mean plus MSE of the total; in
+    the ``accessibility`` task, MSE of the (average head's) outputs against the tracks."""
     sequence, accessibility, panel, marks, observed, average = batch
     predicted_average, difference = network(sequence, accessibility, panel)
     crop = marks.shape[2]
     predicted_average = predicted_average[:, :, context: context + crop]
+    if network.config.task == "accessibility":
+        weight = observed.float()
+        return (((predicted_average - marks) ** 2) * weight).sum() / weight.sum().clamp(min=1)
     total = predicted_average + difference[:, :, context: context + crop]
     weight = observed.float()
     count = weight.sum().clamp(min=1)
