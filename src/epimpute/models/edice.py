@@ -137,13 +137,9 @@ class SetAttentionBlock(nn.Module):
         q, k, v = self.qkv(self.norm_attention(tokens)).chunk(3, dim=-1)
         shape = (n, s, self.n_heads, d // self.n_heads)
         q, k, v = (t.reshape(shape).transpose(1, 2) for t in (q, k, v))
-        if torch.is_grad_enabled():  # its backward is faster than the fused kernel's on CPU
-            scores = (q @ k.transpose(-1, -2)) * (q.shape[-1] ** -0.5)
-            scores = scores.masked_fill(~keys_present[:, None, None, :], float("-inf"))
-            attended = scores.softmax(dim=-1) @ v
-        else:
-            attended = F.scaled_dot_product_attention(
-                q, k, v, attn_mask=keys_present[:, None, None, :])
+        scores = (q @ k.transpose(-1, -2)) * (q.shape[-1] ** -0.5)
+        scores = scores.masked_fill(~keys_present[:, None, None, :], float("-inf"))
+        attended = scores.softmax(dim=-1) @ v
         attended = attended.transpose(1, 2).reshape(n, s, d)
         tokens = tokens + self.project(attended)
         return tokens + self.feedforward(self.norm_feedforward(tokens))
