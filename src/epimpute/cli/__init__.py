@@ -13,7 +13,6 @@ from contextlib import contextmanager
 
 from epimpute.cli.parser import build_parser
 from epimpute.errors import EpimputeError, Terminated
-from epimpute.heap import bound_heap_growth
 from epimpute.provenance import recording_command
 
 log = logging.getLogger("epimpute")
@@ -29,7 +28,6 @@ def main(argv: Sequence[str] | None = None) -> int:
     logging.basicConfig(level=logging.WARNING if args.quiet else logging.INFO,
                         format="%(levelname)s: %(message)s")
     run: Callable[[argparse.Namespace], None] = args.run
-    bound_heap_growth()
     try:
         with _sigterm_raises(), recording_command([parser.prog, *argv]):
             run(args)

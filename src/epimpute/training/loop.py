@@ -21,6 +21,7 @@ from tqdm.auto import tqdm
 
 from epimpute.errors import InputError
 from epimpute.hardware import autocast
+from epimpute.heap import TRIM_EVERY_STEPS, release_free_heap
 from epimpute.training.checkpoint import load_checkpoint, save_checkpoint
 from epimpute.training.distributed import World
 
@@ -199,6 +200,8 @@ def fit(
                 _update_average(average, model, ema_decay)
             running += float(loss.detach())
             batches_done += 1
+            if batches_done % TRIM_EVERY_STEPS == 0:
+                release_free_heap()
             bins += n_bins * (world.world_size if world else 1)
             bar.update(n_bins)
             if batches_done % 20 == 0:
