@@ -201,6 +201,10 @@ def masked_loss(network: Edice, batch: tuple[torch.Tensor, ...],
     return loss
 
 
+STATISTIC_COLUMNS = 128
+"""Tracks whose mean and sd :func:`measure_pair_statistics` computes at a time."""
+
+
 def measure_pair_statistics(network: Edice, values: np.ndarray, *, estimate_all: bool) -> None:
     """Fill ``network``'s standardisation tables (``standardize``).
 
@@ -214,12 +218,13 @@ def measure_pair_statistics(network: Edice, values: np.ndarray, *, estimate_all:
     sd = network.pair_sd.cpu().numpy().astype(np.float64)
     measured = network.pair_measured.cpu().numpy().copy()
     b, a = network.track_biosample.cpu().numpy(), network.track_assay.cpu().numpy()
-    new = ~measured[b, a]
-    if new.any():
-        columns = np.asarray(values[:, new], dtype=np.float64)
-        mean[b[new], a[new]] = columns.mean(0)
-        sd[b[new], a[new]] = np.maximum(columns.std(0), STATISTIC_FLOOR)
-        measured[b[new], a[new]] = True
+    new = np.flatnonzero(~measured[b, a])
+    for lo in range(0, len(new), STATISTIC_COLUMNS):  # in float64, a block at a time
+        tracks = new[lo:lo + STATISTIC_COLUMNS]
+        columns = np.asarray(values[:, tracks], dtype=np.float64)
+        mean[b[tracks], a[tracks]] = columns.mean(0)
+        sd[b[tracks], a[tracks]] = np.maximum(columns.std(0), STATISTIC_FLOOR)
+        measured[b[tracks], a[tracks]] = True
     unset = np.isnan(mean) | np.isnan(sd)
     estimate = ~measured & (unset | estimate_all)
     for table in (mean, sd):
