@@ -8,7 +8,7 @@ import torch
 
 from epimpute.imputation import WindowImputer, plan_windows, resolve_targets
 from epimpute.intervals import REPORTED_LEVELS, coverage
-from epimpute.models.edice import Edice, EdiceConfig
+from epimpute.models.edice import Edice, EdiceConfig, spread_group
 from epimpute.models.layout import Layout
 from epimpute.training.edice import EdiceTrainingConfig, masked_loss, train_edice
 from epimpute.training.loop import RunSettings
@@ -87,11 +87,46 @@ def test_output_sd_is_pair_sd_times_calibration_factor_times_predicted_spread(la
     measured = torch.zeros(4, 3, dtype=torch.bool)
     measured[0, 1] = True
     network.set_pair_statistics(np.zeros((4, 3)), sd.numpy(), measured.numpy())
-    network.spread_scale.copy_(torch.tensor([[1.0, 3.0, 1.0], [1.0, 5.0, 1.0]]))
+    network.spread_scale.copy_(torch.tensor([[1.0, 3.0, 1.0], [1.0, 5.0, 1.0]])[..., None])
     pairs = torch.tensor([[0, 1], [2, 1]])  # measured, estimated; assay 1
-    got = network.output_sd(torch.log(torch.tensor([4.0, 4.0])), pairs)
+    got = network.output_sd(torch.log(torch.tensor([4.0, 4.0])), pairs, torch.zeros(2))
     # exp(0.5 log 4) = 2, times pair sd 2, times the factor 3 (measured) or 5 (estimated)
     torch.testing.assert_close(got, torch.tensor([12.0, 20.0]))
+
+
+def test_the_factor_follows_the_level_group_of_the_predicted_value(layout):
+    _, network = networks(layout)
+    network.spread_edges.copy_(torch.tensor([[0.5, 1.0, 2.0, 4.0]]).repeat(3, 1))
+    network.spread_scale.copy_(torch.arange(1.0, 6.0).repeat(2, 3, 1))  # group g -> g + 1
+    pairs = torch.tensor([[0, 1]]).repeat(6, 1)
+    predicted = torch.tensor([0.0, 0.5, 0.9, 1.5, 3.0, 10.0])  # groups 0 1 1 2 3 4
+    got = network.output_sd(torch.zeros(6), pairs, predicted)
+    torch.testing.assert_close(got, torch.tensor([1.0, 2.0, 2.0, 3.0, 4.0, 5.0]))
+
+
+def test_factors_saved_with_one_group_per_assay_load_as_one_group(layout):
+    _, network = networks(layout)
+    state = network.state_dict()
+    state["spread_scale"] = torch.tensor([[1.0, 3.0, 1.0], [1.0, 5.0, 1.0]])
+    del state["spread_edges"]
+    _, loaded = networks(layout)
+    loaded.load_state_dict(state)
+    assert torch.isinf(loaded.spread_edges).all()
+    got = loaded.output_sd(torch.zeros(2), torch.tensor([[0, 1], [0, 1]]),
+                           torch.tensor([0.0, 100.0]))
+    torch.testing.assert_close(got, torch.tensor([5.0, 5.0]))  # nothing measured: row 1
+
+
+def test_group_factors_recover_each_groups_error_scale():
+    from epimpute.training.calibration import MIN_RATIOS, fit_group_factors
+
+    rng = np.random.default_rng(0)
+    scales = np.array([0.5, 1.0, 2.0, 3.0, 1.0])
+    groups = np.repeat(np.arange(5), [20_000, 20_000, 20_000, 20_000, MIN_RATIOS - 1])
+    ratios = np.abs(rng.normal(size=groups.size)) * scales[groups]  # Gaussian errors, sd 1
+    factors = fit_group_factors(ratios, groups, fallback=7.0)
+    np.testing.assert_allclose(factors[:4], scales[:4], rtol=0.04)
+    assert factors[4] == 7.0  # too few values: the fallback
 
 
 def test_training_with_uncertainty_leaves_every_mean_weight_bit_identical(small_compendium):
@@ -101,8 +136,8 @@ def test_training_with_uncertainty_leaves_every_mean_weight_bit_identical(small_
     spread, spread_history = train_edice(store, config=SPREAD, training=QUICK,
                                          settings=settings)
     a, b = plain.state_dict(), spread.state_dict()
-    assert set(b) - set(a) == {"spread_scale", "spread_head.0.weight", "spread_head.0.bias",
-                               "spread_head.2.weight", "spread_head.2.bias"}
+    assert set(b) - set(a) == {"spread_scale", "spread_edges", "spread_head.0.weight",
+                               "spread_head.0.bias", "spread_head.2.weight", "spread_head.2.bias"}
     assert all(torch.equal(a[k], b[k]) for k in a)
     assert [e["validation"] for e in plain_history.epochs] == \
         [e["validation"] for e in spread_history.epochs]
@@ -129,8 +164,10 @@ def test_calibrated_intervals_cover_never_seen_tracks_near_nominal(small_compend
         mean, sd = block[:len(targets)], block[len(targets):]
         assert (sd > 0).all()
         ratios.append((np.abs(observed - mean) / sd).ravel())
-        for i, t in enumerate(targets):  # undo the calibration factor of each target
-            factor = float(scale[1, t.pair[1]])
+        edges = imputer.network.spread_edges
+        for i, t in enumerate(targets):  # undo the calibration factor of each bin
+            group = spread_group(edges[t.pair[1]], torch.from_numpy(mean[i])).numpy()
+            factor = scale[1, t.pair[1]].numpy()[group]
             raw.append(np.abs(observed[i] - mean[i]) / (sd[i] / factor))
     calibrated = coverage(np.concatenate(ratios), REPORTED_LEVELS)
     uncalibrated = coverage(np.concatenate(raw), REPORTED_LEVELS)
@@ -168,7 +205,8 @@ def test_an_extended_model_keeps_its_spread_and_grows_its_factors(small_compendi
                precision="fp32", seed=2)
     old, grown = load_model(tmp_path / "base-model"), load_model(tmp_path / "grown")
     assert grown.predicts_uncertainty
-    assert grown.network.spread_scale.shape == (2, grown.layout.n_assays) == (2, 4)
+    assert grown.network.spread_scale.shape == (2, grown.layout.n_assays, 5) == (2, 4, 5)
+    assert grown.network.spread_edges.shape == (4, 4)
     for name, value in old.network.spread_head.state_dict().items():
         assert torch.equal(value, grown.network.spread_head.state_dict()[name])
     key = [t.key for t in base.tracks][0]

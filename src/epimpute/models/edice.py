@@ -52,6 +52,8 @@ DECODE_CHUNK_VALUES = 1 << 19
 chunk's activations stay in a core's cache, large enough that the loop costs little."""
 SPREAD_HIDDEN = 64
 """Width of the hidden layer of the spread head (``uncertainty``)."""
+SPREAD_LEVEL_GROUPS = 5
+"""Groups of predicted values (per assay) with a calibration factor each."""
 LOG_VARIANCE_LIMIT = 12.0
 """Predicted log-variances are clamped to +- this (sd ratios of about e^6 either way)."""
 
@@ -206,6 +208,11 @@ class _AxisEncoder(nn.Module):
         return self.norm(tokens)
 
 
+def spread_group(edges: torch.Tensor, values: torch.Tensor) -> torch.Tensor:
+    """Level group of each value: how many of its edges ``(..., G - 1)`` it reaches."""
+    return (values.unsqueeze(-1) >= edges).sum(-1)
+
+
 def biosample_groups(biosamples: Sequence[str]) -> tuple[list[int], list[int]]:
     """``(tissue, individual)`` index of every biosample ``tissue[@individual]``.
 
@@ -261,9 +268,14 @@ class Edice(nn.Module):
             with torch.random.fork_rng(devices=[]):
                 self.spread_head = nn.Sequential(nn.Linear(spread_width, SPREAD_HIDDEN),
                                                  nn.ReLU(), nn.Linear(SPREAD_HIDDEN, 1))
-            # Calibration factors of the predicted sd, per assay: row 0 for pairs with
-            # measured statistics, row 1 for pairs whose statistics are estimated.
-            self.register_buffer("spread_scale", torch.ones(2, layout.n_assays))
+            # Calibration factors of the predicted sd, per assay and level group: row 0
+            # for pairs with measured statistics, row 1 for pairs whose statistics are
+            # estimated; a prediction's group is where its value falls among the assay's
+            # edges (all infinite until calibration: one group).
+            self.register_buffer("spread_scale",
+                                 torch.ones(2, layout.n_assays, SPREAD_LEVEL_GROUPS))
+            self.register_buffer("spread_edges", torch.full(
+                (layout.n_assays, SPREAD_LEVEL_GROUPS - 1), float("inf")))
 
     def set_pair_statistics(self, mean: np.ndarray, sd: np.ndarray, measured: np.ndarray
                             ) -> None:
@@ -279,16 +291,30 @@ class Edice(nn.Module):
             return torch.ones(targets.shape[:-1], device=targets.device)
         return self.pair_sd[targets[..., 0], targets[..., 1]]
 
-    def output_sd(self, log_variance: torch.Tensor, targets: torch.Tensor) -> torch.Tensor:
-        """Calibrated sd, on the output (arcsinh) scale, of the predictions of ``targets``
-        ``(..., 2)`` whose log-variances (model scale) are ``log_variance`` ``(...)``."""
+    def output_sd(self, log_variance: torch.Tensor, targets: torch.Tensor,
+                  predicted: torch.Tensor) -> torch.Tensor:
+        """Calibrated sd, on the output (arcsinh) scale, of the predictions ``predicted``
+        ``(...)`` of ``targets`` ``(..., 2)`` whose log-variances (model scale) are
+        ``log_variance`` ``(...)``: the factor depends on the assay, on whether the pair's
+        statistics are measured, and on the predicted value's level group."""
         if not self.config.uncertainty:
             raise ValueError("this network predicts no spread (uncertainty is off)")
         bios, assay = targets[..., 0], targets[..., 1]
         estimated = (~self.pair_measured[bios, assay]).long() if self.config.standardize \
             else torch.zeros_like(assay)
-        scale = self.spread_scale[estimated, assay] * self.target_sd(targets)
+        group = spread_group(self.spread_edges[assay], predicted.float())
+        scale = self.spread_scale[estimated, assay, group] * self.target_sd(targets)
         return scale * torch.exp(0.5 * log_variance.float())
+
+    def _load_from_state_dict(self, state_dict, prefix, *args, **kwargs):  # noqa: ANN001
+        # Factors saved with one group per assay (no edges) load as that single group.
+        scale = state_dict.get(prefix + "spread_scale")
+        if scale is not None and scale.dim() == 2:
+            state_dict[prefix + "spread_scale"] = scale[..., None].repeat(
+                1, 1, SPREAD_LEVEL_GROUPS)
+            state_dict[prefix + "spread_edges"] = torch.full(
+                (scale.shape[1], SPREAD_LEVEL_GROUPS - 1), float("inf"))
+        super()._load_from_state_dict(state_dict, prefix, *args, **kwargs)
 
     def forward(
         self, features: torch.Tensor, available: torch.Tensor, targets: torch.Tensor,
@@ -462,5 +488,5 @@ class Edice(nn.Module):
 
 from epimpute.models.edice_imputer import EdiceImputer  # noqa: E402 - re-exported
 
-__all__ = ["DECODE_CHUNK_VALUES", "Edice", "EdiceConfig", "EdiceImputer", "SetAttentionBlock",
-           "biosample_groups"]
+__all__ = ["DECODE_CHUNK_VALUES", "SPREAD_LEVEL_GROUPS", "Edice", "EdiceConfig", "EdiceImputer",
+           "SetAttentionBlock", "biosample_groups", "spread_group"]

@@ -97,7 +97,7 @@ class EdiceImputer(Imputer):
                     where = slice(lo + first, lo + first + n)
                     if spread:
                         predicted, log_variance = predicted
-                        spread_sd = self.network.output_sd(log_variance, pairs)
+                        spread_sd = self.network.output_sd(log_variance, pairs, predicted)
                         sd[:, where] = spread_sd.float().T.cpu().numpy()
                     out[:, where] = predicted.float().T.cpu().numpy()
 

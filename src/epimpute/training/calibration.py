@@ -4,9 +4,11 @@ The spread head learns a heteroscedastic log-variance, but a Gaussian negative
 log-likelihood fitted on training bins gives intervals that are too narrow where the
 model over-fits and wrong in shape where errors have heavy tails. After training, the
 validation bins (whole genomic blocks never trained on, with tracks hidden the way training
-hides them) are predicted once, and per assay one factor on the sd is chosen
+hides them) are predicted once, and factors on the sd are chosen
 (:func:`epimpute.intervals.fit_scale`) so that the central 50/80/95% intervals cover the
-hidden truth as closely as possible.
+hidden truth as closely as possible: per assay and per *level group* of the predicted
+value (groups cut at quantiles of the assay's validation predictions), because errors in
+predicted peaks are larger, relative to the predicted spread, than in the background.
 
 Two situations get their own factors: a target whose track the model was trained on (its
 mean and sd are measured, as in a leave-one-out imputation), and a target the model never
@@ -24,13 +26,17 @@ import numpy as np
 import torch
 
 from epimpute.intervals import REPORTED_LEVELS, fit_scale
-from epimpute.models.edice import Edice
+from epimpute.models.edice import SPREAD_LEVEL_GROUPS, Edice
 from epimpute.models.track_scale import complete_log_additive
 
-__all__ = ["MIN_RATIOS", "calibrate_spread"]
+__all__ = ["GROUP_QUANTILES", "MIN_RATIOS", "calibrate_spread", "fit_group_factors"]
 
 MIN_RATIOS = 1000
-"""An assay with fewer validation values than this gets the factor fitted on all assays."""
+"""A level group with fewer validation values than this gets its assay's factor, and an
+assay with fewer gets the factor fitted on all assays."""
+GROUP_QUANTILES = (0.5, 0.75, 0.9, 0.97)
+"""Quantiles of an assay's predicted values that separate its level groups."""
+assert len(GROUP_QUANTILES) == SPREAD_LEVEL_GROUPS - 1
 MAX_ESTIMATED_TRACKS = 256
 """Tracks whose statistics are re-estimated without them (the first ones, by index)."""
 
@@ -53,9 +59,18 @@ def _estimated_statistics(network: Edice, tracks: Sequence[int]) -> dict[int, tu
     return out
 
 
+def fit_group_factors(ratios: np.ndarray, groups: np.ndarray, fallback: float, *,
+                      levels: Sequence[float] = REPORTED_LEVELS) -> list[float]:
+    """One sd factor per level group (``groups`` in ``0 .. SPREAD_LEVEL_GROUPS - 1``) fitted on
+    its ``ratios``; ``fallback`` for a group with fewer than :data:`MIN_RATIOS` values."""
+    return [fit_scale(ratios[groups == g], levels) if np.sum(groups == g) >= MIN_RATIOS
+            else fallback for g in range(SPREAD_LEVEL_GROUPS)]
+
+
 def calibrate_spread(network: Edice, batches: Sequence[tuple[torch.Tensor, ...]], *,
-                     levels: Sequence[float] = REPORTED_LEVELS) -> dict[str, list[float]]:
-    """Fit ``network.spread_scale`` on validation ``batches`` (as the trainer builds them).
+                     levels: Sequence[float] = REPORTED_LEVELS) -> dict[str, list]:
+    """Fit ``network.spread_scale`` and ``spread_edges`` on validation ``batches`` (as the
+    trainer builds them).
 
     Parameters
     ----------
@@ -68,13 +83,15 @@ def calibrate_spread(network: Edice, batches: Sequence[tuple[torch.Tensor, ...]]
 
     Returns
     -------
-    dict[str, list[float]]
-        The factors per assay, ``measured`` and ``estimated``, as set in the network.
+    dict[str, list]
+        ``measured`` and ``estimated``: the factors per assay and level group, as set in
+        the network; ``edges``: each assay's level-group edges.
     """
     was_training = network.training
     network.eval()
     n_assays = network.layout.n_assays
-    ratios: dict[str, list[list[np.ndarray]]] = {
+    # per kind and assay: (ratios, predicted values) of every validation value
+    collected: dict[str, list[list[tuple[np.ndarray, np.ndarray]]]] = {
         kind: [[] for _ in range(n_assays)] for kind in ("measured", "estimated")}
     track_assay = network.track_assay
     with torch.no_grad():
@@ -91,11 +108,13 @@ def calibrate_spread(network: Edice, batches: Sequence[tuple[torch.Tensor, ...]]
             chosen = valid.cpu().numpy()
             tracks = targets.cpu().numpy()[chosen]
             assay = track_assay[targets].cpu().numpy()[chosen]
-            error = (truth - predicted.float()).cpu().numpy()[chosen]
+            predicted_np = predicted.float().cpu().numpy()[chosen]
+            truth_np = truth.cpu().numpy()[chosen]
             spread_np, sd_np = spread.cpu().numpy()[chosen], sd.cpu().numpy()[chosen]
-            measured = np.abs(error) / (sd_np * spread_np)
+            measured = np.abs(truth_np - predicted_np) / (sd_np * spread_np)
             for a in np.unique(assay):
-                ratios["measured"][a].append(measured[assay == a])
+                collected["measured"][a].append((measured[assay == a],
+                                                 predicted_np[assay == a]))
             if not estimates:
                 continue
             known = np.array([t in estimates for t in tracks], dtype=bool)
@@ -103,25 +122,38 @@ def calibrate_spread(network: Edice, batches: Sequence[tuple[torch.Tensor, ...]]
                 continue
             mean_hat = np.array([estimates[t][0] for t in tracks[known]])
             sd_hat = np.array([estimates[t][1] for t in tracks[known]])
-            predicted_np = predicted.float().cpu().numpy()[chosen][known]
             pair_mean = network.pair_mean[pairs[..., 0], pairs[..., 1]].cpu().numpy()[chosen][known]
-            standardised = (predicted_np - pair_mean) / sd_np[known]
-            truth_np = truth.cpu().numpy()[chosen][known]
-            estimated = (np.abs(truth_np - (mean_hat + sd_hat * standardised))
-                         / (sd_hat * spread_np[known]))
+            rescaled = mean_hat + sd_hat * (predicted_np[known] - pair_mean) / sd_np[known]
+            estimated = np.abs(truth_np[known] - rescaled) / (sd_hat * spread_np[known])
             for a in np.unique(assay[known]):
-                ratios["estimated"][a].append(estimated[assay[known] == a])
-    factors: dict[str, list[float]] = {}
-    for kind, per_assay in ratios.items():
-        pooled = [np.concatenate(r) for r in per_assay if r]
-        if not pooled:  # no estimate possible (e.g. no standardisation): as measured
-            factors[kind] = list(factors["measured"])
+                collected["estimated"][a].append((estimated[assay[known] == a],
+                                                  rescaled[assay[known] == a]))
+    pooled = {kind: [(np.concatenate([r for r, _ in parts]), np.concatenate([v for _, v in parts]))
+                     if parts else None for parts in per_assay]
+              for kind, per_assay in collected.items()}
+    edges = np.full((n_assays, SPREAD_LEVEL_GROUPS - 1), np.inf)
+    for a in range(n_assays):
+        values = [p[a][1] for p in pooled.values() if p[a] is not None]
+        if values and sum(len(v) for v in values) >= MIN_RATIOS:
+            edges[a] = np.quantile(np.concatenate(values), GROUP_QUANTILES)
+    factors: dict[str, list] = {}
+    for kind, per_assay in pooled.items():
+        present = [p for p in per_assay if p is not None]
+        if not present:  # no estimate possible (e.g. no standardisation): as measured
+            factors[kind] = [list(f) for f in factors["measured"]]
             continue
-        overall = fit_scale(np.concatenate(pooled), levels)
-        factors[kind] = [
-            fit_scale(np.concatenate(r), levels) if r and sum(len(x) for x in r) >= MIN_RATIOS
-            else overall for r in per_assay]
+        overall = fit_scale(np.concatenate([r for r, _ in present]), levels)
+        factors[kind] = []
+        for a, part in enumerate(per_assay):
+            if part is None or len(part[0]) < MIN_RATIOS:
+                factors[kind].append([overall] * SPREAD_LEVEL_GROUPS)
+                continue
+            ratios, values = part
+            groups = np.searchsorted(edges[a], values, side="right")
+            factors[kind].append(fit_group_factors(ratios, groups, fit_scale(ratios, levels),
+                                                   levels=levels))
     scale = torch.tensor([factors["measured"], factors["estimated"]], dtype=torch.float32)
     network.spread_scale.copy_(scale.to(network.spread_scale.device))
+    network.spread_edges.copy_(torch.as_tensor(edges, dtype=torch.float32))
     network.train(was_training)
-    return factors
+    return {**factors, "edges": edges.tolist()}

@@ -196,9 +196,12 @@ def grow_edice(network: Edice, extension: Extension, *, seed: int = 0
         state.update(_grow_pair_statistics(state, layout, new_b, new_a))
     if config.uncertainty:  # new assays start at the mean factor; training refits them all
         old = state["spread_scale"]
-        scale = old.mean(1, keepdim=True).repeat(1, layout.n_assays)
+        scale = old.mean(1, keepdim=True).repeat(1, layout.n_assays, 1)
         scale[:, :old.shape[1]] = old
         state["spread_scale"] = scale
+        edges = torch.full((layout.n_assays, old.shape[2] - 1), float("inf"))
+        edges[:old.shape[1]] = state["spread_edges"]
+        state["spread_edges"] = edges
     grown.load_state_dict(state)
     return grown, masks
 
