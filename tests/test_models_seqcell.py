@@ -56,9 +56,10 @@ def test_shapes_and_reach_of_the_trunk():
     assert sequence.grad[1].abs().sum() == 0  # examples are independent
 
 
-def test_a_bins_prediction_depends_on_its_reach_only():
+@pytest.mark.parametrize("average", ["sequence", "observed"])
+def test_a_bins_prediction_depends_on_its_reach_only(average):
     config = SeqcellConfig(stem_channels=8, channels=8, dilations=(1, 2, 4), cell_dilations=(1, 2),
-                           global_sites=5, dropout=0.0)
+                           global_sites=5, dropout=0.0, average=average)
     # trunk: ceil(2509 / 250) + 1 = 12; difference head 1 + 2; local kernels 4 + 2
     assert reach(config) == 12 + 3 + 6
     assert reach(SeqcellConfig()) == 132 + 15 + 6 <= SeqcellConfig().context
@@ -68,13 +69,17 @@ def test_a_bins_prediction_depends_on_its_reach_only():
     sequence = torch.zeros(1, 4, n * 125)
     sequence[0, torch.randint(4, (n * 125,)), torch.arange(n * 125)] = 1.0
     accessibility, panel = torch.rand(1, n), torch.rand(1, 5)
+    observed = torch.rand(1, 2, n) if average == "observed" else None
+
+    def predict(lo, hi):  # model bins lo .. hi
+        part = None if observed is None else observed[:, :, lo: hi]
+        return network.predict(sequence[:, :, lo * 125: hi * 125], accessibility[:, lo: hi],
+                               panel, part)
     with torch.no_grad():
-        full = sum(network(sequence, accessibility, panel))
+        full = predict(0, n)
         k = 50  # the same bin with exactly its reach on each side
-        part = sum(network(sequence[:, :, (k - r) * 125: (k + r + 1) * 125],
-                           accessibility[:, k - r: k + r + 1], panel))
-        shorter = sum(network(sequence[:, :, (k - 2) * 125: (k + r + 1) * 125],
-                              accessibility[:, k - 2: k + r + 1], panel))
+        part = predict(k - r, k + r + 1)
+        shorter = predict(k - 2, k + r + 1)
     torch.testing.assert_close(part[0, :, r], full[0, :, k], atol=1e-5, rtol=1e-5)
     assert not torch.allclose(shorter[0, :, 2], full[0, :, k], atol=1e-5)  # a bound that bites
 
@@ -226,27 +231,30 @@ def test_variants_score_ref_and_alt_and_report_ref_mismatches(trained, tmp_path)
     assert not (tmp_path / "b.tsv").exists()
 
 
-def test_a_bins_prediction_is_the_same_at_every_offset_of_the_window():
+@pytest.mark.parametrize("average", ["sequence", "observed"])
+def test_a_bins_prediction_is_the_same_at_every_offset_of_the_window(average):
     """Translation equivariance: windows shifted by whole model bins predict the same values
     for the bins they share, except within the network's reach of a window's edge (where
     the zero padding of the convolutions enters); a shift by part of a model bin changes the
     pools' phase and so the prediction."""
     config = SeqcellConfig(stem_channels=8, channels=8, dilations=(1, 2, 4), cell_dilations=(1, 2),
-                           global_sites=5, dropout=0.0)
+                           global_sites=5, dropout=0.0, average=average)
     torch.manual_seed(2)
     network = Seqcell(config, n_marks=2).eval()
     n, r, length = 160, reach(config), 80
     sequence = torch.zeros(1, 4, n * 125)
     sequence[0, torch.randint(4, (n * 125,)), torch.arange(n * 125)] = 1.0
     accessibility, panel = torch.rand(1, n), torch.rand(1, 5)
+    observed = torch.rand(1, 2, n) if average == "observed" else None
 
     def predict(first, *, bp=0):  # window of `length` model bins from bin `first`
         lo = first * 125 + bp
+        part = None if observed is None else observed[:, :, first: first + length]
         with torch.no_grad():
-            average, difference = network(sequence[:, :, lo: lo + length * 125],
-                                          accessibility[:, first: first + length], panel)
+            total = network.predict(sequence[:, :, lo: lo + length * 125],
+                                    accessibility[:, first: first + length], panel, part)
         trunk = network.trunk(sequence[:, :, lo: lo + length * 125])
-        return (average + difference)[0], trunk[0]
+        return total[0], trunk[0]
 
     reference, reference_trunk = predict(40)
     for first in (20, 33, 47, 60):
