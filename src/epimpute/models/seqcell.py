@@ -219,7 +219,9 @@ class Seqcell(nn.Module):
 
 
 class SeqcellImputer(Imputer):
-    """seqcell as an :class:`Imputer`: a cell type's accessibility track is its only input.
+    """seqcell as an :class:`Imputer`: a cell type's accessibility track is its only input
+    (with ``average="observed"``, also the training cell types' mark tracks other than its
+    own, see :meth:`compendium_rows`).
 
     Before imputing, :meth:`use_sequence` attaches the genome and :meth:`set_panel` each
     cell type's accessibility at the panel sites (see :mod:`epimpute.seqcell_inputs`).
