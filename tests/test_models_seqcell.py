@@ -56,9 +56,10 @@ def test_shapes_and_reach_of_the_trunk():
     assert sequence.grad[1].abs().sum() == 0  # examples are independent
 
 
-def test_a_bins_prediction_depends_on_its_reach_only():
+@pytest.mark.parametrize("average", ["sequence", "observed"])
+def test_a_bins_prediction_depends_on_its_reach_only(average):
     config = SeqcellConfig(stem_channels=8, channels=8, dilations=(1, 2, 4), cell_dilations=(1, 2),
-                           global_sites=5, dropout=0.0)
+                           global_sites=5, dropout=0.0, average=average)
     # trunk: ceil(2509 / 250) + 1 = 12; difference head 1 + 2; local kernels 4 + 2
     assert reach(config) == 12 + 3 + 6
     assert reach(SeqcellConfig()) == 132 + 15 + 6 <= SeqcellConfig().context
@@ -68,13 +69,17 @@ def test_a_bins_prediction_depends_on_its_reach_only():
     sequence = torch.zeros(1, 4, n * 125)
     sequence[0, torch.randint(4, (n * 125,)), torch.arange(n * 125)] = 1.0
     accessibility, panel = torch.rand(1, n), torch.rand(1, 5)
+    observed = torch.rand(1, 2, n) if average == "observed" else None
+
+    def predict(lo, hi):  # model bins lo .. hi
+        part = None if observed is None else observed[:, :, lo: hi]
+        return network.predict(sequence[:, :, lo * 125: hi * 125], accessibility[:, lo: hi],
+                               panel, part)
     with torch.no_grad():
-        full = sum(network(sequence, accessibility, panel))
+        full = predict(0, n)
         k = 50  # the same bin with exactly its reach on each side
-        part = sum(network(sequence[:, :, (k - r) * 125: (k + r + 1) * 125],
-                           accessibility[:, k - r: k + r + 1], panel))
-        shorter = sum(network(sequence[:, :, (k - 2) * 125: (k + r + 1) * 125],
-                              accessibility[:, k - 2: k + r + 1], panel))
+        part = predict(k - r, k + r + 1)
+        shorter = predict(k - 2, k + r + 1)
     torch.testing.assert_close(part[0, :, r], full[0, :, k], atol=1e-5, rtol=1e-5)
     assert not torch.allclose(shorter[0, :, 2], full[0, :, k], atol=1e-5)  # a bound that bites
 
@@ -226,27 +231,30 @@ def test_variants_score_ref_and_alt_and_report_ref_mismatches(trained, tmp_path)
     assert not (tmp_path / "b.tsv").exists()
 
 
-def test_a_bins_prediction_is_the_same_at_every_offset_of_the_window():
+@pytest.mark.parametrize("average", ["sequence", "observed"])
+def test_a_bins_prediction_is_the_same_at_every_offset_of_the_window(average):
     """Translation equivariance: windows shifted by whole model bins predict the same values
     for the bins they share, except within the network's reach of a window's edge (where
     the zero padding of the convolutions enters); a shift by part of a model bin changes the
     pools' phase and so the prediction."""
     config = SeqcellConfig(stem_channels=8, channels=8, dilations=(1, 2, 4), cell_dilations=(1, 2),
-                           global_sites=5, dropout=0.0)
+                           global_sites=5, dropout=0.0, average=average)
     torch.manual_seed(2)
     network = Seqcell(config, n_marks=2).eval()
     n, r, length = 160, reach(config), 80
     sequence = torch.zeros(1, 4, n * 125)
     sequence[0, torch.randint(4, (n * 125,)), torch.arange(n * 125)] = 1.0
     accessibility, panel = torch.rand(1, n), torch.rand(1, 5)
+    observed = torch.rand(1, 2, n) if average == "observed" else None
 
     def predict(first, *, bp=0):  # window of `length` model bins from bin `first`
         lo = first * 125 + bp
+        part = None if observed is None else observed[:, :, first: first + length]
         with torch.no_grad():
-            average, difference = network(sequence[:, :, lo: lo + length * 125],
-                                          accessibility[:, first: first + length], panel)
+            total = network.predict(sequence[:, :, lo: lo + length * 125],
+                                    accessibility[:, first: first + length], panel, part)
         trunk = network.trunk(sequence[:, :, lo: lo + length * 125])
-        return (average + difference)[0], trunk[0]
+        return total[0], trunk[0]
 
     reference, reference_trunk = predict(40)
     for first in (20, 33, 47, 60):
@@ -263,3 +271,112 @@ def test_a_bins_prediction_is_the_same_at_every_offset_of_the_window():
     # a one-base shift: another pooling phase, other values in the interior
     phase, _ = predict(40, bp=1)
     assert not torch.allclose(phase[:, r: length - r], reference[:, r: length - r], atol=1e-4)
+
+
+def _small_store(folder, cells_of_mark):
+    """A 60 kb random genome and store: ATAC of a, b, c and each mark's tracks in the cell
+    types ``cells_of_mark`` lists."""
+    from epimpute.store import Track
+
+    rng = np.random.default_rng(6)
+    length = 60_000
+    bases = "".join(rng.choice(list("ACGT"), length))
+    fasta = folder / "g.fa"
+    fasta.write_text(">c\n" + "\n".join(bases[i: i + 60] for i in range(0, length, 60)) + "\n")
+    tracks = [Track(cell_type=c, assay="ATAC") for c in "abc"]
+    tracks += [Track(cell_type=c, assay=m) for m, cells in cells_of_mark.items() for c in cells]
+    writer = create_store(folder / "s.zarr", tracks=tracks, contigs={"c": length}, bin_size=25)
+    for i in range(len(tracks)):
+        writer.write(i, "c", np.abs(rng.normal(size=length // 25)).astype(np.float32))
+    return Store.open(folder / "s.zarr"), fasta
+
+
+TINY = {"stem_channels": 8, "channels": 8, "dilations": [1, 2, 4], "cell_dilations": [1, 2],
+        "global_sites": 5, "dropout": 0.0, "context": 21}
+
+
+def test_observed_training_windows_carry_the_leave_one_out_mean(tmp_path):
+    from epimpute.io.genome import open_genome
+    from epimpute.training.seqcell import _batch, _load_block, _loss
+
+    store, fasta = _small_store(tmp_path, {"M1": "abc", "M2": "ab"})
+    config = SeqcellConfig(**{**TINY, "dilations": (1, 2, 4), "cell_dilations": (1, 2),
+                              "average": "observed"})
+    cells, marks, c = ["a", "b", "c"], ["M1", "M2"], config.context
+    with open_genome(fasta) as genome:
+        block = _load_block(store, genome, ("c", 500, 700), cells, "ATAC", marks, config, 5)
+
+    def coarse(key):  # model bins 100 - C .. 140 + C of a track
+        values = store.read("c", (100 - c) * 5, (140 + c) * 5, tracks=[store.track_index(key)])
+        return values[0].reshape(-1, 5).mean(axis=1)
+    expected = {  # by hand: the mean of the OTHER cell types observing the mark
+        ("a", "M1"): (coarse("b:M1") + coarse("c:M1")) / 2, ("a", "M2"): coarse("b:M2"),
+        ("b", "M2"): coarse("a:M2"), ("c", "M1"): (coarse("a:M1") + coarse("b:M1")) / 2,
+        ("c", "M2"): (coarse("a:M2") + coarse("b:M2")) / 2}  # c lacks M2: both others
+    for (cell, mark), values in expected.items():
+        np.testing.assert_allclose(block.compendium[cells.index(cell), marks.index(mark)],
+                                   values, atol=1e-6)
+    crop, picks = 16, [(0, 3, 0), (0, 30, 2)]  # the second window runs past the block's end
+    batch = _batch([block], picks, torch.zeros(3, 5), c, crop, 125, torch.device("cpu"))
+    window = batch[6]
+    assert window.shape == (2, 2, crop + 2 * c)
+    np.testing.assert_allclose(window[0, 0], expected[("a", "M1")][3: 3 + crop + 2 * c],
+                               atol=1e-6)
+    np.testing.assert_allclose(window[1, 1, : 10 + 2 * c], expected[("c", "M2")][30:], atol=1e-6)
+    assert not window[1, :, 10 + 2 * c:].any()  # padding past the block
+    # with the difference zeroed the second term of the loss is (observed mean - track)^2
+    torch.manual_seed(0)
+    network = Seqcell(config, 2).eval()
+    torch.nn.init.zeros_(network.difference_head[-1].weight)
+    torch.nn.init.zeros_(network.difference_head[-1].bias)
+    with torch.no_grad():
+        head, _ = network(*batch[:3], window)
+        loss = float(_loss(network, batch, c))
+    sequence, _, _, truth, observed, average = batch[:6]
+    keep = observed.numpy()
+    base = window[:, :, c: c + crop].numpy()
+    head = head[:, :, c: c + crop].numpy()
+    seen = np.broadcast_to(keep.any(axis=1, keepdims=True), keep.shape)
+    by_hand = (((head - average.numpy()) ** 2)[seen].mean()
+               + ((base - truth.numpy()) ** 2)[keep].mean())
+    assert loss == pytest.approx(by_hand, rel=1e-5)
+    assert keep[1, 1].sum() == 0 and keep[0, 1].sum() == crop  # c's M2 is not scored
+
+
+def test_observed_training_needs_two_cell_types_per_mark(tmp_path):
+    one = tmp_path / "one"
+    one.mkdir()
+    store, fasta = _small_store(one, {"M1": "abc", "M2": "a"})
+    config = tmp_path / "observed.json"
+    training = {"batch_size": 4, "crop": 16, "steps_per_epoch": 2, "max_epochs": 1,
+                "block_bins": 400, "validation_windows": 4, "validation_fraction": 0.3}
+    config.write_text(json.dumps({"model": {**TINY, "average": "observed"},
+                                  "training": training}))
+    with pytest.raises(InputError, match="at least two training cell types.*M2 has fewer"):
+        api.train(store, tmp_path / "m", model="seqcell", config=config, genome=fasta)
+    assert not (tmp_path / "m").exists()
+    # the sequence base trains a mark of one cell type; a bad name is refused
+    wrong = tmp_path / "wrong.json"
+    wrong.write_text(json.dumps({"model": {**TINY, "average": "mean"}, "training": training}))
+    with pytest.raises(InputError, match="average must be one of sequence, observed"):
+        api.train(store, tmp_path / "m", model="seqcell", config=wrong, genome=fasta)
+    # two cell types per mark: trains, records its training cell types, loads and imputes
+    two = tmp_path / "two"
+    two.mkdir()
+    store, fasta = _small_store(two, {"M1": "abc", "M2": "ab"})
+    model = api.train(store, tmp_path / "m2", model="seqcell", config=config, genome=fasta,
+                      exclude=["c:M1"], seed=0, device="cpu")
+    record = json.loads((model / "config.json").read_text())["config"]
+    # c, without a mark left, is no training cell type: c:M1 is imputed from a's and b's
+    assert record["average"] == "observed" and record["panel"]["cells"] == ["a", "b"]
+    paths = api.impute(model, store, tmp_path / "imputed", targets=["c:M1"], format="npz",
+                       device="cpu")
+    assert np.isfinite(np.load(paths[0])["c"]).all()
+    # a model recorded without the key (older ones) has the sequence base
+    from epimpute.models.seqcell import SeqcellImputer
+
+    imputer = load_model(model)
+    del record["average"]
+    state = {k: v for k, v in imputer.state_dict().items() if not k.startswith("compendium.")}
+    older = SeqcellImputer.from_state(imputer.layout, record, state)
+    assert older.config.average == "sequence" and not hasattr(older.network, "compendium")

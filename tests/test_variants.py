@@ -157,3 +157,143 @@ def test_cli_cell_type_without_accessibility_exits_2(setting, tmp_path, capsys):
         assert float(row[header.index(column)]) == pytest.approx(expected[column], abs=1e-5)
     assert float(row[header.index("H3K27ac:effect")]) == pytest.approx(
         expected["H3K27ac:effect"], rel=1e-3)
+
+
+OBSERVED_CELLS = ["a", "b", "c"]  # the training cell types of the observed-base model
+
+
+@pytest.fixture(scope="module")
+def observed(tmp_path_factory):
+    """A random seqcell with average 'observed' trained (by its record) on a, b, c; the store
+    adds d, which has ATAC only."""
+    folder = tmp_path_factory.mktemp("observed")
+    rng = np.random.default_rng(4)
+    bases = "".join(rng.choice(list("ACGT"), LENGTH))
+    fasta = folder / "g.fa"
+    fasta.write_text(">c\n" + "\n".join(bases[i: i + 60] for i in range(0, LENGTH, 60)) + "\n")
+    tracks = [Track(cell_type=c, assay=a) for c in OBSERVED_CELLS for a in ("ATAC", *MARKS)]
+    tracks.append(Track(cell_type="d", assay="ATAC"))
+    writer = create_store(folder / "s.zarr", tracks=tracks, contigs={"c": LENGTH}, bin_size=25)
+    for i in range(len(tracks)):
+        writer.write(i, "c", np.abs(rng.normal(size=LENGTH // 25)).astype(np.float32))
+    store = Store.open(folder / "s.zarr")
+    genome = open_genome(fasta)
+    config = SeqcellConfig(**{**CONFIG.__dict__, "average": "observed", "panel": {
+        "contigs": ["c"] * 5, "bins": [10, 50, 90, 130, 170], "mean": [0.1] * 5,
+        "assay": "ATAC", "marks": MARKS, "cells": OBSERVED_CELLS,
+        "genome": genome_record(genome)}})
+    genome.close()
+    torch.manual_seed(0)
+    imputer = SeqcellImputer(store_layout(store), Seqcell(config, len(MARKS)))
+    model = save_model(folder / "model", imputer)
+    return folder, store, model, bases
+
+
+def _loaded(model, store, *, zero_difference):
+    from epimpute.model_dir import load_model
+    from epimpute.seqcell_inputs import prepare_imputation
+
+    imputer = load_model(model)
+    if zero_difference:
+        last = imputer.network.difference_head[-1]
+        torch.nn.init.zeros_(last.weight)
+        torch.nn.init.zeros_(last.bias)
+    return imputer, prepare_imputation(imputer, store, None)
+
+
+def _mean_of(store, keys):
+    """Mean of the tracks over 125 bp model bins, repeated over their 5 store bins."""
+    values = store.read("c", tracks=[store.track_index(k) for k in keys]).mean(axis=0)
+    return np.repeat(values.reshape(-1, 5).mean(axis=1), 5)
+
+
+def test_observed_base_is_the_other_training_cell_types_mean(observed, tmp_path):
+    from epimpute.imputation import impute, resolve_targets
+
+    folder, store, model, _ = observed
+    imputer, genome = _loaded(model, store, zero_difference=True)
+    targets = resolve_targets(imputer, store, targets=["d:H3K27ac", "a:H3K4me1", "b:H3K27ac"])
+    paths = impute(imputer, store, targets, tmp_path / "zero", output_format="npz")
+    genome.close()
+    got = {p.name: np.load(p)["c"] for p in paths}
+    # d is no training cell type: all three; a and b are: their own track is left out
+    np.testing.assert_allclose(got["d.H3K27ac.npz"], _mean_of(
+        store, ["a:H3K27ac", "b:H3K27ac", "c:H3K27ac"]), atol=1e-5)
+    np.testing.assert_allclose(got["a.H3K4me1.npz"], _mean_of(
+        store, ["b:H3K4me1", "c:H3K4me1"]), atol=1e-5)
+    np.testing.assert_allclose(got["b.H3K27ac.npz"], _mean_of(
+        store, ["a:H3K27ac", "c:H3K27ac"]), atol=1e-5)
+    # with its difference head the model departs from the mean, by d's ATAC
+    imputer, genome = _loaded(model, store, zero_difference=False)
+    paths = impute(imputer, store, resolve_targets(imputer, store, targets=["d:H3K27ac"]),
+                   tmp_path / "full", output_format="npz")
+    genome.close()
+    assert np.abs(np.load(paths[0])["c"] - got["d.H3K27ac.npz"]).max() > 1e-3
+
+
+def test_observed_imputation_never_reads_the_targets_own_marks(observed, tmp_path):
+    from epimpute.imputation import impute, resolve_targets
+
+    folder, store, model, _ = observed
+    rng = np.random.default_rng(5)
+    writer = create_store(tmp_path / "other.zarr", tracks=store.tracks, contigs=store.contigs,
+                          bin_size=25)
+    for i, track in enumerate(store.tracks):  # a's marks replaced, everything else kept
+        values = store.read("c", tracks=[i])[0]
+        if track.key in ("a:H3K27ac", "a:H3K4me1"):
+            values = np.abs(rng.normal(size=values.shape)).astype(np.float32) * 3
+        writer.write(i, "c", values)
+    got = []
+    for name, source in (("same", store), ("other", Store.open(tmp_path / "other.zarr"))):
+        imputer, genome = _loaded(model, source, zero_difference=False)
+        paths = impute(imputer, source, resolve_targets(imputer, source,
+                                                        targets=["a:H3K27ac", "b:H3K27ac"]),
+                       tmp_path / name, output_format="npz")
+        genome.close()
+        got.append([np.load(p)["c"] for p in paths])
+    np.testing.assert_allclose(got[0][0], got[1][0], atol=1e-6)  # a's own tracks unread
+    assert np.abs(got[0][1] - got[1][1]).max() > 1e-3  # b's base and embedding read them
+
+
+def test_observed_base_needs_the_training_tracks_of_each_mark(observed, tmp_path, capsys):
+    folder, store, model, _ = observed
+    keep = ["d:ATAC", "a:ATAC", "a:H3K27ac", "a:H3K4me1", "b:H3K4me1"]
+    rows = [store.track_index(k) for k in keep]
+    writer = create_store(tmp_path / "few.zarr", tracks=[store.tracks[r] for r in rows],
+                          contigs=store.contigs, bin_size=25)
+    for i, r in enumerate(rows):
+        writer.write(i, "c", store.read("c", tracks=[r])[0])
+    # d's H3K27ac: a's track is there; a's: b's and c's are not (a's own is never used)
+    assert main(["-q", "impute", str(model), str(tmp_path / "few.zarr"), "--target",
+                 "d:H3K27ac", "--out", str(tmp_path / "ok"), "--format", "npz"]) == 0
+    assert main(["-q", "impute", str(model), str(tmp_path / "few.zarr"), "--target",
+                 "a:H3K27ac", "--out", str(tmp_path / "o"), "--format", "npz"]) == 2
+    err = capsys.readouterr().err
+    assert "mean H3K27ac of the training cell types" in err
+    assert "b:H3K27ac, c:H3K27ac" in err and "give a store with them" in err
+    assert not (tmp_path / "o").exists()
+
+
+def test_observed_variant_effects_use_the_observed_mean(observed):
+    from epimpute.imputation import impute, resolve_targets
+
+    folder, store, model, bases = observed
+    variant = _variant(bases, 30_061)
+    k = (variant.pos - 1) // 125
+    imputer, genome = _loaded(model, store, zero_difference=True)
+    row = score_variants(imputer, genome, store, [variant], "a")[0]
+    for mark in MARKS:  # the base alone: b's and c's mean at the variant's bin, no effect
+        expected = _mean_of(store, [f"b:{mark}", f"c:{mark}"])[k * 5]
+        assert row[f"{mark}:ref"] == pytest.approx(expected, abs=1e-5)
+        assert row[f"{mark}:effect"] == 0
+    genome.close()
+    imputer, genome = _loaded(model, store, zero_difference=False)
+    rows = {m: score_variants(imputer, genome, store, [variant], "a", mode=m)[0]
+            for m in ("centred", "full")}
+    # the REF prediction is the imputed track at the variant's bin (an independent path)
+    paths = impute(imputer, store, resolve_targets(imputer, store, targets=["a:H3K27ac"]),
+                   folder / "imputed", output_format="npz", overwrite=True)
+    genome.close()
+    track = np.load(paths[0])["c"]
+    assert rows["centred"]["H3K27ac:ref"] == pytest.approx(float(track[k * 5]), abs=1e-5)
+    assert any(rows[m][f"{mark}:effect"] != 0 for m in rows for mark in MARKS)

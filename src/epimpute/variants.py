@@ -85,7 +85,8 @@ def score_variants(imputer: SeqcellImputer, genome: Genome, store: Store,
     output bin ``0, stride, 2 * stride, ...`` of the window (whole model bins, so the pools
     keep their phase), averaged over those placements. The cell type's accessibility (local
     window and global panel) is read from ``store`` and is the same for both alleles, so the
-    effect is the sequence's alone.
+    effect is the sequence's alone; so is, for a model with ``average="observed"``, the
+    observed mean of the marks over the training cell types other than ``cell_type``.
     """
     if mode not in MODES:
         raise InputError(f"--mode must be one of {', '.join(MODES)}, got {mode!r}")
@@ -103,6 +104,9 @@ def score_variants(imputer: SeqcellImputer, genome: Genome, store: Store,
     width = 1 if mode == "centred" else full_window(imputer)
     offsets = [0] if mode == "centred" else list(range(0, width, stride))
     panel = torch.from_numpy(imputer.panel_input(biosample))[None]
+    groups = None
+    if imputer.config.average == "observed":
+        groups = imputer.compendium_rows(biosample, store.track_index, where=str(store.path))
     rows = []
     for variant in tqdm(variants, desc="variants", disable=not progress):
         result: dict[str, object] = {"CHROM": variant.chrom, "POS": variant.pos,
@@ -115,7 +119,7 @@ def score_variants(imputer: SeqcellImputer, genome: Genome, store: Store,
             rows.append({**result, "status": f"REF mismatch: the genome has {found}"})
             continue
         predicted = _allele_means(imputer, genome, store, variant, row, panel,
-                                  width=width, offsets=offsets)
+                                  width=width, offsets=offsets, groups=groups)
         result["status"] = "ok"
         for mark, j in columns:
             result[f"{mark}:ref"] = float(predicted[0, j])
@@ -127,9 +131,12 @@ def score_variants(imputer: SeqcellImputer, genome: Genome, store: Store,
 
 def _allele_means(imputer: SeqcellImputer, genome: Genome, store: Store, variant: Variant,
                   row: int, panel: torch.Tensor, *, width: int, offsets: list[int],
-                  windows_per_pass: int = 4) -> np.ndarray:
+                  groups: list[list[int]] | None = None, windows_per_pass: int = 4
+                  ) -> np.ndarray:
     """``(2, marks)``: the prediction with REF and with ALT, averaged over the ``width``
-    output bins of each window and over the windows (the variant's bin at each offset)."""
+    output bins of each window and over the windows (the variant's bin at each offset).
+    ``groups``: per mark, the store rows whose mean is the observed base (see
+    :meth:`SeqcellImputer.compendium_rows`), or None (the average head's base)."""
     context, size, step = imputer.config.context, model_bin(imputer.config), imputer.store_bins
     k = (variant.pos - 1) // size
     first = k - (width - 1) - context  # model bin where the span of every window starts
@@ -141,6 +148,11 @@ def _allele_means(imputer: SeqcellImputer, genome: Genome, store: Store, variant
     alternative[{"A": 0, "C": 1, "G": 2, "T": 3}[variant.alt], offset] = 1.0
     accessibility = coarsen_tracks(store.read(variant.chrom, first * step,
                                               (first + span) * step, tracks=[row]), step)[0]
+    compendium = None
+    if groups is not None:
+        compendium = np.stack([coarsen_tracks(store.read(
+            variant.chrom, first * step, (first + span) * step, tracks=g).mean(
+                axis=0, keepdims=True), step)[0] for g in groups]).astype(np.float32)
     length = width + 2 * context
     total = np.zeros((2, n_outputs(imputer.config)), dtype=np.float64)
     network = imputer.network.eval()
@@ -149,10 +161,12 @@ def _allele_means(imputer: SeqcellImputer, genome: Genome, store: Store, variant
         sequence = np.stack([allele[:, s * size: (s + length) * size] for s in starts
                              for allele in (reference, alternative)])
         local = np.stack([accessibility[s: s + length] for s in starts for _ in range(2)])
+        observed = None if compendium is None else torch.from_numpy(np.stack(
+            [compendium[:, s: s + length] for s in starts for _ in range(2)]))
         with torch.no_grad():
-            average, difference = network(torch.from_numpy(sequence), torch.from_numpy(local),
-                                          panel.repeat(len(sequence), 1))
-        means = (average + difference)[:, :, context: context + width].mean(dim=2)
+            predicted = network.predict(torch.from_numpy(sequence), torch.from_numpy(local),
+                                        panel.repeat(len(sequence), 1), observed)
+        means = predicted[:, :, context: context + width].mean(dim=2)
         total += means.double().numpy().reshape(len(starts), 2, -1).sum(axis=0)
     return total / len(offsets)
 

@@ -8,6 +8,11 @@ predicts the cell type's deviation from it from the trunk features, a LOCAL acce
 embedding (the cell type's ATAC/DNase around the bin) and a GLOBAL one (its accessibility at a
 fixed panel of sites, through an MLP that scales and shifts the features, FiLM). The
 prediction is average + difference, repeated over the 5 store bins of each model bin.
+
+With ``average="observed"`` the base of the prediction is instead the *observed* mean of
+the mark over the training cell types (their tracks, read at imputation; the target cell
+type's own tracks never enter it), and the difference head also reads that mean of every
+mark around the bin (the *compendium* embedding).
 """
 
 from __future__ import annotations
@@ -28,6 +33,7 @@ SequenceSource = Callable[[str, int, int], np.ndarray]
 """``(contig, start_bp, end_bp) -> (4, end - start)`` one-hot float32 (zeros outside)."""
 ACCESSIBILITY_ASSAYS = ("ATAC", "DNase", "ATAC-seq", "DNase-seq")
 TASKS = ("marks", "accessibility")
+AVERAGES = ("sequence", "observed")
 
 
 @dataclass
@@ -65,6 +71,11 @@ class SeqcellConfig:
         heads). ``accessibility``: the accessibility of each training cell type from
         sequence alone, one output per cell type (the DNA trunk and the average head only;
         trained on one cell type's track, a single-task model).
+    average
+        The base the difference is added to (``marks`` task). ``sequence``: the average
+        head's prediction from sequence. ``observed``: the mean of the mark over the
+        training cell types' observed tracks (all but the target cell type's), which the
+        difference head also reads around each bin; imputing then needs those tracks.
     """
 
     stem_channels: int = 32
@@ -80,10 +91,12 @@ class SeqcellConfig:
     dropout: float = 0.1
     accessibility: str = "auto"
     task: str = "marks"
+    average: str = "sequence"
     panel: dict[str, Any] = field(default_factory=dict)
     """Set by training: ``contigs``, ``bins`` (model bins), ``mean`` of the panel sites,
     ``assay`` (the accessibility assay), ``marks`` (assays predicted), ``outputs`` (the cell
-    types of the ``accessibility`` task's outputs) and ``genome``."""
+    types of the ``accessibility`` task's outputs), ``genome`` and, with
+    ``average="observed"``, ``cells`` (the training cell types)."""
 
 
 def model_bin(config: SeqcellConfig) -> int:
@@ -110,8 +123,8 @@ def receptive_field(config: SeqcellConfig) -> int:
 def reach(config: SeqcellConfig) -> int:
     """Model bins on each side of a bin that its prediction can depend on: half the trunk's
     receptive field (rounded up, plus one for the bin's own width), the difference head's
-    dilations and the kernels of the local accessibility embedding (9 and 5); the trunk's
-    alone for the ``accessibility`` task."""
+    dilations and the kernels of the local accessibility embedding (9 and 5, those of the
+    compendium embedding too); the trunk's alone for the ``accessibility`` task."""
     trunk = -(-receptive_field(config) // (2 * model_bin(config))) + 1
     if config.task == "accessibility":
         return trunk
@@ -170,24 +183,45 @@ class Seqcell(nn.Module):
         self.cell_tower = nn.Sequential(*[_Residual(c, d, config.dropout)
                                           for d in config.cell_dilations])
         self.difference_head = nn.Sequential(nn.GELU(), nn.Conv1d(c, n_marks, 1))
+        if config.average == "observed":  # the marks' observed mean around the bin
+            self.compendium = nn.Sequential(nn.Conv1d(n_marks, c, 9, padding=4), nn.GELU(),
+                                            nn.Conv1d(c, c, 5, padding=2))
 
     def forward(self, sequence: torch.Tensor, accessibility: torch.Tensor,
-                panel: torch.Tensor) -> tuple[torch.Tensor, torch.Tensor]:
-        """``(B, 4, N * bin)`` one-hot, ``(B, N)`` accessibility, ``(B, K)`` panel values ->
-        average and difference, each ``(B, marks, N)`` (difference 0 in the ``accessibility``
-        task, which reads neither ``accessibility`` nor ``panel``)."""
+                panel: torch.Tensor, compendium: torch.Tensor | None = None
+                ) -> tuple[torch.Tensor, torch.Tensor]:
+        """``(B, 4, N * bin)`` one-hot, ``(B, N)`` accessibility, ``(B, K)`` panel values and
+        (``average="observed"`` only) ``(B, marks, N)`` observed means of the marks ->
+        average head and difference, each ``(B, marks, N)`` (difference 0 in the
+        ``accessibility`` task, which reads neither ``accessibility`` nor ``panel``)."""
         features = self.trunk(sequence)
         average = self.average_head(features)
         if self.config.task == "accessibility":
             return average, torch.zeros_like(average)
         cell = features + self.local(accessibility.unsqueeze(1))
+        if self.config.average == "observed":
+            if compendium is None:
+                raise ValueError("average='observed' needs the observed means of the marks")
+            cell = cell + self.compendium(compendium)
         scale, shift = self.global_mlp(panel).unsqueeze(-1).chunk(2, dim=1)
         cell = self.cell_tower(cell * (1 + scale) + shift)
         return average, self.difference_head(cell)
 
+    def predict(self, sequence: torch.Tensor, accessibility: torch.Tensor,
+                panel: torch.Tensor, compendium: torch.Tensor | None = None) -> torch.Tensor:
+        """The prediction ``(B, marks, N)``: the base (the average head's output, or with
+        ``average="observed"`` the observed means ``compendium``) plus the difference."""
+        average, difference = self(sequence, accessibility, panel, compendium)
+        if self.config.average == "observed":
+            assert compendium is not None
+            return compendium + difference
+        return average + difference
+
 
 class SeqcellImputer(Imputer):
-    """seqcell as an :class:`Imputer`: a cell type's accessibility track is its only input.
+    """seqcell as an :class:`Imputer`: a cell type's accessibility track is its only input
+    (with ``average="observed"``, also the training cell types' mark tracks other than its
+    own, see :meth:`compendium_rows`).
 
     Before imputing, :meth:`use_sequence` attaches the genome and :meth:`set_panel` each
     cell type's accessibility at the panel sites (see :mod:`epimpute.seqcell_inputs`).
@@ -267,11 +301,39 @@ class SeqcellImputer(Imputer):
             # store bins [first*step - C*step, ...) start at this offset of ``signal``
             offset = first * step - (start - margin) - self.config.context * step
             coarse = _coarsen(signal[row, max(offset, 0):], step, offset)
-            predicted = self._predict(contig, first, last, coarse, self.panel_input(biosample))
+            compendium = None
+            if self.config.average == "observed":
+                groups = self.compendium_rows(
+                    biosample, lambda k: rows[k] if k in rows and available[rows[k]] else None,
+                    where="the store")
+                compendium = np.stack([_coarsen(signal[g].mean(axis=0)[max(offset, 0):],
+                                                step, offset) for g in groups])
+            predicted = self._predict(contig, first, last, coarse, self.panel_input(biosample),
+                                      compendium)
             fine = np.repeat(predicted, step, axis=1)[:, start - first * step:][:, :length]
             for i in members:
                 out[i] = fine[self.marks.index(targets[i][1])]
         return out
+
+    def compendium_rows(self, biosample: int, row_of: Callable[[str], int | None], *,
+                        where: str) -> list[list[int]]:
+        """``average="observed"``: per mark, the rows (``row_of`` a track key; None where
+        absent) of the tracks whose mean is the base of ``biosample``'s prediction: those of
+        the training cell types other than ``biosample``. InputError naming a mark none of
+        whose tracks ``where`` holds."""
+        own, trained = self.layout.biosamples[biosample], set(self.layout.keys)
+        groups = []
+        for mark in self.config.panel["marks"]:
+            keys = [f"{c}:{mark}" for c in self.config.panel["cells"]
+                    if c != own and f"{c}:{mark}" in trained]
+            found = [row for row in map(row_of, keys) if row is not None]
+            if not found:
+                raise InputError(
+                    f"this seqcell model (average 'observed') adds {own}'s difference to the "
+                    f"mean {mark} of the training cell types; {where} holds none of "
+                    f"{', '.join(keys) or 'their tracks'}: give a store with them")
+            groups.append(found)
+        return groups
 
     def _impute_accessibility(self, targets: Sequence[tuple[int, int]], contig: str,
                               start: int, length: int) -> np.ndarray:
@@ -290,8 +352,9 @@ class SeqcellImputer(Imputer):
         return fine[columns]
 
     def _predict(self, contig: str, first: int, last: int, coarse: np.ndarray,
-                 panel: np.ndarray) -> np.ndarray:
-        """``(marks, last - first)`` predictions; ``coarse`` starts ``context`` bins before."""
+                 panel: np.ndarray, compendium: np.ndarray | None = None) -> np.ndarray:
+        """``(marks, last - first)`` predictions; ``coarse`` (and ``compendium``, the observed
+        means of the marks) start ``context`` bins before."""
         assert self._sequence is not None
         c, size = self.config.context, model_bin(self.config)
         device = next(self.network.parameters()).device
@@ -301,11 +364,13 @@ class SeqcellImputer(Imputer):
             hi = min(lo + self.tile_bins, last)
             seq = self._sequence(contig, (lo - c) * size, (hi + c) * size)
             acc = coarse[lo - first: hi - first + 2 * c]
+            observed = None if compendium is None else torch.from_numpy(
+                compendium[:, lo - first: hi - first + 2 * c])[None].to(device)
             with torch.no_grad():
-                average, difference = self.network(torch.from_numpy(seq)[None].to(device),
-                                                   torch.from_numpy(acc)[None].to(device),
-                                                   panel_t)
-            total = (average + difference)[0, :, c: c + hi - lo].float().cpu().numpy()
+                total = self.network.predict(torch.from_numpy(seq)[None].to(device),
+                                             torch.from_numpy(acc)[None].to(device),
+                                             panel_t, observed)
+            total = total[0, :, c: c + hi - lo].float().cpu().numpy()
             result[:, lo - first: hi - first] = total
         return result
 

@@ -15,6 +15,7 @@ from epimpute.errors import InputError
 from epimpute.hardware import resolve_device
 from epimpute.io.genome import Genome
 from epimpute.models.seqcell import (
+    AVERAGES,
     TASKS,
     Seqcell,
     SeqcellConfig,
@@ -79,6 +80,7 @@ class _Block:
     marks: np.ndarray  # (cells, marks, n)
     observed: np.ndarray  # (cells, marks) bool
     average: np.ndarray  # (marks, n)
+    compendium: np.ndarray | None = None  # (cells, marks, n + 2C) leave-one-out means
 
 
 def train_seqcell(
@@ -97,11 +99,23 @@ def train_seqcell(
     each window is one cell type's accessibility and sequence in, its marks out. In the
     ``accessibility`` task, every cell type with an accessibility track among the inputs is
     an output, and each window is sequence in, all of their accessibility out.
+
+    With ``average="observed"``, a window of cell type i adds the difference to the mean of
+    each mark over the OTHER training cell types observing it (leave-one-out, as imputing a
+    cell type whose tracks are not in the mean); each mark needs two training cell types.
+    The average head is still fitted to the mean of all of them (its sequence path stays,
+    and its loss keeps shaping the trunk); the other term is on observed mean + difference.
     """
     if genome is None:
         raise InputError("the seqcell model reads DNA sequence: give --genome FASTA/2bit")
     if config.task not in TASKS:
         raise InputError(f"seqcell task must be one of {', '.join(TASKS)}, got {config.task!r}")
+    if config.average not in AVERAGES:
+        raise InputError(f"seqcell average must be one of {', '.join(AVERAGES)}, got "
+                         f"{config.average!r}")
+    observed_base = config.average == "observed"
+    if observed_base and config.task != "marks":
+        raise InputError("seqcell: average 'observed' applies to the marks task only")
     layout = store_layout(store, exclude=exclude)
     assay = accessibility_assay(layout.assays, config.accessibility)
     keys = set(layout.keys)
@@ -117,6 +131,11 @@ def train_seqcell(
         if not marks or len(cells) < 2:
             raise InputError(f"{store.path}: seqcell needs at least two cell types with "
                              f"{assay} and a histone mark among the training tracks")
+        few = [m for m in marks if sum(f"{b}:{m}" in keys for b in cells) < 2]
+        if observed_base and few:
+            raise InputError(f"{store.path}: seqcell with average 'observed' needs each mark "
+                             f"in at least two training cell types (with {assay}); "
+                             f"{', '.join(few)} has fewer")
     size = model_bin(config)
     if size % store.bin_size or training.block_bins % (size // store.bin_size):
         raise InputError(f"the model bin ({size} bp) must be a whole number of store bins and "
@@ -144,7 +163,8 @@ def train_seqcell(
     panel["mean"] = values.mean(axis=0).tolist()
     config = replace(config, panel={**panel, "assay": assay, "marks": marks,
                                     "outputs": cells if by_sequence else [],
-                                    "genome": genome_record(genome)})
+                                    "genome": genome_record(genome),
+                                    **({"cells": cells} if observed_base else {})})
     panels = torch.from_numpy(values - values.mean(axis=0))
     n_windows = 1 if by_sequence else len(cells)  # whose tracks a window can be drawn of
 
@@ -259,8 +279,15 @@ def _load_block(store: Store, genome: Genome, block: tuple[str, int, int], cells
     values[observed] = window[len(cells):, c: c + n]
     counts = np.maximum(observed.sum(axis=0), 1)[:, None]
     average = (values * observed[:, :, None]).sum(axis=0) / counts
+    compendium = None
+    if config.average == "observed":  # each cell type's mean of the others (>= 2 observe)
+        wide = np.zeros((len(cells), len(marks), n + 2 * c), dtype=np.float64)
+        wide[observed] = window[len(cells):]
+        others = observed.sum(axis=0)[None, :, None] - observed[:, :, None]
+        compendium = ((wide.sum(axis=0)[None] - wide) / others).astype(np.float32)
     return _Block(contig, _sequence_of(genome, contig, first, n, c, size),
-                  accessibility.astype(np.float32), values, observed, average.astype(np.float32))
+                  accessibility.astype(np.float32), values, observed, average.astype(np.float32),
+                  compendium)
 
 
 def _sequence_of(genome: Genome, contig: str, first: int, n: int, context: int,
@@ -287,6 +314,7 @@ def _draw(data: list[_Block], training: SeqcellTrainingConfig, n_cells: int,
 def _batch(data: list[_Block], picks: list[tuple[int, int, int]], panels: torch.Tensor,
            context: int, crop: int, size: int, device: torch.device) -> tuple[torch.Tensor, ...]:
     sequence, accessibility, panel, marks, observed, average = [], [], [], [], [], []
+    compendium = []
     for block, offset, cell in picks:
         b = data[block]
         width = min(crop, b.marks.shape[2] - offset)
@@ -301,23 +329,31 @@ def _batch(data: list[_Block], picks: list[tuple[int, int, int]], panels: torch.
         keep[:, :width] = b.observed[cell][:, None]
         observed.append(keep)
         average.append(np.pad(b.average[:, offset: offset + width], ((0, 0), (0, pad))))
+        if b.compendium is not None:
+            compendium.append(np.pad(b.compendium[cell, :, offset: offset + width + 2 * context],
+                                     ((0, 0), (0, pad))))
     tensors = (torch.from_numpy(np.stack(sequence)), torch.from_numpy(np.stack(accessibility)),
                torch.stack(panel), torch.from_numpy(np.stack(marks)),
                torch.from_numpy(np.stack(observed)), torch.from_numpy(np.stack(average)))
+    if compendium:  # average "observed": the leave-one-out means, with the context
+        tensors += (torch.from_numpy(np.stack(compendium)),)
     return tuple(t.to(device) for t in tensors)
 
 
 def _loss(network: Seqcell, batch: tuple[torch.Tensor, ...], context: int) -> torch.Tensor:
-    """MSE of the average head against the cross-cell-type mean plus MSE of the total; in
-    the ``accessibility`` task, MSE of the (average head's) outputs against the tracks."""
-    sequence, accessibility, panel, marks, observed, average = batch
-    predicted_average, difference = network(sequence, accessibility, panel)
+    """MSE of the average head against the cross-cell-type mean plus MSE of the total (the
+    base: the average head's output, or the leave-one-out observed mean); in the
+    ``accessibility`` task, MSE of the (average head's) outputs against the tracks."""
+    sequence, accessibility, panel, marks, observed, average, *rest = batch
+    compendium = rest[0] if rest else None
+    predicted_average, difference = network(sequence, accessibility, panel, compendium)
     crop = marks.shape[2]
     predicted_average = predicted_average[:, :, context: context + crop]
     if network.config.task == "accessibility":
         weight = observed.float()
         return (((predicted_average - marks) ** 2) * weight).sum() / weight.sum().clamp(min=1)
-    total = predicted_average + difference[:, :, context: context + crop]
+    base = predicted_average if compendium is None else compendium[:, :, context: context + crop]
+    total = base + difference[:, :, context: context + crop]
     weight = observed.float()
     count = weight.sum().clamp(min=1)
     any_window = (observed.any(dim=1, keepdim=True)).float().expand_as(weight)
