@@ -10,6 +10,8 @@ Parts (``--parts``, default all):
   tracks. *specific*: bins within 25 bins of a truth site accessible in that cell type only.
   ``--observed``: the model configuration's ``"average": "observed"`` (the difference added
   to the training cell types' observed mean instead of the average head's prediction).
+  ``--variant-mask N``: the model's ``variant_mask`` (training hides spans of accessibility;
+  variant scoring hides it within N model bins of the variant).
 - ``variants`` (needs ``seqcell``): the model's effects of the planted variants
   (``truth/variants.tsv``) in every cell type, ``centred`` and (held-out cell types)
   ``full`` mode, scored with :func:`epimpute.evaluation.variant_effects.variant_accuracy`.
@@ -25,7 +27,7 @@ Parts (``--parts``, default all):
 Prints markdown tables, times and peak memory (ru_maxrss).
 
     PYTHONPATH=src python benchmarks/sequence.py [--parts seqcell,variants] [--max-minutes 5]
-        [--config benchmarks/sequence_config.json] [--observed]
+        [--config benchmarks/sequence_config.json] [--observed] [--variant-mask 4]
 """
 
 from __future__ import annotations
@@ -139,11 +141,15 @@ def _variant_summary(truth: pd.DataFrame, tables: dict[str, pd.DataFrame], label
 
 
 def _seqcell_config(args, work: Path) -> Path | None:
-    """``--config``, with ``"average": "observed"`` in its model section under ``--observed``."""
-    if not args.observed:
+    """``--config``, with ``"average": "observed"`` in its model section under ``--observed``
+    and ``"variant_mask"`` under ``--variant-mask``."""
+    if not args.observed and not args.variant_mask:
         return args.config
     values = json.loads(args.config.read_text()) if args.config else {}
-    values["model"] = {**values.get("model", {}), "average": "observed"}
+    extra = {"average": "observed"} if args.observed else {}
+    if args.variant_mask:
+        extra["variant_mask"] = args.variant_mask
+    values["model"] = {**values.get("model", {}), **extra}
     path = work / "seqcell-config.json"
     path.write_text(json.dumps(values))
     return path
@@ -163,8 +169,9 @@ def run_seqcell(args, work: Path, store: Store, held_out: list[str]) -> Path:
     table = _track_table(store, {"seqcell": predictions}, held_out)
     print(_markdown(table))
     print(f"\nmean over tracks:\n{table.drop(columns='track').mean().to_string()}")
-    base = json.loads((model / "config.json").read_text())["config"]["average"]
-    print(f"\nseqcell ({base} average) training {train_seconds:.0f} s wall ({len(history['epochs'])} epochs, "
+    saved = json.loads((model / "config.json").read_text())["config"]
+    base = f"{saved['average']} average, variant_mask {saved.get('variant_mask', 0)}"
+    print(f"\nseqcell ({base}) training {train_seconds:.0f} s wall ({len(history['epochs'])} epochs, "
           f"stopped: {history['stopped_because']}), imputing {len(predictions)} tracks over "
           f"the window {impute_seconds:.0f} s")
     return model
@@ -293,6 +300,8 @@ def main() -> None:
     parser.add_argument("--config", type=Path, help="seqcell configuration JSON")
     parser.add_argument("--observed", action="store_true",
                         help="seqcell with \"average\": \"observed\" on top of --config")
+    parser.add_argument("--variant-mask", type=int, default=0,
+                        help="seqcell with this \"variant_mask\" on top of --config")
     args = parser.parse_args()
     held_out, parts = args.held_out.split(","), args.parts.split(",")
     if not set(parts) <= set(PARTS):

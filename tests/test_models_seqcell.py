@@ -380,3 +380,43 @@ def test_observed_training_needs_two_cell_types_per_mark(tmp_path):
     state = {k: v for k, v in imputer.state_dict().items() if not k.startswith("compendium.")}
     older = SeqcellImputer.from_state(imputer.layout, record, state)
     assert older.config.average == "sequence" and not hasattr(older.network, "compendium")
+
+
+def test_hidden_accessibility_is_a_known_channel_and_never_its_values():
+    config = SeqcellConfig(stem_channels=8, channels=8, dilations=(1, 2, 4), cell_dilations=(1, 2),
+                           global_sites=5, dropout=0.0, variant_mask=2)
+    torch.manual_seed(2)
+    network = Seqcell(config, n_marks=2).eval()
+    assert network.local[0].in_channels == 2
+    n = 60
+    sequence = torch.zeros(1, 4, n * 125)
+    sequence[0, torch.randint(4, (n * 125,)), torch.arange(n * 125)] = 1.0
+    accessibility, panel = torch.rand(1, n), torch.rand(1, 5)
+    hidden = accessibility.clone()
+    hidden[0, 28:33] = float("nan")
+    with torch.no_grad():
+        a = network.predict(sequence, hidden, panel)
+        zeros = accessibility.clone()
+        zeros[0, 28:33] = 0.0
+        plain = network.predict(sequence, zeros, panel)
+    assert torch.isfinite(a).all()
+    assert not torch.allclose(a, plain)  # hidden is not the same as a measured 0
+
+
+def test_training_hides_spans_of_the_mask_width_in_the_chosen_share_of_windows():
+    from epimpute.training.seqcell import SeqcellTrainingConfig, hide_spans
+
+    config = SeqcellConfig(context=10, variant_mask=2)
+    every = SeqcellTrainingConfig(crop=32, mask_rate=1.0)
+    accessibility = torch.zeros(6, 32 + 20)
+    hide_spans(accessibility, config, every, torch.Generator().manual_seed(0))
+    for row in torch.isnan(accessibility):
+        assert not row[:8].any() and not row[-8:].any()  # centred in the crop: +- 2 of it
+        runs = torch.diff(torch.cat([torch.tensor([0]), row.int(), torch.tensor([0])]))
+        lengths = torch.nonzero(runs == -1)[:, 0] - torch.nonzero(runs == 1)[:, 0]
+        # 32 // 16 = 2 spans of 5 bins (overlapping spans make one run of 6 to 10)
+        assert row.sum() >= 5 and all(5 <= int(x) <= 10 for x in lengths)
+    none = torch.zeros(6, 52)
+    hide_spans(none, config, SeqcellTrainingConfig(crop=32, mask_rate=0.0),
+               torch.Generator().manual_seed(0))
+    assert not torch.isnan(none).any()

@@ -1,6 +1,8 @@
 """Variant scoring modes on a randomly initialised seqcell: the centred bin and the mean over
 window placements, each against one long window computed independently."""
 
+from pathlib import Path
+
 import numpy as np
 import pytest
 import torch
@@ -297,3 +299,29 @@ def test_observed_variant_effects_use_the_observed_mean(observed):
     track = np.load(paths[0])["c"]
     assert rows["centred"]["H3K27ac:ref"] == pytest.approx(float(track[k * 5]), abs=1e-5)
     assert any(rows[m][f"{mark}:effect"] != 0 for m in rows for mark in MARKS)
+
+
+def test_a_masked_model_never_sees_the_accessibility_at_the_variant(setting):
+    """With ``variant_mask`` the accessibility within that many model bins of the variant's
+    bin cannot change its scores (both alleles), and the accessibility further away can."""
+    imputer, genome, store, bases = setting
+    config = SeqcellConfig(**{**imputer.config.__dict__, "variant_mask": 2})
+    torch.manual_seed(0)
+    masked = SeqcellImputer(imputer.layout, Seqcell(config, len(MARKS)))
+    masked.set_panel(0, imputer._panel[0])
+    variant = _variant(bases, 30_061)
+    k = (variant.pos - 1) // 125
+    rows = {}
+    for name, bins in (("none", []), ("inside", [k - 2, k, k + 2]), ("outside", [k + 3])):
+        values = store.read("c", 0, LENGTH // 25, tracks=[0])[0].copy()
+        for b in bins:
+            values[b * 5: b * 5 + 5] += 7.0
+        path = Path(str(store.path) + f".{name}")
+        changed = create_store(path, tracks=[store.tracks[0]], contigs={"c": LENGTH},
+                               bin_size=25)
+        changed.write(0, "c", values)
+        rows[name] = score_variants(masked, genome, Store.open(path), [variant], "a")[0]
+    for mark in MARKS:
+        for allele in ("ref", "alt"):
+            assert rows["inside"][f"{mark}:{allele}"] == rows["none"][f"{mark}:{allele}"]
+    assert any(rows["outside"][f"{m}:ref"] != rows["none"][f"{m}:ref"] for m in MARKS)

@@ -86,7 +86,10 @@ def score_variants(imputer: SeqcellImputer, genome: Genome, store: Store,
     keep their phase), averaged over those placements. The cell type's accessibility (local
     window and global panel) is read from ``store`` and is the same for both alleles, so the
     effect is the sequence's alone; so is, for a model with ``average="observed"``, the
-    observed mean of the marks over the training cell types other than ``cell_type``.
+    observed mean of the marks over the training cell types other than ``cell_type``. A
+    model with ``variant_mask`` sees no accessibility within ``variant_mask`` model bins of
+    the variant's bin (with either allele): what it predicts there comes from the sequence,
+    the accessibility around and the panel.
     """
     if mode not in MODES:
         raise InputError(f"--mode must be one of {', '.join(MODES)}, got {mode!r}")
@@ -148,6 +151,10 @@ def _allele_means(imputer: SeqcellImputer, genome: Genome, store: Store, variant
     alternative[{"A": 0, "C": 1, "G": 2, "T": 3}[variant.alt], offset] = 1.0
     accessibility = coarsen_tracks(store.read(variant.chrom, first * step,
                                               (first + span) * step, tracks=[row]), step)[0]
+    hidden = imputer.config.variant_mask  # the variant's own accessibility: unknown
+    if hidden:
+        centre = width - 1 + context  # the variant's model bin in the span
+        accessibility[max(centre - hidden, 0): centre + hidden + 1] = np.nan
     compendium = None
     if groups is not None:
         compendium = np.stack([coarsen_tracks(store.read(

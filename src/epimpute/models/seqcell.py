@@ -76,6 +76,12 @@ class SeqcellConfig:
         head's prediction from sequence. ``observed``: the mean of the mark over the
         training cell types' observed tracks (all but the target cell type's), which the
         difference head also reads around each bin; imputing then needs those tracks.
+    variant_mask
+        Model bins on each side of a variant's bin whose accessibility variant scoring
+        hides from the network (under the alternative allele it is unknown, and the
+        reference's would tell the network the answer for REF only). Above 0 the local
+        embedding reads a second, *known* channel, and training hides spans of this
+        half-width (``SeqcellTrainingConfig.mask_rate``); 0: nothing is hidden.
     """
 
     stem_channels: int = 32
@@ -92,6 +98,7 @@ class SeqcellConfig:
     accessibility: str = "auto"
     task: str = "marks"
     average: str = "sequence"
+    variant_mask: int = 0
     panel: dict[str, Any] = field(default_factory=dict)
     """Set by training: ``contigs``, ``bins`` (model bins), ``mean`` of the panel sites,
     ``assay`` (the accessibility assay), ``marks`` (assays predicted), ``outputs`` (the cell
@@ -175,8 +182,8 @@ class Seqcell(nn.Module):
         self.average_head = nn.Sequential(nn.GELU(), nn.Conv1d(c, n_marks, 1))
         if config.task == "accessibility":
             return
-        self.local = nn.Sequential(nn.Conv1d(1, c, 9, padding=4), nn.GELU(),
-                                   nn.Conv1d(c, c, 5, padding=2))
+        self.local = nn.Sequential(nn.Conv1d(2 if config.variant_mask else 1, c, 9, padding=4),
+                                   nn.GELU(), nn.Conv1d(c, c, 5, padding=2))
         self.global_mlp = nn.Sequential(nn.Linear(config.global_sites, 64), nn.GELU(),
                                         nn.Linear(64, config.global_dim), nn.GELU(),
                                         nn.Linear(config.global_dim, 2 * c))
@@ -190,7 +197,8 @@ class Seqcell(nn.Module):
     def forward(self, sequence: torch.Tensor, accessibility: torch.Tensor,
                 panel: torch.Tensor, compendium: torch.Tensor | None = None
                 ) -> tuple[torch.Tensor, torch.Tensor]:
-        """``(B, 4, N * bin)`` one-hot, ``(B, N)`` accessibility, ``(B, K)`` panel values and
+        """``(B, 4, N * bin)`` one-hot, ``(B, N)`` accessibility (NaN: hidden, with
+        ``variant_mask``), ``(B, K)`` panel values and
         (``average="observed"`` only) ``(B, marks, N)`` observed means of the marks ->
         average head and difference, each ``(B, marks, N)`` (difference 0 in the
         ``accessibility`` task, which reads neither ``accessibility`` nor ``panel``)."""
@@ -198,7 +206,11 @@ class Seqcell(nn.Module):
         average = self.average_head(features)
         if self.config.task == "accessibility":
             return average, torch.zeros_like(average)
-        cell = features + self.local(accessibility.unsqueeze(1))
+        local = accessibility.unsqueeze(1)
+        if self.config.variant_mask:  # NaN: hidden; the second channel says what is known
+            known = ~torch.isnan(local)
+            local = torch.cat([torch.where(known, local, 0.0), known.to(local.dtype)], dim=1)
+        cell = features + self.local(local)
         if self.config.average == "observed":
             if compendium is None:
                 raise ValueError("average='observed' needs the observed means of the marks")

@@ -56,6 +56,10 @@ class SeqcellTrainingConfig:
         Share of the blocks held out, and windows of them scored each epoch.
     panel_spacing
         Least distance in model bins between two sites of the global panel.
+    mask_rate
+        Models with ``variant_mask``: share of training windows in which ``crop // 16``
+        spans of ``2 x variant_mask + 1`` model bins of accessibility are hidden (the
+        network learns to predict there from sequence, the surroundings and the panel).
     """
 
     batch_size: int = 8
@@ -70,6 +74,7 @@ class SeqcellTrainingConfig:
     validation_fraction: float = 0.1
     validation_windows: int = 64
     panel_spacing: int = 8
+    mask_rate: float = 0.5
 
 
 @dataclass
@@ -183,8 +188,11 @@ def train_seqcell(
         def batches(epoch: int) -> Iterator[tuple[tuple[torch.Tensor, ...], int]]:
             for _ in range(training.steps_per_epoch):
                 picks = _draw(train_data, training, n_windows, generator)
-                yield _batch(train_data, picks, panels, config.context, training.crop,
-                             size, device), training.batch_size * training.crop * step
+                batch = _batch(train_data, picks, panels, config.context, training.crop,
+                               size, device)
+                if config.variant_mask:
+                    hide_spans(batch[1], config, training, generator)
+                yield batch, training.batch_size * training.crop * step
 
         fixed = torch.Generator().manual_seed(settings.seed + 2)
         validation_picks = [_draw(validation_data, training, n_windows, fixed)
@@ -309,6 +317,20 @@ def _draw(data: list[_Block], training: SeqcellTrainingConfig, n_cells: int,
         cell = int(torch.randint(n_cells, (1,), generator=generator))
         picks.append((block, offset, cell))
     return picks
+
+
+def hide_spans(accessibility: torch.Tensor, config: SeqcellConfig,
+               training: SeqcellTrainingConfig, generator: torch.Generator) -> None:
+    """Hide (set to NaN, in place) spans of ``2 x variant_mask + 1`` model bins of the
+    ``(B, crop + 2 x context)`` accessibility of a batch: ``crop // 16`` spans centred in
+    the crop, in a share ``mask_rate`` of its windows."""
+    half, context = config.variant_mask, config.context
+    for window in range(accessibility.shape[0]):
+        if float(torch.rand(1, generator=generator)) >= training.mask_rate:
+            continue
+        for _ in range(max(1, training.crop // 16)):
+            centre = context + int(torch.randint(training.crop, (1,), generator=generator))
+            accessibility[window, centre - half: centre + half + 1] = float("nan")
 
 
 def _batch(data: list[_Block], picks: list[tuple[int, int, int]], panels: torch.Tensor,
