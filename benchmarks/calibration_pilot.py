@@ -99,6 +99,8 @@ def run_fold(shift: int, data: Path, out: Path, *, max_minutes: float, seed: int
                             "--pred", f"edice={fold / 'imputed' / 'edice'}",
                             "--pred", f"average={fold / 'imputed' / 'average'}"],
                 fold / "evaluate.log", threads=threads)
+    recorded = json.loads((fold / "imputed" / "edice" / "imputation.json").read_text())
+    shapes = recorded.get("interval_half_widths", {"levels": [], "tracks": {}})
     rows = []
     for key in held_out:
         name = key.replace(":", ".")
@@ -106,7 +108,12 @@ def run_fold(shift: int, data: Path, out: Path, *, max_minutes: float, seed: int
         mean = np.load(fold / "imputed" / "edice" / f"{name}.npz")["pilot"]
         sd = np.load(fold / "imputed" / "edice" / f"{name}.sd.npz")["pilot"]
         average = np.load(fold / "imputed" / "average" / f"{name}.npz")["pilot"]
-        direct = coverage(np.abs(truth - mean) / sd, REPORTED_LEVELS)
+        ratio = np.abs(truth - mean) / sd
+        if key in shapes["tracks"]:  # the model's measured interval shape
+            widths = [shapes["tracks"][key][shapes["levels"].index(p)] for p in REPORTED_LEVELS]
+            direct = np.array([np.mean(ratio <= w) for w in widths])
+        else:
+            direct = coverage(ratio, REPORTED_LEVELS)
         rows.append({"track": key, "edice_mse": score(truth, mean)["mse"],
                      "average_mse": score(truth, average)["mse"], "mean_sd": float(sd.mean()),
                      **{f"cover{round(100 * p)}": c for p, c in zip(REPORTED_LEVELS, direct)}})

@@ -134,3 +134,41 @@ def test_error_loci_are_the_best_median_and_worst_windows_with_their_band(setup)
     sd = np.load(folders["wide"] / "c2.H3K4me3.sd.npz")[worst.contig]
     np.testing.assert_array_equal(worst.bands["wide"],
                                   sd[worst.start_bin:worst.start_bin + width])
+
+
+def test_recorded_interval_widths_replace_the_gaussians(setup, tmp_path):
+    """Laplace errors with their true sd: Gaussian intervals hold 1 - exp(-sqrt(2) z) of
+    the bins (0.614 at 50%); with the Laplace half-widths -ln(1 - p) / sqrt(2) recorded in
+    imputation.json, as impute writes them, they hold p."""
+    import json
+
+    from epimpute.intervals import CURVE_LEVELS
+
+    root, _ = setup
+    rng = np.random.default_rng(8)
+    from epimpute.store import Store
+
+    truth = Store.open(root / "truth.zarr")
+    folders = {"gaussian": tmp_path / "gaussian", "shaped": tmp_path / "shaped"}
+    for folder in folders.values():
+        folder.mkdir()
+    for row, track in enumerate(TRACKS):
+        name = f"{track.biosample}.{track.assay}"
+        b = {c: rng.uniform(0.1, 0.5, n // BIN) for c, n in CONTIGS.items()}
+        means = {c: truth.read(c, tracks=[row])[0] - rng.laplace(0, b[c]) for c in CONTIGS}
+        for folder in folders.values():
+            np.savez(folder / f"{name}.npz", **{c: v.astype(np.float32) for c, v in means.items()})
+            np.savez(folder / f"{name}.sd.npz",
+                     **{c: (np.sqrt(2) * v).astype(np.float32) for c, v in b.items()})
+    widths = [-np.log(1 - p) / np.sqrt(2) for p in CURVE_LEVELS]
+    (folders["shaped"] / "imputation.json").write_text(json.dumps({"interval_half_widths": {
+        "levels": list(CURVE_LEVELS),
+        "tracks": {t.key: widths for t in TRACKS}}}))
+    evaluate(root / "truth.zarr", folders, tmp_path / "report", bootstrap=0, plots=False)
+    table = pd.read_csv(tmp_path / "report" / "calibration.tsv", sep="\t")
+    overall = table[table["stratum"] == "all"].groupby(["model", "level"])["coverage"].mean()
+    for level in REPORTED_LEVELS:
+        laplace = 1 - np.exp(-np.sqrt(2) * half_width(level))
+        assert overall[("gaussian", level)] == pytest.approx(laplace, abs=0.01)
+        assert overall[("shaped", level)] == pytest.approx(level, abs=0.01)
+    assert abs(1 - np.exp(-np.sqrt(2) * half_width(0.5)) - 0.5) > 0.1  # the two differ

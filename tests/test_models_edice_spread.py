@@ -7,9 +7,10 @@ import pytest
 import torch
 
 from epimpute.imputation import WindowImputer, plan_windows, resolve_targets
-from epimpute.intervals import REPORTED_LEVELS, coverage
-from epimpute.models.edice import Edice, EdiceConfig, spread_group
+from epimpute.intervals import CURVE_LEVELS, REPORTED_LEVELS, coverage
+from epimpute.models.edice import Edice, EdiceConfig
 from epimpute.models.layout import Layout
+from epimpute.models.spread import spread_group
 from epimpute.training.edice import EdiceTrainingConfig, masked_loss, train_edice
 from epimpute.training.loop import RunSettings
 
@@ -129,6 +130,17 @@ def test_group_factors_recover_each_groups_error_scale():
     assert factors[4] == 7.0  # too few values: the fallback
 
 
+def test_interval_widths_are_the_quantiles_of_the_calibrated_errors():
+    from epimpute.intervals import CURVE_LEVELS, half_width
+    from epimpute.training.calibration import MIN_RATIOS, interval_widths
+
+    rng = np.random.default_rng(1)
+    ratios = np.abs(rng.laplace(0, 1 / np.sqrt(2), 200_000))  # Laplace errors of sd 1
+    expected = [-np.log(1 - p) / np.sqrt(2) for p in CURVE_LEVELS]
+    np.testing.assert_allclose(interval_widths(ratios), expected, rtol=0.03)
+    assert interval_widths(ratios[:MIN_RATIOS - 1]) == [half_width(p) for p in CURVE_LEVELS]
+
+
 def test_training_with_uncertainty_leaves_every_mean_weight_bit_identical(small_compendium):
     store, _ = small_compendium
     settings = RunSettings(seed=7, device="cpu")
@@ -136,8 +148,9 @@ def test_training_with_uncertainty_leaves_every_mean_weight_bit_identical(small_
     spread, spread_history = train_edice(store, config=SPREAD, training=QUICK,
                                          settings=settings)
     a, b = plain.state_dict(), spread.state_dict()
-    assert set(b) - set(a) == {"spread_scale", "spread_edges", "spread_head.0.weight",
-                               "spread_head.0.bias", "spread_head.2.weight", "spread_head.2.bias"}
+    assert set(b) - set(a) == {"spread_scale", "spread_edges", "spread_widths",
+                               "spread_head.0.weight", "spread_head.0.bias",
+                               "spread_head.2.weight", "spread_head.2.bias"}
     assert all(torch.equal(a[k], b[k]) for k in a)
     assert [e["validation"] for e in plain_history.epochs] == \
         [e["validation"] for e in spread_history.epochs]
@@ -157,6 +170,9 @@ def test_calibrated_intervals_cover_never_seen_tracks_near_nominal(small_compend
     work = WindowImputer(imputer, store, targets, spread=True)
     ratios, raw = [], []
     scale = imputer.network.spread_scale.clone()
+    reported = [CURVE_LEVELS.index(p) for p in REPORTED_LEVELS]
+    widths = imputer.interval_widths([t.pair for t in targets])[:, reported]
+    inside, count = np.zeros(len(REPORTED_LEVELS)), 0
     for window in plan_windows(store, list(store.contigs), 100_000):
         block = work(window)
         observed = np.stack([truth[t.key][window.contig][window.lo:window.hi]
@@ -164,16 +180,20 @@ def test_calibrated_intervals_cover_never_seen_tracks_near_nominal(small_compend
         mean, sd = block[:len(targets)], block[len(targets):]
         assert (sd > 0).all()
         ratios.append((np.abs(observed - mean) / sd).ravel())
+        inside += ((np.abs(observed - mean) / sd)[:, :, None] <= widths[:, None, :]).sum((0, 1))
+        count += mean.size
         edges = imputer.network.spread_edges
         for i, t in enumerate(targets):  # undo the calibration factor of each bin
             group = spread_group(edges[t.pair[1]], torch.from_numpy(mean[i])).numpy()
             factor = scale[1, t.pair[1]].numpy()[group]
             raw.append(np.abs(observed[i] - mean[i]) / (sd[i] / factor))
-    calibrated = coverage(np.concatenate(ratios), REPORTED_LEVELS)
+    calibrated = coverage(np.concatenate(ratios), REPORTED_LEVELS)  # Gaussian intervals
     uncalibrated = coverage(np.concatenate(raw), REPORTED_LEVELS)
     gaps = np.abs(calibrated - np.array(REPORTED_LEVELS))
     assert gaps.max() < 0.1, calibrated
     assert gaps.max() < np.abs(uncalibrated - np.array(REPORTED_LEVELS)).max()
+    shaped = np.abs(inside / count - np.array(REPORTED_LEVELS))  # the measured shape's
+    assert shaped.max() < 0.1, inside / count
 
 
 def test_an_extended_model_keeps_its_spread_and_grows_its_factors(small_compendium, tmp_path):

@@ -25,6 +25,7 @@ from tqdm.auto import tqdm
 
 from epimpute.errors import InputError
 from epimpute.hardware import autocast, uses_bf16
+from epimpute.intervals import CURVE_LEVELS
 from epimpute.io.trackkey import output_path, spread_key
 from epimpute.models.base import Imputer
 from epimpute.provenance import write_json_record
@@ -275,8 +276,15 @@ def impute(  # noqa: PLR0913 - keyword-only options, one per command-line option
     if spread:
         record.update({"sd_files": [p.name for p in paths[len(targets):]],
                        "sd_scale": "arcsinh",
-                       "sd": "per-bin sd of a Gaussian around the imputed value on the arcsinh "
-                             "scale, calibrated on held-out validation bins"})
+                       "sd": "per-bin sd around the imputed value on the arcsinh scale, "
+                             "calibrated on held-out validation bins; the central interval at "
+                             "level p is mean +- w_p * sd (interval_half_widths)"})
+        widths = imputer.interval_widths([t.pair for t in targets])
+        if widths is not None:
+            record["interval_half_widths"] = {
+                "levels": list(CURVE_LEVELS),
+                "tracks": {t.key: [round(float(w), 6) for w in row]
+                           for t, row in zip(targets, widths)}}
     write_json_record(out / RECORD_FILE, record)
     return paths
 

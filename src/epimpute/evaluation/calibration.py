@@ -3,8 +3,9 @@
 An imputation folder may hold, beside a track ``CELL.ASSAY.npz`` (or ``.bw``), its
 predicted sd ``CELL.ASSAY.sd.npz`` (``epimpute impute --uncertainty``; arcsinh scale in
 either format). For each such track, every bin's ratio ``|truth - mean| / sd`` is compared
-with the half-widths of the central Gaussian intervals (:mod:`epimpute.intervals`); the
-share of bins inside is the observed coverage at each nominal level, reported overall and
+with the half-widths of the central intervals: those the folder's ``imputation.json``
+records for the track (``interval_half_widths``, the model's measured error shape), else a
+Gaussian's (:mod:`epimpute.intervals`); the share of bins inside is the observed coverage at each nominal level, reported overall and
 per specificity stratum (:mod:`epimpute.evaluation.strata`). A calibrated model's
 coverage equals the nominal level.
 
@@ -19,6 +20,7 @@ import numpy as np
 import pandas as pd
 from numpy.typing import NDArray
 
+from epimpute.errors import InputError
 from epimpute.evaluation.strata import Strata
 from epimpute.intervals import CURVE_LEVELS, REPORTED_LEVELS, half_width
 
@@ -37,12 +39,19 @@ class CoverageCounter:
         The strata of the track's assay.
     levels
         Nominal coverages in (0, 1).
+    widths
+        Half-widths of the central intervals at ``levels``, in predicted sds (the model's
+        measured interval shape); None: a Gaussian's.
     """
 
-    def __init__(self, strata: Strata, levels: Sequence[float] = CURVE_LEVELS) -> None:
+    def __init__(self, strata: Strata, levels: Sequence[float] = CURVE_LEVELS,
+                 widths: Sequence[float] | None = None) -> None:
         self.strata = strata
         self.levels = tuple(levels)
-        self._bounds = np.array([half_width(p) for p in self.levels])
+        if widths is not None and len(widths) != len(self.levels):
+            raise InputError(f"{len(widths)} interval half-widths for {len(self.levels)} levels")
+        self._bounds = np.array([half_width(p) for p in self.levels] if widths is None
+                                else list(widths), dtype=np.float64)
         self._inside = np.zeros((strata.n_counts, len(self.levels)), dtype=np.int64)
         self._bins = np.zeros(strata.n_counts, dtype=np.int64)
 

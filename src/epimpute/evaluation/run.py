@@ -68,6 +68,7 @@ from epimpute.evaluation.stats import (
 )
 from epimpute.evaluation.strata import Strata
 from epimpute.evaluation.summary import summarize
+from epimpute.intervals import CURVE_LEVELS
 from epimpute.io.atomic import check_destination, publish_dir
 from epimpute.io.trackkey import spread_key
 
@@ -387,7 +388,9 @@ def _score(
                 full_pass=options.full_pass,
             )
             sd_key = spread_key(target.key)  # a predicted sd beside the track: coverage
-            counter = (CoverageCounter(Strata(len(assay_rows[target.assay])))
+            counter = (CoverageCounter(Strata(len(assay_rows[target.assay])),
+                                       widths=sources[model].interval_widths(target.key,
+                                                                             CURVE_LEVELS))
                        if sources[model].file_for(sd_key) is not None else None)
             for contig in target.contigs:
                 truth, size = read_truth(store, contig, target.row), lengths[contig]

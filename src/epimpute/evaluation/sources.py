@@ -14,6 +14,7 @@ keys, so names may contain dots.
 
 from __future__ import annotations
 
+import json
 import logging
 import os
 import zipfile
@@ -94,6 +95,7 @@ class PredictionDir:
         if not self.path.is_dir():
             raise InputError(f"{self.path}: prediction folder of model {name!r} not found")
         self._files = {p.name: p for p in self.path.iterdir() if p.is_file()}
+        self._widths: tuple[list[float], dict[str, list[float]]] | None = None
 
     def file_for(self, key: str) -> Path | None:
         """The file holding track ``biosample:assay``, or None."""
@@ -178,8 +180,36 @@ class PredictionDir:
             raise InputError(f"{path}: contig {contig!r} has negative sds")
         return values
 
+    def interval_widths(self, key: str, levels: Sequence[float]) -> list[float] | None:
+        """Half-widths (in predicted sds) of track ``key``'s central intervals at ``levels``
+        as the folder's ``imputation.json`` records them; None when it records none (or for
+        other levels): the intervals are a Gaussian's."""
+        if self._widths is None:
+            self._widths = _recorded_widths(self.path / "imputation.json")
+        recorded_levels, tracks = self._widths
+        if key not in tracks or not np.allclose(recorded_levels, levels):
+            return None
+        return tracks[key]
+
     def _require(self, key: str) -> Path:
         path = self.file_for(key)
         if path is None:
             raise InputError(f"{self.path}: no prediction for track {key!r}")
         return path
+
+
+def _recorded_widths(path: Path) -> tuple[list[float], dict[str, list[float]]]:
+    """``(levels, {key: half-widths})`` of an ``imputation.json`` (empty when absent)."""
+    if not path.is_file():
+        return [], {}
+    try:
+        record = json.loads(path.read_text(encoding="utf-8"))
+        widths = record.get("interval_half_widths") or {}
+        levels = [float(x) for x in widths.get("levels", [])]
+        tracks = {str(k): [float(x) for x in v] for k, v in widths.get("tracks", {}).items()}
+    except (OSError, ValueError, TypeError, AttributeError) as exc:
+        raise InputError(f"{path}: cannot read the interval half-widths ({exc})") from exc
+    if any(len(v) != len(levels) for v in tracks.values()):
+        raise InputError(f"{path}: interval_half_widths has rows of another length than its "
+                         f"{len(levels)} levels")
+    return levels, tracks

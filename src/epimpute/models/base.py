@@ -101,6 +101,11 @@ class Imputer(ABC):
         raise InputError(f"this {self.name} model does not predict uncertainty; train one "
                          "that does (edice with uncertainty: true in its model configuration)")
 
+    def interval_widths(self, targets: Sequence[tuple[int, int]]) -> np.ndarray | None:
+        """``(targets, len(CURVE_LEVELS))`` half-widths, in predicted sds, of the central
+        intervals at :data:`epimpute.intervals.CURVE_LEVELS`; None: a Gaussian's."""
+        return None
+
     @abstractmethod
     def config_dict(self) -> dict[str, Any]:
         """Hyperparameters as plain JSON-able values."""

@@ -46,14 +46,18 @@ from torch import nn
 from torch.nn import functional as F
 
 from epimpute.models.layout import Layout
+from epimpute.models.spread import (
+    SPREAD_LEVEL_GROUPS,
+    gaussian_widths,
+    spread_group,
+    upgrade_spread_state,
+)
 
 DECODE_CHUNK_VALUES = 1 << 19
 """Hidden-layer values (pairs x width) the decoder computes at a time: small enough that a
 chunk's activations stay in a core's cache, large enough that the loop costs little."""
 SPREAD_HIDDEN = 64
 """Width of the hidden layer of the spread head (``uncertainty``)."""
-SPREAD_LEVEL_GROUPS = 5
-"""Groups of predicted values (per assay) with a calibration factor each."""
 LOG_VARIANCE_LIMIT = 12.0
 """Predicted log-variances are clamped to +- this (sd ratios of about e^6 either way)."""
 
@@ -208,11 +212,6 @@ class _AxisEncoder(nn.Module):
         return self.norm(tokens)
 
 
-def spread_group(edges: torch.Tensor, values: torch.Tensor) -> torch.Tensor:
-    """Level group of each value: how many of its edges ``(..., G - 1)`` it reaches."""
-    return (values.unsqueeze(-1) >= edges).sum(-1)
-
-
 def biosample_groups(biosamples: Sequence[str]) -> tuple[list[int], list[int]]:
     """``(tissue, individual)`` index of every biosample ``tissue[@individual]``.
 
@@ -268,14 +267,15 @@ class Edice(nn.Module):
             with torch.random.fork_rng(devices=[]):
                 self.spread_head = nn.Sequential(nn.Linear(spread_width, SPREAD_HIDDEN),
                                                  nn.ReLU(), nn.Linear(SPREAD_HIDDEN, 1))
-            # Calibration factors of the predicted sd, per assay and level group: row 0
-            # for pairs with measured statistics, row 1 for pairs whose statistics are
-            # estimated; a prediction's group is where its value falls among the assay's
-            # edges (all infinite until calibration: one group).
+            # Calibration tables (models.spread), row 0 for pairs with measured statistics,
+            # row 1 for estimated ones: sd factors per assay and level group, the groups'
+            # edges (infinite until calibration: one group), interval half-widths.
             self.register_buffer("spread_scale",
                                  torch.ones(2, layout.n_assays, SPREAD_LEVEL_GROUPS))
             self.register_buffer("spread_edges", torch.full(
                 (layout.n_assays, SPREAD_LEVEL_GROUPS - 1), float("inf")))
+            self.register_buffer("spread_widths", gaussian_widths().repeat(
+                2, layout.n_assays, 1))
 
     def set_pair_statistics(self, mean: np.ndarray, sd: np.ndarray, measured: np.ndarray
                             ) -> None:
@@ -299,21 +299,27 @@ class Edice(nn.Module):
         statistics are measured, and on the predicted value's level group."""
         if not self.config.uncertainty:
             raise ValueError("this network predicts no spread (uncertainty is off)")
-        bios, assay = targets[..., 0], targets[..., 1]
-        estimated = (~self.pair_measured[bios, assay]).long() if self.config.standardize \
-            else torch.zeros_like(assay)
+        assay = targets[..., 1]
+        estimated = self._pair_kind(targets)
         group = spread_group(self.spread_edges[assay], predicted.float())
         scale = self.spread_scale[estimated, assay, group] * self.target_sd(targets)
         return scale * torch.exp(0.5 * log_variance.float())
 
+    def interval_widths(self, targets: torch.Tensor) -> torch.Tensor:
+        """``(..., len(CURVE_LEVELS))`` half-widths, in units of the calibrated sd, of the
+        central intervals of the predictions of ``targets`` ``(..., 2)``."""
+        if not self.config.uncertainty:
+            raise ValueError("this network predicts no spread (uncertainty is off)")
+        return self.spread_widths[self._pair_kind(targets), targets[..., 1]]
+
+    def _pair_kind(self, targets: torch.Tensor) -> torch.Tensor:
+        """Calibration row of each pair: 0 if its statistics are measured, 1 if estimated."""
+        if not self.config.standardize:
+            return torch.zeros_like(targets[..., 1])
+        return (~self.pair_measured[targets[..., 0], targets[..., 1]]).long()
+
     def _load_from_state_dict(self, state_dict, prefix, *args, **kwargs):  # noqa: ANN001
-        # Factors saved with one group per assay (no edges) load as that single group.
-        scale = state_dict.get(prefix + "spread_scale")
-        if scale is not None and scale.dim() == 2:
-            state_dict[prefix + "spread_scale"] = scale[..., None].repeat(
-                1, 1, SPREAD_LEVEL_GROUPS)
-            state_dict[prefix + "spread_edges"] = torch.full(
-                (scale.shape[1], SPREAD_LEVEL_GROUPS - 1), float("inf"))
+        upgrade_spread_state(state_dict, prefix)
         super()._load_from_state_dict(state_dict, prefix, *args, **kwargs)
 
     def forward(
@@ -488,5 +494,5 @@ class Edice(nn.Module):
 
 from epimpute.models.edice_imputer import EdiceImputer  # noqa: E402 - re-exported
 
-__all__ = ["DECODE_CHUNK_VALUES", "SPREAD_LEVEL_GROUPS", "Edice", "EdiceConfig", "EdiceImputer",
-           "SetAttentionBlock", "biosample_groups", "spread_group"]
+__all__ = ["DECODE_CHUNK_VALUES", "Edice", "EdiceConfig", "EdiceImputer", "SetAttentionBlock",
+           "biosample_groups"]

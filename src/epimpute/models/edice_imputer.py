@@ -120,6 +120,13 @@ class EdiceImputer(Imputer):
             self.network.train(was_training)
         return out, sd
 
+    def interval_widths(self, targets: Sequence[tuple[int, int]]) -> np.ndarray | None:
+        if not self.predicts_uncertainty:
+            return None
+        pairs = torch.as_tensor(np.asarray(targets, dtype=np.int64).reshape(-1, 2),
+                                device=self.network.spread_widths.device)
+        return self.network.interval_widths(pairs).cpu().numpy()
+
     def config_dict(self) -> dict[str, Any]:
         return asdict(self.network.config)
 

@@ -25,11 +25,13 @@ from collections.abc import Sequence
 import numpy as np
 import torch
 
-from epimpute.intervals import REPORTED_LEVELS, fit_scale
-from epimpute.models.edice import SPREAD_LEVEL_GROUPS, Edice
+from epimpute.intervals import CURVE_LEVELS, REPORTED_LEVELS, fit_scale, half_width
+from epimpute.models.edice import Edice
+from epimpute.models.spread import SPREAD_LEVEL_GROUPS
 from epimpute.models.track_scale import complete_log_additive
 
-__all__ = ["GROUP_QUANTILES", "MIN_RATIOS", "calibrate_spread", "fit_group_factors"]
+__all__ = ["GROUP_QUANTILES", "MIN_RATIOS", "calibrate_spread", "fit_group_factors",
+           "interval_widths"]
 
 MIN_RATIOS = 1000
 """A level group with fewer validation values than this gets its assay's factor, and an
@@ -152,8 +154,40 @@ def calibrate_spread(network: Edice, batches: Sequence[tuple[torch.Tensor, ...]]
             groups = np.searchsorted(edges[a], values, side="right")
             factors[kind].append(fit_group_factors(ratios, groups, fit_scale(ratios, levels),
                                                    levels=levels))
+    widths = {kind: _interval_widths(pooled[kind] if any(p is not None for p in pooled[kind])
+                                     else pooled["measured"], factors[kind], edges)
+              for kind in pooled}
     scale = torch.tensor([factors["measured"], factors["estimated"]], dtype=torch.float32)
     network.spread_scale.copy_(scale.to(network.spread_scale.device))
     network.spread_edges.copy_(torch.as_tensor(edges, dtype=torch.float32))
+    network.spread_widths.copy_(torch.tensor([widths["measured"], widths["estimated"]],
+                                             dtype=torch.float32))
     network.train(was_training)
-    return {**factors, "edges": edges.tolist()}
+    return {**factors, "edges": edges.tolist(), "widths": widths}
+
+
+def interval_widths(ratios: np.ndarray, levels: Sequence[float] = CURVE_LEVELS) -> list[float]:
+    """Half-widths, in calibrated sds, of the central intervals at ``levels``: the empirical
+    quantiles of the calibrated ``ratios`` ``|truth - mean| / sd`` (a Gaussian's ``z_p``
+    when there are fewer than :data:`MIN_RATIOS`)."""
+    values = np.asarray(ratios, dtype=np.float64).reshape(-1)
+    values = values[np.isfinite(values)]
+    if values.size < MIN_RATIOS:
+        return [half_width(p) for p in levels]
+    return [float(q) for q in np.quantile(values, levels)]
+
+
+def _interval_widths(per_assay: list, factors: list[list[float]], edges: np.ndarray
+                     ) -> list[list[float]]:
+    """Each assay's interval half-widths from its validation ratios divided by their group's
+    factor; an assay with too few gets those of all assays together."""
+    calibrated = []
+    for a, part in enumerate(per_assay):
+        if part is None:
+            calibrated.append(np.zeros(0))
+            continue
+        ratios, values = part
+        groups = np.searchsorted(edges[a], values, side="right")
+        calibrated.append(ratios / np.asarray(factors[a])[groups])
+    overall = interval_widths(np.concatenate(calibrated))
+    return [interval_widths(c) if c.size >= MIN_RATIOS else overall for c in calibrated]
