@@ -227,6 +227,7 @@ def test_an_extended_model_keeps_its_spread_and_grows_its_factors(small_compendi
     assert grown.predicts_uncertainty
     assert grown.network.spread_scale.shape == (2, grown.layout.n_assays, 5) == (2, 4, 5)
     assert grown.network.spread_edges.shape == (4, 4)
+    assert grown.network.spread_widths.shape == (2, 4, 11)
     for name, value in old.network.spread_head.state_dict().items():
         assert torch.equal(value, grown.network.spread_head.state_dict()[name])
     key = [t.key for t in base.tracks][0]

@@ -50,6 +50,7 @@ from epimpute.models.edice import Edice, biosample_groups
 from epimpute.models.edice_imputer import EdiceImputer
 from epimpute.models.growth import grow_rows as _grow_rows
 from epimpute.models.layout import Layout
+from epimpute.models.spread import gaussian_widths
 from epimpute.store import Store
 from epimpute.training.average import AverageTrainingConfig
 from epimpute.training.avocado import (
@@ -202,6 +203,9 @@ def grow_edice(network: Edice, extension: Extension, *, seed: int = 0
         edges = torch.full((layout.n_assays, old.shape[2] - 1), float("inf"))
         edges[:old.shape[1]] = state["spread_edges"]
         state["spread_edges"] = edges
+        widths = gaussian_widths().repeat(2, layout.n_assays, 1)
+        widths[:, :old.shape[1]] = state["spread_widths"]
+        state["spread_widths"] = widths
     grown.load_state_dict(state)
     return grown, masks
 
