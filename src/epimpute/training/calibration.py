@@ -9,6 +9,9 @@ hides them) are predicted once, and factors on the sd are chosen
 hidden truth as closely as possible: per assay and per *level group* of the predicted
 value (groups cut at quantiles of the assay's validation predictions), because errors in
 predicted peaks are larger, relative to the predicted spread, than in the background.
+Then the shape of the errors is measured: the quantiles of the calibrated validation
+ratios ``|truth - mean| / sd`` at the reliability levels become the half-widths of the
+central intervals (the errors are not Gaussian; see :mod:`epimpute.models.spread`).
 
 Two situations get their own factors: a target whose track the model was trained on (its
 mean and sd are measured, as in a leave-one-out imputation), and a target the model never
@@ -71,8 +74,8 @@ def fit_group_factors(ratios: np.ndarray, groups: np.ndarray, fallback: float, *
 
 def calibrate_spread(network: Edice, batches: Sequence[tuple[torch.Tensor, ...]], *,
                      levels: Sequence[float] = REPORTED_LEVELS) -> dict[str, list]:
-    """Fit ``network.spread_scale`` and ``spread_edges`` on validation ``batches`` (as the
-    trainer builds them).
+    """Fit ``network.spread_scale``, ``spread_edges`` and ``spread_widths`` on validation
+    ``batches`` (as the trainer builds them).
 
     Parameters
     ----------
@@ -87,7 +90,8 @@ def calibrate_spread(network: Edice, batches: Sequence[tuple[torch.Tensor, ...]]
     -------
     dict[str, list]
         ``measured`` and ``estimated``: the factors per assay and level group, as set in
-        the network; ``edges``: each assay's level-group edges.
+        the network; ``edges``: each assay's level-group edges; ``widths``: per kind and
+        assay, the interval half-widths at :data:`epimpute.intervals.CURVE_LEVELS`.
     """
     was_training = network.training
     network.eval()
