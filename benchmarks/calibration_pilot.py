@@ -5,14 +5,13 @@ eDICE model with ``uncertainty`` and the average baseline are trained on the oth
 tracks through the ``epimpute`` command line, the hidden tracks are imputed (eDICE with
 ``--uncertainty``) and ``epimpute evaluate`` scores them. Printed per fold: the MSE of both
 models and their ratio, and the share of bins inside the central 50/80/95% predicted
-Gaussian intervals, overall and per specificity stratum (from the report's
-``calibration.tsv``, means over the 5 tracks).
+intervals (with the half-widths ``imputation.json`` records), overall and per specificity
+stratum (from the report's ``calibration.tsv``, means over the 5 tracks).
 
-Usage (the README's figures: the two folds at once, one process and one thread each, on a
-busy 2-core machine)::
+Usage (the README's figures: one fold after the other, one core and one thread each)::
 
-    OMP_NUM_THREADS=1 nice -n 15 python benchmarks/calibration_pilot.py --folds A &
-    OMP_NUM_THREADS=1 nice -n 15 python benchmarks/calibration_pilot.py --folds B
+    OMP_NUM_THREADS=1 taskset -c 0 python benchmarks/calibration_pilot.py --folds A \
+        --max-minutes 12 --threads 1
 
 Two folds run at once need the truth store ``OUT/truth.zarr`` made first (one of them
 creates it when absent).
