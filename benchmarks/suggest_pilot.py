@@ -6,7 +6,7 @@ trained on the other 20 and ``epimpute suggest`` ranks the 5 hidden ones. Then, 
 hidden track ``h`` in turn, ``h`` is "measured" (added to the training tracks), a model is
 retrained from scratch with the same seed and budget, and the other 4 hidden tracks are
 imputed again: the gain of measuring ``h`` is the drop of their mean MSE from the first
-model's. Printed: the ranking, each choice's gain, and where the top-ranked choice's gain
+model's (both averaged over the same ``--repeats`` seeds; the ranking is seed 0's). Printed: the ranking, each choice's gain, and where the top-ranked choice's gain
 stands among the 5 (and against their mean, which is what a random choice gains on
 average). One retraining per choice (``--repeats`` seeds each when more).
 
@@ -97,8 +97,10 @@ def main() -> None:
             np.savez(arrays / f"{name}.npz", arr_0=values)
     observed = [k for k in everything if k not in hidden]
     base_dir = args.out / f"fold{shift}" / "base"
-    base = train_and_impute(arrays, observed, hidden, base_dir, minutes=args.minutes, seed=0,
-                            threads=args.threads)
+    bases = [train_and_impute(arrays, observed, hidden,
+                              base_dir if seed == 0 else base_dir.with_name(f"base-s{seed}"),
+                              minutes=args.minutes, seed=seed, threads=args.threads)
+             for seed in range(args.repeats)]  # "before" with the seeds of "after"
     ranking_file = base_dir / "suggest.tsv"
     run_command(EPIMPUTE + ["suggest", str(base_dir / "model"), str(base_dir / "train.zarr"),
                             "--out", str(ranking_file), "--overwrite", "--device", "cpu"],
@@ -108,7 +110,7 @@ def main() -> None:
     rows = []
     for measured in hidden:
         rest = [k for k in hidden if k != measured]
-        before = np.mean([np.mean((truth[k] - base[k]) ** 2) for k in rest])
+        before = np.mean([np.mean((truth[k] - base[k]) ** 2) for base in bases for k in rest])
         after = []
         for seed in range(args.repeats):
             folder = args.out / f"fold{shift}" / f"with-{measured.replace(':', '.')}-s{seed}"
