@@ -360,6 +360,10 @@ def test_observed_training_needs_two_cell_types_per_mark(tmp_path):
     wrong.write_text(json.dumps({"model": {**TINY, "average": "mean"}, "training": training}))
     with pytest.raises(InputError, match="average must be one of sequence, observed"):
         api.train(store, tmp_path / "m", model="seqcell", config=wrong, genome=fasta)
+    wrong.write_text(json.dumps({"model": {**TINY, "variant_mask": -1}, "training": training}))
+    with pytest.raises(InputError, match="variant_mask must be a whole number"):
+        api.train(store, tmp_path / "m", model="seqcell", config=wrong, genome=fasta)
+    assert not (tmp_path / "m").exists()
     # two cell types per mark: trains, records its training cell types, loads and imputes
     two = tmp_path / "two"
     two.mkdir()

@@ -118,6 +118,11 @@ def train_seqcell(
     if config.average not in AVERAGES:
         raise InputError(f"seqcell average must be one of {', '.join(AVERAGES)}, got "
                          f"{config.average!r}")
+    if isinstance(config.variant_mask, bool) or not isinstance(config.variant_mask, int) \
+            or config.variant_mask < 0 or not 0.0 <= training.mask_rate <= 1.0:
+        raise InputError(f"seqcell: variant_mask must be a whole number of model bins >= 0 "
+                         f"and mask_rate in [0, 1], got {config.variant_mask!r} and "
+                         f"{training.mask_rate!r}")
     observed_base = config.average == "observed"
     if observed_base and config.task != "marks":
         raise InputError("seqcell: average 'observed' applies to the marks task only")
