@@ -160,9 +160,8 @@ class WindowImputer:
     def __init__(self, imputer: Imputer, store: Store, targets: Sequence[Target], *,
                  device: torch.device | str = "cpu", precision: str = "fp32",
                  spread: bool = False) -> None:
-        if spread and not imputer.predicts_uncertainty:
-            raise InputError(f"this {imputer.name} model does not predict uncertainty; train "
-                             "eDICE with \"uncertainty\": true in its model configuration")
+        if spread:
+            imputer.require_uncertainty()
         self.imputer, self.store, self.targets = imputer, store, list(targets)
         self.spread = spread
         device = torch.device(device)

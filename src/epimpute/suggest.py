@@ -89,9 +89,7 @@ def rank_unmeasured(imputer: Imputer, store: Store, *, sample_bins: int = 200_00
     InputError
         If the model predicts no uncertainty or the store measures every pair it can impute.
     """
-    if not imputer.predicts_uncertainty:
-        raise InputError(f"this {imputer.name} model does not predict uncertainty; train eDICE "
-                         "with \"uncertainty\": true to rank unmeasured tracks")
+    imputer.require_uncertainty()
     learnt = {a for _, a in imputer.layout.tracks}
     try:
         targets = [t for t in resolve_targets(imputer, store, missing=True)

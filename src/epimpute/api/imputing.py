@@ -112,14 +112,10 @@ def impute(  # noqa: PLR0913 - keyword-only options, one per command-line option
     check_settings(device=device, precision=precision)
     model_dir, out = Path(model_dir), Path(out)
     imputer = load_model(model_dir)
-    if uncertainty and not imputer.predicts_uncertainty:
-        raise InputError(f"{model_dir}: this {imputer.name} model does not predict uncertainty "
-                         "(--uncertainty); train eDICE with \"uncertainty\": true under "
-                         "\"model\" in --config")
+    if uncertainty:
+        imputer.require_uncertainty(where=str(model_dir))
     store = store if isinstance(store, Store) else Store.open(store)
-    if store.bin_size != imputer.layout.bin_size:
-        raise InputError(f"{store.path} has {store.bin_size}-bp bins but the model was trained "
-                         f"on {imputer.layout.bin_size}-bp bins")
+    store.require_model_bins(imputer.layout.bin_size)
     from epimpute.seqcell_inputs import prepare_imputation
 
     needs_genome = model_spec(imputer.name).needs_genome
@@ -338,9 +334,7 @@ def suggest(  # noqa: PLR0913 - keyword-only options, one per command-line optio
         check_destination(Path(out), kind="suggestion table", is_own=is_suggestion_table,
                           overwrite=overwrite, inputs=[model_dir, store.path])
     imputer = load_model(model_dir)
-    if store.bin_size != imputer.layout.bin_size:
-        raise InputError(f"{store.path} has {store.bin_size}-bp bins but the model was trained "
-                         f"on {imputer.layout.bin_size}-bp bins")
+    store.require_model_bins(imputer.layout.bin_size)
     table = rank_unmeasured(imputer, store, sample_bins=sample_bins,
                             device=str(resolve_device(device)), precision=precision,
                             progress=progress)

@@ -91,15 +91,26 @@ class Imputer(ABC):
         -------
         tuple[np.ndarray, np.ndarray]
             The ``(len(targets), L)`` float32 means (as :meth:`impute_region`) and the sd of
-            a Gaussian around each on the same (arcsinh) scale, calibrated by training.
+            each on the same (arcsinh) scale, calibrated by training (the central intervals'
+            half-widths in sds: :meth:`interval_widths`).
 
         Raises
         ------
         InputError
             If the model predicts no spread (:attr:`predicts_uncertainty` is False).
         """
-        raise InputError(f"this {self.name} model does not predict uncertainty; train one "
-                         "that does (edice with uncertainty: true in its model configuration)")
+        self.require_uncertainty()
+        raise NotImplementedError(f"{type(self).__name__} predicts uncertainty but does not "
+                                  "implement impute_region_spread")
+
+    def require_uncertainty(self, *, where: str = "") -> None:
+        """InputError unless this model predicts uncertainty; ``where`` (the model's folder,
+        say) opens the message."""
+        if not self.predicts_uncertainty:
+            opening = f"{where}: " if where else ""
+            raise InputError(f"{opening}this {self.name} model does not predict uncertainty; "
+                             "train eDICE with \"uncertainty\": true under \"model\" in "
+                             "--config")
 
     def interval_widths(self, targets: Sequence[tuple[int, int]]) -> np.ndarray | None:
         """``(targets, len(CURVE_LEVELS))`` half-widths, in predicted sds, of the central

@@ -297,8 +297,7 @@ class Edice(nn.Module):
         ``(...)`` of ``targets`` ``(..., 2)`` whose log-variances (model scale) are
         ``log_variance`` ``(...)``: the factor depends on the assay, on whether the pair's
         statistics are measured, and on the predicted value's level group."""
-        if not self.config.uncertainty:
-            raise ValueError("this network predicts no spread (uncertainty is off)")
+        self._require_spread()
         assay = targets[..., 1]
         estimated = self._pair_kind(targets)
         group = spread_group(self.spread_edges[assay], predicted.float())
@@ -308,9 +307,12 @@ class Edice(nn.Module):
     def interval_widths(self, targets: torch.Tensor) -> torch.Tensor:
         """``(..., len(CURVE_LEVELS))`` half-widths, in units of the calibrated sd, of the
         central intervals of the predictions of ``targets`` ``(..., 2)``."""
+        self._require_spread()
+        return self.spread_widths[self._pair_kind(targets), targets[..., 1]]
+
+    def _require_spread(self) -> None:
         if not self.config.uncertainty:
             raise ValueError("this network predicts no spread (uncertainty is off)")
-        return self.spread_widths[self._pair_kind(targets), targets[..., 1]]
 
     def _pair_kind(self, targets: torch.Tensor) -> torch.Tensor:
         """Calibration row of each pair: 0 if its statistics are measured, 1 if estimated."""
@@ -377,8 +379,8 @@ class Edice(nn.Module):
             rows, columns = torch.nonzero(valid, as_tuple=True)
             picked = local_targets[rows, columns]
             chosen = targets[rows, columns]
-        if spread and not self.config.uncertainty:
-            raise ValueError("this network predicts no spread (uncertainty is off)")
+        if spread:
+            self._require_spread()
         predicted, log_variance = self._decode(biosample_tokens, assay_tokens, grid, present,
                                                rows, picked[:, 0], picked[:, 1], spread=spread)
         if self.config.standardize:

@@ -62,9 +62,7 @@ class EdiceImputer(Imputer):
         contig: str,
         start: int,
     ) -> tuple[np.ndarray, np.ndarray]:
-        if not self.predicts_uncertainty:
-            return super().impute_region_spread(signal, available, targets, contig=contig,
-                                                start=start)
+        self.require_uncertainty()
         mean, sd = self._impute(signal, available, targets, spread=True)
         return mean, sd
 

@@ -150,6 +150,12 @@ class Store:
         """Number of bins of ``contig``: ``ceil(length / bin_size)``."""
         return _count_bins(self._length(contig), self.bin_size)
 
+    def require_model_bins(self, bin_size: int) -> None:
+        """InputError unless this store's bins are the ``bin_size`` bp a model was trained on."""
+        if self.bin_size != bin_size:
+            raise InputError(f"{self.path} has {self.bin_size}-bp bins but the model was "
+                             f"trained on {bin_size}-bp bins")
+
     def chunk_bins(self, contig: str) -> int:
         """Bins per chunk of ``contig``'s signal array (reads within one chunk cost one
         decompression per track)."""

@@ -105,9 +105,7 @@ class Extension:
 
 def plan_extension(old: Layout, store: Store, *, exclude: Sequence[str] = ()) -> Extension:
     """The extension of layout ``old`` by what ``store`` holds (minus ``exclude``)."""
-    if store.bin_size != old.bin_size:
-        raise InputError(f"{store.path} has {store.bin_size}-bp bins but the model was trained "
-                         f"on {old.bin_size}-bp bins")
+    store.require_model_bins(old.bin_size)
     check_exclude(store, exclude)
     excluded = set(exclude)
     keys = [t.key for t in store.tracks if t.key not in excluded]
