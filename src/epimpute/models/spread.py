@@ -13,7 +13,8 @@ import torch
 
 from epimpute.intervals import CURVE_LEVELS, half_width
 
-__all__ = ["SPREAD_LEVEL_GROUPS", "gaussian_widths", "spread_group", "upgrade_spread_state"]
+__all__ = ["SPREAD_LEVEL_GROUPS", "gaussian_widths", "grow_spread_state", "spread_group",
+           "upgrade_spread_state"]
 
 SPREAD_LEVEL_GROUPS = 5
 """Groups of predicted values (per assay) with a calibration factor each."""
@@ -43,3 +44,17 @@ def upgrade_spread_state(state: dict[str, torch.Tensor], prefix: str = "") -> No
                                                     float("inf"))
     if prefix + "spread_widths" not in state:
         state[prefix + "spread_widths"] = gaussian_widths().repeat(2, n_assays, 1)
+
+
+def grow_spread_state(state: dict[str, torch.Tensor], n_assays: int) -> None:
+    """Grow the tables in ``state`` (in place) to ``n_assays``: the old assays keep theirs, a
+    new one gets the mean factors, one level group and a Gaussian's interval half-widths
+    (until calibration refits them all)."""
+    old = state["spread_scale"]
+    scale = old.mean(1, keepdim=True).repeat(1, n_assays, 1)
+    scale[:, :old.shape[1]] = old
+    edges = torch.full((n_assays, old.shape[2] - 1), float("inf"))
+    edges[:old.shape[1]] = state["spread_edges"]
+    widths = gaussian_widths().repeat(2, n_assays, 1)
+    widths[:, :old.shape[1]] = state["spread_widths"]
+    state.update(spread_scale=scale, spread_edges=edges, spread_widths=widths)

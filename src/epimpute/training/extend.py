@@ -50,7 +50,7 @@ from epimpute.models.edice import Edice, biosample_groups
 from epimpute.models.edice_imputer import EdiceImputer
 from epimpute.models.growth import grow_rows as _grow_rows
 from epimpute.models.layout import Layout
-from epimpute.models.spread import gaussian_widths
+from epimpute.models.spread import grow_spread_state
 from epimpute.store import Store
 from epimpute.training.average import AverageTrainingConfig
 from epimpute.training.avocado import (
@@ -193,17 +193,8 @@ def grow_edice(network: Edice, extension: Extension, *, seed: int = 0
         masks[name] = mask
     if config.standardize:
         state.update(_grow_pair_statistics(state, layout, new_b, new_a))
-    if config.uncertainty:  # new assays start at the mean factor; training refits them all
-        old = state["spread_scale"]
-        scale = old.mean(1, keepdim=True).repeat(1, layout.n_assays, 1)
-        scale[:, :old.shape[1]] = old
-        state["spread_scale"] = scale
-        edges = torch.full((layout.n_assays, old.shape[2] - 1), float("inf"))
-        edges[:old.shape[1]] = state["spread_edges"]
-        state["spread_edges"] = edges
-        widths = gaussian_widths().repeat(2, layout.n_assays, 1)
-        widths[:, :old.shape[1]] = state["spread_widths"]
-        state["spread_widths"] = widths
+    if config.uncertainty:  # training refits the calibration after the extension
+        grow_spread_state(state, layout.n_assays)
     grown.load_state_dict(state)
     return grown, masks
 
