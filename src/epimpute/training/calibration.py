@@ -30,7 +30,7 @@ import torch
 
 from epimpute.intervals import CURVE_LEVELS, REPORTED_LEVELS, fit_scale, half_width
 from epimpute.models.edice import Edice
-from epimpute.models.spread import SPREAD_LEVEL_GROUPS
+from epimpute.models.spread import SPREAD_LEVEL_GROUPS, spread_group
 from epimpute.models.track_scale import complete_log_additive
 
 __all__ = ["GROUP_QUANTILES", "MIN_RATIOS", "calibrate_spread", "fit_group_factors",
@@ -142,28 +142,29 @@ def calibrate_spread(network: Edice, batches: Sequence[tuple[torch.Tensor, ...]]
         values = [p[a][1] for p in pooled.values() if p[a] is not None]
         if values and sum(len(v) for v in values) >= MIN_RATIOS:
             edges[a] = np.quantile(np.concatenate(values), GROUP_QUANTILES)
+    stored_edges = torch.as_tensor(edges, dtype=torch.float32)  # as imputation reads them
+    # per kind and assay: (ratios, level group of each), grouped as output_sd groups
+    grouped = {kind: [None if part is None else
+                      (part[0], spread_group(stored_edges[a], torch.from_numpy(part[1]).float())
+                       .numpy()) for a, part in enumerate(per_assay)]
+               for kind, per_assay in pooled.items()}
     factors: dict[str, list] = {}
-    for kind, per_assay in pooled.items():
+    for kind, per_assay in grouped.items():
         present = [p for p in per_assay if p is not None]
         if not present:  # no estimate possible (e.g. no standardisation): as measured
             factors[kind] = [list(f) for f in factors["measured"]]
             continue
         overall = fit_scale(np.concatenate([r for r, _ in present]), levels)
-        factors[kind] = []
-        for a, part in enumerate(per_assay):
-            if part is None or len(part[0]) < MIN_RATIOS:
-                factors[kind].append([overall] * SPREAD_LEVEL_GROUPS)
-                continue
-            ratios, values = part
-            groups = np.searchsorted(edges[a], values, side="right")
-            factors[kind].append(fit_group_factors(ratios, groups, fit_scale(ratios, levels),
-                                                   levels=levels))
-    widths = {kind: _interval_widths(pooled[kind] if any(p is not None for p in pooled[kind])
-                                     else pooled["measured"], factors[kind], edges)
-              for kind in pooled}
+        factors[kind] = [
+            [overall] * SPREAD_LEVEL_GROUPS if part is None or len(part[0]) < MIN_RATIOS
+            else fit_group_factors(part[0], part[1], fit_scale(part[0], levels), levels=levels)
+            for part in per_assay]
+    widths = {kind: _interval_widths(grouped[kind] if any(p is not None for p in grouped[kind])
+                                     else grouped["measured"], factors[kind])
+              for kind in grouped}
     scale = torch.tensor([factors["measured"], factors["estimated"]], dtype=torch.float32)
     network.spread_scale.copy_(scale.to(network.spread_scale.device))
-    network.spread_edges.copy_(torch.as_tensor(edges, dtype=torch.float32))
+    network.spread_edges.copy_(stored_edges.to(network.spread_edges.device))
     network.spread_widths.copy_(torch.tensor([widths["measured"], widths["estimated"]],
                                              dtype=torch.float32))
     network.train(was_training)
@@ -181,17 +182,10 @@ def interval_widths(ratios: np.ndarray, levels: Sequence[float] = CURVE_LEVELS) 
     return [float(q) for q in np.quantile(values, levels)]
 
 
-def _interval_widths(per_assay: list, factors: list[list[float]], edges: np.ndarray
-                     ) -> list[list[float]]:
-    """Each assay's interval half-widths from its validation ratios divided by their group's
-    factor; an assay with too few gets those of all assays together."""
-    calibrated = []
-    for a, part in enumerate(per_assay):
-        if part is None:
-            calibrated.append(np.zeros(0))
-            continue
-        ratios, values = part
-        groups = np.searchsorted(edges[a], values, side="right")
-        calibrated.append(ratios / np.asarray(factors[a])[groups])
+def _interval_widths(per_assay: list, factors: list[list[float]]) -> list[list[float]]:
+    """Each assay's interval half-widths from its validation ratios ``(ratios, groups)``
+    divided by their group's factor; an assay with too few gets those of all assays."""
+    calibrated = [np.zeros(0) if part is None else part[0] / np.asarray(factors[a])[part[1]]
+                  for a, part in enumerate(per_assay)]
     overall = interval_widths(np.concatenate(calibrated))
     return [interval_widths(c) if c.size >= MIN_RATIOS else overall for c in calibrated]
