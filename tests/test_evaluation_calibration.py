@@ -172,3 +172,18 @@ def test_recorded_interval_widths_replace_the_gaussians(setup, tmp_path):
         assert overall[("gaussian", level)] == pytest.approx(laplace, abs=0.01)
         assert overall[("shaped", level)] == pytest.approx(level, abs=0.01)
     assert abs(1 - np.exp(-np.sqrt(2) * half_width(0.5)) - 0.5) > 0.1  # the two differ
+
+
+def test_recorded_widths_at_other_levels_are_not_used(tmp_path):
+    """A record at other levels (here 3 of them) leaves the Gaussian's intervals."""
+    import json
+
+    from epimpute.evaluation.sources import PredictionDir
+    from epimpute.intervals import CURVE_LEVELS
+
+    (tmp_path / "imputation.json").write_text(json.dumps({"interval_half_widths": {
+        "levels": [0.5, 0.8, 0.95], "tracks": {"c1:H3K4me3": [0.6, 1.2, 2.0]}}}))
+    folder = PredictionDir(tmp_path, name="m")
+    assert folder.interval_widths("c1:H3K4me3", [0.5, 0.8, 0.95]) == [0.6, 1.2, 2.0]
+    assert folder.interval_widths("c1:H3K4me3", CURVE_LEVELS) is None
+    assert folder.interval_widths("c2:H3K4me3", [0.5, 0.8, 0.95]) is None

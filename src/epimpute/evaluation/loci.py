@@ -87,17 +87,21 @@ def error_loci(store: TruthSource, source: PredictionDir, target: Any, counts_of
     ranked = sorted(with_peak, key=lambda c: (c[0], c[2], c[3]))
     chosen = {"best": ranked[0], "median": ranked[len(ranked) // 2], "worst": ranked[-1]}
     out = []
+    contig_data: dict[str, tuple[NDArray[np.floating], NDArray[np.bool_]]] = {}
     for label, (error, _, contig, lo) in chosen.items():
-        truth = read_truth(store, contig, target.row)
+        if contig not in contig_data:  # the windows often share a contig: call its peaks once
+            truth = read_truth(store, contig, target.row)
+            contig_data[contig] = (truth, peak_mask(
+                call_peaks(truth, bin_size=bin_size, length=lengths[contig], contig=contig,
+                           params=params), n_bins=truth.size, bin_size=bin_size))
+        truth, peaks = contig_data[contig]
         read = {"length": lengths[contig], "bin_size": bin_size}
-        peaks = call_peaks(truth, bin_size=bin_size, length=lengths[contig], contig=contig,
-                           params=params)
         counts = counts_of(contig)
         window = slice(lo, lo + width)
         out.append(Locus(
             key=target.key, contig=contig, start_bin=lo, bin_size=bin_size,
             truth=truth[window].copy(),
-            peaks=peak_mask(peaks, n_bins=truth.size, bin_size=bin_size)[window],
+            peaks=peaks[window].copy(),
             specificity=None if counts is None else np.asarray(counts[window]).copy(),
             predictions={source.name: source.read(target.key, contig, **read)[window]},
             bands={source.name: source.read(spread_key(target.key), contig, **read)[window]},

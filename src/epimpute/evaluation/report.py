@@ -19,7 +19,7 @@ Files written into the report folder:
 - ``bootstrap.tsv``, ``bootstrap_differences.tsv``: block-bootstrap confidence intervals of
   each model's scores and of the differences between models.
 - ``calibration.tsv``: for imputations with a predicted sd beside them, the share of bins
-  inside each central Gaussian interval (:mod:`epimpute.evaluation.calibration`).
+  inside each central interval (:mod:`epimpute.evaluation.calibration`).
 - ``plots/``: ``box_{metric}.png`` (per assay and model), ``specificity_{metric}.png``
   (metric vs number of cell types with a peak), ``locus_{n}.png`` (example loci),
   ``reliability.png`` (coverage of the predicted intervals).
@@ -318,9 +318,10 @@ def _html(
         parts += [
             "<h2>Calibration of the predicted sd</h2>",
             ("<p class='note'>Share of bins whose observed value lies inside the central 50/80/95% "
-             "interval of the Gaussian with the predicted mean and sd (arcsinh scale), mean over "
-             "tracks, overall and per specificity stratum; a calibrated model matches the nominal "
-             "share. Every level is in calibration.tsv.</p>"),
+             "interval around the predicted mean (arcsinh scale; the half-widths in predicted sds "
+             "that imputation.json records, else a Gaussian's), mean over tracks, overall and per "
+             "specificity stratum; a calibrated model matches the nominal share. Every level is in "
+             "calibration.tsv.</p>"),
             _table(summarize_coverage(evaluation.calibration)),
         ]
         parts += [_image(path, name) for name, path in figures["reliability"]]

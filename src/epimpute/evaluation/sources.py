@@ -187,7 +187,8 @@ class PredictionDir:
         if self._widths is None:
             self._widths = _recorded_widths(self.path / "imputation.json")
         recorded_levels, tracks = self._widths
-        if key not in tracks or not np.allclose(recorded_levels, levels):
+        if key not in tracks or len(recorded_levels) != len(levels) \
+                or not np.allclose(recorded_levels, levels):
             return None
         return tracks[key]
 
