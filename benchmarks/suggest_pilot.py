@@ -1,18 +1,23 @@
 """Does measuring the track ``epimpute suggest`` ranks first help most? (Roadmap pilot)
 
 On the first ``--bins`` bins of the 25 real pilot tracks, a fold of :mod:`roadmap_pilot`
-hides 5 tracks (one per cell type and assay). An eDICE model with ``uncertainty`` is
-trained on the other 20 and ``epimpute suggest`` ranks the 5 hidden ones. Then, for every
+hides 5 tracks (one per cell type and assay); with ``--sparse CELL:ASSAY`` the cell type
+CELL keeps only ASSAY, so its 4 other tracks are hidden instead of its one (8 hidden in
+all): the situation of a cell type profiled with one assay. An eDICE model with
+``uncertainty`` is trained on the observed tracks and ``epimpute suggest`` ranks the hidden
+ones with each criterion (``simulated``, ``spread``; seed 0's model). Then, for every
 hidden track ``h`` in turn, ``h`` is "measured" (added to the training tracks), a model is
-retrained from scratch with the same seed and budget, and the other 4 hidden tracks are
+retrained from scratch with the same seed and budget, and the other hidden tracks are
 imputed again: the gain of measuring ``h`` is the drop of their mean MSE from the first
-model's (both averaged over the same ``--repeats`` seeds; the ranking is seed 0's). Printed: the ranking, each choice's gain, and where the top-ranked choice's gain
-stands among the 5 (and against their mean, which is what a random choice gains on
-average). One retraining per choice (``--repeats`` seeds each when more).
+model's (both averaged over the same ``--repeats`` seeds). Printed: each choice's ranks and
+gain, the mean gain of all choices (what a random choice gains on average), and per
+criterion where its top-ranked choice's gain stands and the Spearman correlation of score
+and gain. Models are cached in the output folder, so a rerun only adds what is missing.
 
 Usage::
 
-    OMP_NUM_THREADS=2 nice -n 15 python benchmarks/suggest_pilot.py --bins 200000
+    OMP_NUM_THREADS=1 taskset -c 0 python benchmarks/suggest_pilot.py --fold A \
+        --sparse E116:H3K4me3 --bins 200000 --minutes 1.5 --repeats 2 --threads 1
 
 Files go to ``benchmarks/results/suggest/``.
 """
@@ -40,6 +45,7 @@ from roadmap_pilot import (  # noqa: E402 - the sibling benchmark
 )
 
 EPIMPUTE = [sys.executable, "-m", "epimpute", "-q"]
+CRITERIA = ("simulated", "spread")
 
 
 def train_and_impute(arrays: Path, keys: list[str], hidden: list[str], folder: Path, *,
@@ -76,6 +82,8 @@ def main() -> None:
     parser.add_argument("--minutes", type=float, default=1.5, help="training budget per model")
     parser.add_argument("--repeats", type=int, default=1, help="seeds per retraining")
     parser.add_argument("--threads", type=int, default=2)
+    parser.add_argument("--sparse", metavar="CELL:ASSAY",
+                        help="CELL keeps only ASSAY: its other 4 tracks are hidden too")
     parser.add_argument("--data", type=Path, default=DEFAULT_DATA)
     parser.add_argument("--out", type=Path,
                         default=Path(__file__).resolve().parent / "results" / "suggest")
@@ -84,6 +92,14 @@ def main() -> None:
         sys.exit(f"{args.data} not found: the Roadmap pilot tracks are needed (see README)")
     shift = FOLD_ALIASES[args.fold] if args.fold in FOLD_ALIASES else int(args.fold)
     hidden = fold_tracks(shift)
+    design = f"fold{shift}"
+    if args.sparse:
+        cell, kept = args.sparse.split(":")
+        if cell not in CELLS or kept not in ASSAYS:
+            sys.exit(f"--sparse {args.sparse}: expected one of {CELLS}, a colon, one of {ASSAYS}")
+        hidden = [k for k in hidden if not k.startswith(f"{cell}:")] + \
+            [f"{cell}:{a}" for a in ASSAYS if a != kept]
+        design += f"-{cell}.{kept}"
     everything = [f"{c}:{a}" for c in CELLS for a in ASSAYS]
     arrays = args.out / "arrays"
     arrays.mkdir(parents=True, exist_ok=True)
@@ -96,42 +112,49 @@ def main() -> None:
         if not (arrays / f"{name}.npz").exists():
             np.savez(arrays / f"{name}.npz", arr_0=values)
     observed = [k for k in everything if k not in hidden]
-    base_dir = args.out / f"fold{shift}" / "base"
+    base_dir = args.out / design / "base"
     bases = [train_and_impute(arrays, observed, hidden,
                               base_dir if seed == 0 else base_dir.with_name(f"base-s{seed}"),
                               minutes=args.minutes, seed=seed, threads=args.threads)
              for seed in range(args.repeats)]  # "before" with the seeds of "after"
-    ranking_file = base_dir / "suggest.tsv"
-    run_command(EPIMPUTE + ["suggest", str(base_dir / "model"), str(base_dir / "train.zarr"),
-                            "--out", str(ranking_file), "--overwrite", "--device", "cpu"],
-                base_dir / "suggest.log", threads=args.threads)
-    ranking = pd.read_csv(ranking_file, sep="\t")
-    ranked = [f"{c}:{a}" for c, a in zip(ranking["cell_type"], ranking["assay"])]
+    rankings = {}
+    for criterion in CRITERIA:
+        ranking_file = base_dir / f"suggest-{criterion}.tsv"
+        run_command(EPIMPUTE + ["suggest", str(base_dir / "model"), str(base_dir / "train.zarr"),
+                                "--criterion", criterion, "--out", str(ranking_file),
+                                "--overwrite", "--device", "cpu"],
+                    base_dir / f"suggest-{criterion}.log", threads=args.threads)
+        ranking = pd.read_csv(ranking_file, sep="\t")
+        keys = [f"{c}:{a}" for c, a in zip(ranking["cell_type"], ranking["assay"])]
+        rankings[criterion] = {k: (rank, score) for k, rank, score
+                               in zip(keys, ranking["rank"], ranking["score"])}
     rows = []
     for measured in hidden:
         rest = [k for k in hidden if k != measured]
         before = np.mean([np.mean((truth[k] - base[k]) ** 2) for base in bases for k in rest])
         after = []
         for seed in range(args.repeats):
-            folder = args.out / f"fold{shift}" / f"with-{measured.replace(':', '.')}-s{seed}"
+            folder = args.out / design / f"with-{measured.replace(':', '.')}-s{seed}"
             means = train_and_impute(arrays, observed + [measured], rest, folder,
                                      minutes=args.minutes, seed=seed, threads=args.threads)
             after.append(np.mean([np.mean((truth[k] - means[k]) ** 2) for k in rest]))
-        rows.append({"measured": measured, "suggest_rank": ranked.index(measured) + 1,
-                     "score": float(ranking["score"][ranked.index(measured)]),
-                     "mse_rest_before": before, "mse_rest_after": float(np.mean(after)),
-                     "gain": before - float(np.mean(after))})
-    table = pd.DataFrame(rows).sort_values("suggest_rank")
+        row = {"measured": measured}
+        for criterion, ranked in rankings.items():
+            row[f"{criterion}_rank"], row[f"{criterion}_score"] = ranked[measured]
+        rows.append(row | {"mse_rest_before": before, "mse_rest_after": float(np.mean(after)),
+                           "gain": before - float(np.mean(after))})
+    table = pd.DataFrame(rows).sort_values(f"{CRITERIA[0]}_rank")
     print(markdown(table, 4))
-    top = table.iloc[0]
-    place = int((table["gain"] > top["gain"]).sum()) + 1
-    print(f"\nfold {args.fold}, first {args.bins:,} bins, {args.minutes} min per model, "
-          f"{args.repeats} retraining(s) per choice: measuring the top-ranked track "
-          f"{top['measured']} gains {top['gain']:.4f} MSE on the other hidden tracks, "
-          f"place {place} of {len(table)} (mean gain of the 5 choices, i.e. of a random one: "
-          f"{table['gain'].mean():.4f}); Spearman(score, gain) "
-          f"{table['score'].rank().corr(table['gain'].rank()):.2f}")
-
+    print(f"\n{design}, first {args.bins:,} bins, {args.minutes} min per model, "
+          f"{args.repeats} retraining(s) per choice; mean gain of the {len(table)} choices "
+          f"(a random one's): {table['gain'].mean():.4f}")
+    for criterion in CRITERIA:
+        top = table.loc[table[f"{criterion}_rank"].idxmin()]
+        place = int((table["gain"] > top["gain"]).sum()) + 1
+        spearman = table[f"{criterion}_score"].rank().corr(table["gain"].rank())
+        print(f"{criterion}: the top-ranked track {top['measured']} gains {top['gain']:.4f} "
+              f"MSE on the other hidden tracks, place {place} of {len(table)}; "
+              f"Spearman(score, gain) {spearman:.2f}")
 
 if __name__ == "__main__":
     main()

@@ -155,6 +155,12 @@ class WindowImputer:
     spread
         Also impute each target's sd (:meth:`Imputer.impute_region_spread`): the rows of a
         window are then the means, then the sds, in the order of :func:`output_keys`.
+
+    Attributes
+    ----------
+    rows, available
+        Store row of each model input (-1 when absent) and whether it is present (see
+        :func:`input_availability`).
     """
 
     def __init__(self, imputer: Imputer, store: Store, targets: Sequence[Target], *,
@@ -167,35 +173,48 @@ class WindowImputer:
         device = torch.device(device)
         imputer.to(device)
         self._reduced = (device, imputer.reduced_precision and uses_bf16(precision, device))
-        self.rows, available = input_availability(imputer, store)
+        self.rows, self.available = input_availability(imputer, store)
         self._present = np.flatnonzero(self.rows >= 0)
-        self._groups = _group_by_inputs(self.targets, available)
+        self._groups = _group_by_inputs(self.targets, self.available)
 
     @property
     def n_outputs(self) -> int:
         """Rows of a window: the targets, twice with ``spread``."""
         return len(self.targets) * (2 if self.spread else 1)
 
-    def __call__(self, window: Window) -> np.ndarray:
-        """``(n_outputs, hi - lo)`` float32 imputed arcsinh signal (then sds) of ``window``."""
+    def read_inputs(self, window: Window) -> np.ndarray:
+        """``(model inputs, hi - lo + 2 * context_bins)`` float32 input signal of ``window``
+        with its context margins (0 for inputs the store lacks)."""
         margin = self.imputer.context_bins
         lo, hi = window.lo, window.hi
         signal = np.zeros((len(self.rows), hi - lo + 2 * margin), dtype=np.float32)
         if self.imputer.reads_signal:  # Avocado imputes from its genome factors alone
             signal[self._present] = self.store.read(window.contig, lo - margin, hi + margin,
                                                     tracks=self.rows[self._present])
+        return signal
+
+    def predict(self, signal: np.ndarray, mask: np.ndarray, pairs: Sequence[tuple[int, int]],
+                window: Window) -> np.ndarray | tuple[np.ndarray, np.ndarray]:
+        """The model's means of ``pairs`` over ``window`` (with ``spread`` also their sds)
+        from the inputs of :meth:`read_inputs` that ``mask`` marks available."""
+        with autocast(self._reduced[0], enabled=self._reduced[1]):
+            if self.spread:
+                return self.imputer.impute_region_spread(signal, mask, pairs,
+                                                         contig=window.contig, start=window.lo)
+            return self.imputer.impute_region(signal, mask, pairs, contig=window.contig,
+                                              start=window.lo)
+
+    def __call__(self, window: Window) -> np.ndarray:
+        """``(n_outputs, hi - lo)`` float32 imputed arcsinh signal (then sds) of ``window``."""
+        signal = self.read_inputs(window)
         n = len(self.targets)
-        out = np.empty((self.n_outputs, hi - lo), dtype=np.float32)
+        out = np.empty((self.n_outputs, window.hi - window.lo), dtype=np.float32)
         for mask, members in self._groups:
-            pairs = [self.targets[i].pair for i in members]
-            with autocast(self._reduced[0], enabled=self._reduced[1]):
-                if self.spread:
-                    predicted, sd = self.imputer.impute_region_spread(
-                        signal, mask, pairs, contig=window.contig, start=lo)
-                    out[[n + i for i in members]] = sd
-                else:
-                    predicted = self.imputer.impute_region(
-                        signal, mask, pairs, contig=window.contig, start=lo)
+            predicted = self.predict(signal, mask, [self.targets[i].pair for i in members],
+                                     window)
+            if self.spread:
+                predicted, sd = predicted
+                out[[n + i for i in members]] = sd
             out[members] = predicted
         return out
 

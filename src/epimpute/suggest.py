@@ -1,16 +1,33 @@
-"""Which unmeasured track to measure next: the one the model is least sure of.
+"""Which unmeasured track to measure next.
 
-Every (biosample, assay) pair of a model that the store lacks is imputed with its
-predicted sd (models with ``uncertainty``) over a sample of the genome: windows of
-:data:`SAMPLE_WINDOW` bins spread evenly over the concatenated contigs, as many as make
-``sample_bins`` bins (the whole genome when it is smaller). A pair's score is its mean
-predicted sd over those bins (arcsinh scale): the expected size of the imputation's error,
-so measuring the top-ranked pair replaces the least certain imputation.
+Every (biosample, assay) pair of a model that the store lacks is a candidate. Two criteria
+rank them, both over a sample of the genome (windows spread evenly over the concatenated
+contigs, as many as make ``sample_bins`` bins, :data:`SAMPLE_BINS` by default; the whole
+genome when it is smaller):
+
+``simulated`` (the default)
+    The expected drop of the MSE of the *other* unmeasured tracks of the candidate's cell
+    type if the candidate were measured, estimated by held-out simulation. A donor cell type
+    that measures the candidate's assay and some of the cell type's other missing assays is
+    made to look like the cell type: its tracks of assays the cell type lacks are hidden
+    from the model, which then imputes the donor's tracks of those missing assays twice,
+    without and with the donor's track of the candidate assay as input. The drop of their
+    MSE against the donor's measured tracks, averaged over up to ``donors`` donors (those
+    sharing the most measured assays with the cell type) and summed over the missing
+    assays, is the score. A candidate that is the only missing track of its cell type scores
+    0; one no donor can stand in for scores NaN (ranked last). The effect of a measurement on
+    the same assay in other cell types is not simulated. Needs a model that imputes from the
+    observed signal and was trained to do so from any subset of it (eDICE).
+``spread``
+    The candidate's mean predicted sd (models with ``uncertainty``): the expected size of
+    its own imputation's error, i.e. where the model is least sure, which is not the same as
+    what a measurement would teach it about the other tracks.
 """
 
 from __future__ import annotations
 
 import logging
+from collections.abc import Sequence
 from pathlib import Path
 
 import numpy as np
@@ -24,14 +41,21 @@ from epimpute.io.trackkey import TrackKey
 from epimpute.models.base import Imputer
 from epimpute.store import Store
 
-__all__ = ["COLUMNS", "SAMPLE_WINDOW", "is_suggestion_table", "rank_unmeasured",
-           "sample_windows", "write_suggestions"]
+__all__ = ["COLUMNS", "CRITERIA", "DONORS", "SAMPLE_BINS", "SAMPLE_WINDOW",
+           "SIMULATION_COLUMNS", "donor_plan", "is_suggestion_table", "rank_unmeasured",
+           "sample_windows", "simulate_measurements", "simulated_scores", "write_suggestions"]
 
 log = logging.getLogger(__name__)
 
 COLUMNS = ["rank", "cell_type", "assay", "score"]
 SAMPLE_WINDOW = 10_000
 """Bins per sampled window."""
+CRITERIA = ("simulated", "spread")
+DONORS = 4
+"""Donor cell types a simulated measurement is averaged over, at most."""
+SAMPLE_BINS = {"simulated": 50_000, "spread": 200_000}
+"""Default bins per criterion: a simulation runs several imputations per donor."""
+SIMULATION_COLUMNS = ["cell_type", "measured", "donor", "assay", "mse_without", "mse_with"]
 
 
 def sample_windows(store: Store, sample_bins: int, *, window: int = SAMPLE_WINDOW
@@ -60,19 +84,148 @@ def sample_windows(store: Store, sample_bins: int, *, window: int = SAMPLE_WINDO
     return windows
 
 
-def rank_unmeasured(imputer: Imputer, store: Store, *, sample_bins: int = 200_000,
-                    device: str = "cpu", precision: str = "fp32",
-                    progress: bool = False) -> pd.DataFrame:
-    """Rank the pairs of ``imputer`` that ``store`` lacks by mean predicted sd.
+def donor_plan(tracks: Sequence[tuple[int, int]], available: np.ndarray,
+               candidates: Sequence[tuple[int, int]], *, donors: int = DONORS
+               ) -> dict[int, list[int]]:
+    """The donor biosamples of every biosample with two or more candidates.
+
+    Parameters
+    ----------
+    tracks
+        ``(biosample, assay)`` of every model input (:attr:`Layout.tracks`).
+    available
+        Whether the store holds each input.
+    candidates
+        The unmeasured ``(biosample, assay)`` pairs.
+    donors
+        Donors per biosample, at most.
+
+    Returns
+    -------
+    dict
+        Biosample -> donors: biosamples that measure at least two of its candidate assays,
+        most measured assays shared with it first, then most candidate assays, then index.
+    """
+    observed: dict[int, set[int]] = {}
+    for (biosample, assay), present in zip(tracks, available):
+        if present:
+            observed.setdefault(biosample, set()).add(assay)
+    wanted: dict[int, set[int]] = {}
+    for biosample, assay in candidates:
+        wanted.setdefault(biosample, set()).add(assay)
+    plan = {}
+    for cell, missing in wanted.items():
+        if len(missing) < 2:
+            continue
+        mine = observed.get(cell, set())
+        options = sorted((-len(mine & theirs), -len(missing & theirs), donor)
+                         for donor, theirs in observed.items()
+                         if donor != cell and len(missing & theirs) >= 2)
+        plan[cell] = [donor for *_, donor in options[:donors]]
+    return plan
+
+
+def simulate_measurements(work: WindowImputer, candidates: Sequence[tuple[int, int]],
+                          windows: Sequence[Window], *, donors: int = DONORS,
+                          progress: bool = False) -> pd.DataFrame:
+    """The held-out simulation behind the ``simulated`` criterion (see the module).
+
+    Parameters
+    ----------
+    work
+        The model and store (its targets are not used).
+    candidates
+        The unmeasured ``(biosample, assay)`` pairs.
+    windows
+        Where the MSEs are taken.
+    donors
+        Donors per biosample, at most (see :func:`donor_plan`).
+    progress
+        Show a progress bar.
+
+    Returns
+    -------
+    pandas.DataFrame
+        :data:`SIMULATION_COLUMNS`, one row per candidate biosample, measured assay, donor
+        and other candidate assay the donor measures: the donor's MSE of that assay (arcsinh
+        scale) imputed from the tracks the biosample has, without and with the donor's track
+        of the measured assay.
+    """
+    layout = work.imputer.layout
+    plan = donor_plan(layout.tracks, work.available, candidates, donors=donors)
+    input_of = {pair: i for i, pair in enumerate(layout.tracks) if work.available[i]}
+    mine = {cell: {a for (b, a) in input_of if b == cell} for cell in plan}
+    missing = {cell: sorted(a for b, a in candidates if b == cell) for cell in plan}
+    jobs = []  # (cell, donor, inputs without, assays imputed, their input rows)
+    for cell, chosen in plan.items():
+        for donor in chosen:
+            without = work.available.copy()
+            for (b, a), i in input_of.items():
+                if b == donor and a not in mine[cell]:
+                    without[i] = False
+            assays = [a for a in missing[cell] if (donor, a) in input_of]
+            jobs.append((cell, donor, without, assays, [input_of[(donor, a)] for a in assays]))
+    margin = work.imputer.context_bins
+    errors = [np.zeros((1 + len(job[3]), len(job[3])), dtype=np.float64) for job in jobs]
+    bins = 0
+    for window in tqdm(windows, desc="simulating", unit="window", disable=not progress):
+        signal = work.read_inputs(window)
+        length = window.hi - window.lo
+        for (_, donor, without, assays, rows), total in zip(jobs, errors):
+            truth = signal[rows, margin:margin + length]
+            pairs = [(donor, a) for a in assays]
+            masks = [without] + [without.copy() for _ in assays]
+            for k, row in enumerate(rows, start=1):
+                masks[k][row] = True
+            for k, mask in enumerate(masks):
+                predicted = work.predict(signal, mask, pairs, window)
+                total[k] += ((predicted - truth) ** 2).sum(axis=1, dtype=np.float64)
+        bins += length
+    records = []
+    for (cell, donor, _, assays, _), total in zip(jobs, errors):
+        mse = total / max(bins, 1)
+        for k, measured in enumerate(assays, start=1):
+            for j, assay in enumerate(assays):
+                if assay != measured:
+                    records.append((layout.biosamples[cell], layout.assays[measured],
+                                    layout.biosamples[donor], layout.assays[assay],
+                                    mse[0, j], mse[k, j]))
+    log.info("simulated %d measurements with %d donors over %d bins", len(candidates),
+             len(jobs), bins)
+    return pd.DataFrame.from_records(records, columns=SIMULATION_COLUMNS)
+
+
+def simulated_scores(simulation: pd.DataFrame, candidates: Sequence[tuple[str, str]]
+                     ) -> np.ndarray:
+    """Each candidate's score from :func:`simulate_measurements`: the MSE drop of every
+    other candidate assay of its cell type, averaged over donors, summed over the assays;
+    0 for the only candidate of its cell type, NaN when no donor could stand in."""
+    drop = simulation.assign(drop=simulation["mse_without"] - simulation["mse_with"])
+    per_assay = drop.groupby(["cell_type", "measured", "assay"])["drop"].mean()
+    totals = per_assay.groupby(level=["cell_type", "measured"]).sum()
+    per_cell = pd.Series([c for c, _ in candidates]).value_counts()
+    return np.array([totals.get((c, a), 0.0 if per_cell[c] == 1 else np.nan)
+                     for c, a in candidates], dtype=np.float64)
+
+
+def rank_unmeasured(imputer: Imputer, store: Store, *, criterion: str = "simulated",
+                    sample_bins: int | None = None, donors: int = DONORS, device: str = "cpu",
+                    precision: str = "fp32", progress: bool = False) -> pd.DataFrame:
+    """Rank the pairs of ``imputer`` that ``store`` lacks (see the module for the criteria).
 
     Parameters
     ----------
     imputer
-        A model that predicts uncertainty.
+        The trained model (with ``spread``: one that predicts uncertainty).
     store
         The measured tracks (the model's inputs).
+    criterion
+        One of :data:`CRITERIA`.
     sample_bins
-        Bins the mean is taken over (see :func:`sample_windows`).
+        Bins the scores are taken over (see :func:`sample_windows`; None:
+        :data:`SAMPLE_BINS` of the criterion).
+    donors
+        ``simulated``: donor cell types per cell type, at most.
     device, precision
         Where and how the model runs (as for imputation).
     progress
@@ -81,15 +234,25 @@ def rank_unmeasured(imputer: Imputer, store: Store, *, sample_bins: int = 200_00
     Returns
     -------
     pandas.DataFrame
-        :data:`COLUMNS`, highest score first (ties in the model's pair order); ``cell_type``
-        holds the biosample.
+        :data:`COLUMNS`, highest score first (ties in the model's pair order, NaN last);
+        ``cell_type`` holds the biosample.
 
     Raises
     ------
     InputError
-        If the model predicts no uncertainty or the store measures every pair it can impute.
+        On an unknown criterion, a model that cannot be ranked by it, or a store that
+        measures every pair the model can impute.
     """
-    imputer.require_uncertainty()
+    if criterion not in CRITERIA:
+        raise InputError(f"--criterion must be one of {', '.join(CRITERIA)}, got {criterion!r}")
+    if donors < 1:
+        raise InputError(f"--donors must be positive, got {donors}")
+    if criterion == "spread":
+        imputer.require_uncertainty()
+    elif not imputer.reads_signal:
+        raise InputError(f"a {imputer.name} model imputes without reading the observed "
+                         "signal, so measuring a track changes none of its imputations; "
+                         "rank with --criterion spread or use an eDICE model")
     learnt = {a for _, a in imputer.layout.tracks}
     try:
         targets = [t for t in resolve_targets(imputer, store, missing=True)
@@ -99,23 +262,34 @@ def rank_unmeasured(imputer: Imputer, store: Store, *, sample_bins: int = 200_00
     if not targets:
         raise InputError(f"{store.path} measures every cell type x assay the model can impute; "
                          "nothing to rank")
-    work = WindowImputer(imputer, store, targets, device=device, precision=precision,
-                         spread=True)
-    step = window_bins(SAMPLE_WINDOW, 2 * len(targets), len(work.rows))
-    windows = sample_windows(store, sample_bins, window=step)
-    totals = np.zeros(len(targets), dtype=np.float64)
-    bins = 0
-    for window in tqdm(windows, desc="ranking", unit="window", disable=not progress):
-        block = work(window)
-        totals += block[len(targets):].sum(axis=1, dtype=np.float64)
-        bins += window.hi - window.lo
-    scores = totals / max(bins, 1)
-    order = np.argsort(-scores, kind="stable")
-    keys = [TrackKey.parse(targets[i].key) for i in order]
-    log.info("ranked %d unmeasured tracks over %d bins", len(targets), bins)
+    spread = criterion == "spread"
+    sample_bins = SAMPLE_BINS[criterion] if sample_bins is None else sample_bins
+    work = WindowImputer(imputer, store, targets if spread else [], device=device,
+                         precision=precision, spread=spread)
+    keys = [TrackKey.parse(t.key) for t in targets]
+    if spread:
+        step = window_bins(SAMPLE_WINDOW, 2 * len(targets), len(work.rows))
+        windows = sample_windows(store, sample_bins, window=step)
+        totals = np.zeros(len(targets), dtype=np.float64)
+        bins = 0
+        for window in tqdm(windows, desc="ranking", unit="window", disable=not progress):
+            totals += work(window)[len(targets):].sum(axis=1, dtype=np.float64)
+            bins += window.hi - window.lo
+        scores = totals / max(bins, 1)
+    else:
+        step = window_bins(SAMPLE_WINDOW, 2 * len(imputer.layout.assays), len(work.rows))
+        windows = sample_windows(store, sample_bins, window=step)
+        simulation = simulate_measurements(work, [t.pair for t in targets], windows,
+                                           donors=donors, progress=progress)
+        scores = simulated_scores(simulation, [(k.biosample, k.assay) for k in keys])
+        if np.isnan(scores).any():
+            log.warning("no donor cell type measures the assays of %d candidates; they are "
+                        "ranked last", int(np.isnan(scores).sum()))
+    order = np.argsort(np.where(np.isnan(scores), np.inf, -scores), kind="stable")
+    log.info("ranked %d unmeasured tracks (%s)", len(targets), criterion)
     return pd.DataFrame({"rank": np.arange(1, len(order) + 1),
-                         "cell_type": [k.biosample for k in keys],
-                         "assay": [k.assay for k in keys], "score": scores[order]})
+                         "cell_type": [keys[i].biosample for i in order],
+                         "assay": [keys[i].assay for i in order], "score": scores[order]})
 
 
 def is_suggestion_table(path: Path) -> bool:

@@ -280,27 +280,36 @@ def suggest(  # noqa: PLR0913 - keyword-only options, one per command-line optio
     *,
     top: int | None = None,
     out: Path | None = None,
-    sample_bins: int = 200_000,
+    criterion: str = "simulated",
+    sample_bins: int | None = None,
+    donors: int = 4,
     device: str = "auto",
     precision: str = "auto",
     overwrite: bool = False,
     progress: bool = False,
 ) -> Any:
-    """Rank the cell type x assay pairs the store lacks by the model's mean predicted sd.
+    """Rank the cell type x assay pairs the store lacks: which to measure next.
 
     Parameters
     ----------
     model_dir
-        A trained model that predicts uncertainty (eDICE with ``uncertainty``).
+        A trained model (eDICE; with ``criterion="spread"`` one with ``uncertainty``).
     store
         The measured tracks (path or opened store).
     top
         Keep the ``top`` highest-ranked pairs (default: all).
     out
         Tab-separated file to write (``rank, cell_type, assay, score``); None writes nothing.
+    criterion
+        ``simulated``: the expected MSE drop of the cell type's other missing tracks if
+        the pair were measured, by held-out simulation on donor cell types; ``spread``:
+        the pair's mean predicted sd (see :mod:`epimpute.suggest`).
     sample_bins
-        Bins the mean sd is taken over: windows of 10,000 bins spread evenly over the
-        genome (every bin when it is smaller).
+        Bins the scores are taken over: windows of up to 10,000 bins spread evenly over the
+        genome (every bin when it is smaller); default 50,000 for ``simulated``, 200,000
+        for ``spread``.
+    donors
+        ``simulated``: donor cell types per cell type, at most.
     device
         ``auto``, ``cpu``, ``cuda`` or ``cuda:N``.
     precision
@@ -313,13 +322,15 @@ def suggest(  # noqa: PLR0913 - keyword-only options, one per command-line optio
     Returns
     -------
     pandas.DataFrame
-        Columns ``rank, cell_type, assay, score`` (mean sd, arcsinh scale), highest first.
+        Columns ``rank, cell_type, assay, score`` (arcsinh scale: squared for
+        ``simulated``), highest first.
 
     Raises
     ------
     InputError
-        On a bad setting, a model without uncertainty, nothing to rank, or an ``out`` that
-        exists without ``overwrite`` (or is an input).
+        On a bad setting, a model the criterion cannot rank with (``spread`` without
+        uncertainty, ``simulated`` for a model that does not read the signal), nothing to
+        rank, or an ``out`` that exists without ``overwrite`` (or is an input).
     """
     from epimpute.suggest import is_suggestion_table, rank_unmeasured, write_suggestions
 
@@ -335,9 +346,9 @@ def suggest(  # noqa: PLR0913 - keyword-only options, one per command-line optio
                           overwrite=overwrite, inputs=[model_dir, store.path])
     imputer = load_model(model_dir)
     store.require_model_bins(imputer.layout.bin_size)
-    table = rank_unmeasured(imputer, store, sample_bins=sample_bins,
-                            device=str(resolve_device(device)), precision=precision,
-                            progress=progress)
+    table = rank_unmeasured(imputer, store, criterion=criterion, sample_bins=sample_bins,
+                            donors=donors, device=str(resolve_device(device)),
+                            precision=precision, progress=progress)
     if top is not None:
         table = table.head(top)
     if out is not None:

@@ -66,8 +66,9 @@ def suggest(args: argparse.Namespace) -> None:
     from epimpute.api import suggest
 
     table = suggest(args.model_dir, args.store, top=args.top, out=args.out,
-                    sample_bins=args.sample_bins, device=args.device, precision=args.precision,
-                    overwrite=args.overwrite, progress=not args.quiet)
+                    criterion=args.criterion, sample_bins=args.sample_bins, donors=args.donors,
+                    device=args.device, precision=args.precision, overwrite=args.overwrite,
+                    progress=not args.quiet)
     if args.out is None:
         print(table.to_csv(sep="\t", index=False, float_format="%.6g"), end="")
     else:

@@ -119,16 +119,22 @@ def build_parser() -> argparse.ArgumentParser:
     p.set_defaults(run=handlers.impute)
 
     p = commands.add_parser("suggest",
-                            help="rank the tracks a store lacks by the model's predicted sd: "
-                                 "which to measure next")
-    p.add_argument("model_dir", type=Path, help="a model trained with uncertainty")
+                            help="rank the tracks a store lacks by what measuring them would "
+                                 "teach the model: which to measure next")
+    p.add_argument("model_dir", type=Path, help="a trained eDICE model")
     p.add_argument("store", type=Path, help="store of the measured tracks")
     p.add_argument("--top", type=int, metavar="N", help="keep the N highest-ranked tracks")
     p.add_argument("--out", type=Path, metavar="TSV",
                    help="table to write (rank, cell_type, assay, score); default: print it")
-    p.add_argument("--sample-bins", type=int, default=200_000, metavar="N",
-                   help="bins the mean sd is taken over, in windows spread evenly over the "
-                        "genome (default 200000)")
+    p.add_argument("--criterion", choices=("simulated", "spread"), default="simulated",
+                   help="simulated: expected MSE drop of the cell type's other missing "
+                        "tracks, by held-out simulation on donor cell types (default); "
+                        "spread: the track's mean predicted sd (models with uncertainty)")
+    p.add_argument("--sample-bins", type=int, metavar="N",
+                   help="bins the scores are taken over, in windows spread evenly over the "
+                        "genome (default 50000 simulated, 200000 spread)")
+    p.add_argument("--donors", type=int, default=4, metavar="N",
+                   help="simulated: donor cell types per cell type, at most (default 4)")
     p.add_argument("--device", default="auto")
     _precision_option(p)
     p.add_argument("--overwrite", action="store_true", help="replace an existing table")
