@@ -28,6 +28,7 @@ Prints markdown tables, times and peak memory (ru_maxrss).
 
     PYTHONPATH=src python benchmarks/sequence.py [--parts seqcell,variants] [--max-minutes 5]
         [--config benchmarks/sequence_config.json] [--observed] [--variant-mask 4]
+        [--site-rule strongest|random]
 """
 
 from __future__ import annotations
@@ -238,9 +239,9 @@ def _strata(store: Store, lo: int, hi: int) -> dict[str, np.ndarray]:
 
 def run_accessibility(args, work: Path) -> None:
     train_store = api.synth_sequence(args.genome, work / "a.zarr", cell_types=6, seed=args.seed,
-                                     start=START, end=SPLIT)
+                                     start=START, end=SPLIT, site_rule=args.site_rule)
     test_store = api.synth_sequence(args.genome, work / "t.zarr", cell_types=6, seed=args.seed,
-                                    start=SPLIT, end=END)
+                                    start=SPLIT, end=END, site_rule=args.site_rule)
     cells = list(train_store.biosamples)
     lo, hi = SPLIT // 25, END // 25
     strata = _strata(test_store, lo, hi)
@@ -297,6 +298,8 @@ def main() -> None:
                         help="budget of each single-task accessibility model")
     parser.add_argument("--stride", type=int, default=16, help="full-mode variant stride")
     parser.add_argument("--seed", type=int, default=0)
+    parser.add_argument("--site-rule", choices=("strongest", "random"), default="strongest",
+                        help="synth-sequence's site rule (random: the earlier grammar)")
     parser.add_argument("--config", type=Path, help="seqcell configuration JSON")
     parser.add_argument("--observed", action="store_true",
                         help="seqcell with \"average\": \"observed\" on top of --config")
@@ -310,7 +313,8 @@ def main() -> None:
         work = Path(folder)
         if {"seqcell", "variants", "edice"} & set(parts):
             store = api.synth_sequence(args.genome, work / "s.zarr", cell_types=6,
-                                       seed=args.seed, start=START, end=END)
+                                       seed=args.seed, start=START, end=END,
+                                       site_rule=args.site_rule)
             if {"seqcell", "variants"} & set(parts):
                 model = run_seqcell(args, work, store, held_out)
             if "variants" in parts:
