@@ -11,7 +11,8 @@ Parts (``--parts``, default all):
   ``--observed``: the model configuration's ``"average": "observed"`` (the difference added
   to the training cell types' observed mean instead of the average head's prediction).
   ``--variant-mask N``: the model's ``variant_mask`` (training hides spans of accessibility;
-  variant scoring hides it within N model bins of the variant).
+  variant scoring hides it within N model bins of the variant); ``--mask-rate R``: the
+  share of training windows with hidden spans (default 0.5).
 - ``variants`` (needs ``seqcell``): the model's effects of the planted variants
   (``truth/variants.tsv``) in every cell type, ``centred`` and (held-out cell types)
   ``full`` mode, scored with :func:`epimpute.evaluation.variant_effects.variant_accuracy`.
@@ -28,7 +29,7 @@ Prints markdown tables, times and peak memory (ru_maxrss).
 
     PYTHONPATH=src python benchmarks/sequence.py [--parts seqcell,variants] [--max-minutes 5]
         [--config benchmarks/sequence_config.json] [--observed] [--variant-mask 4]
-        [--site-rule strongest|random]
+        [--mask-rate 1.0] [--site-rule strongest|random]
 """
 
 from __future__ import annotations
@@ -142,15 +143,18 @@ def _variant_summary(truth: pd.DataFrame, tables: dict[str, pd.DataFrame], label
 
 
 def _seqcell_config(args, work: Path) -> Path | None:
-    """``--config``, with ``"average": "observed"`` in its model section under ``--observed``
-    and ``"variant_mask"`` under ``--variant-mask``."""
-    if not args.observed and not args.variant_mask:
+    """``--config``, with ``"average": "observed"`` in its model section under ``--observed``,
+    ``"variant_mask"`` under ``--variant-mask`` and the training's ``"mask_rate"`` under
+    ``--mask-rate``."""
+    if not args.observed and not args.variant_mask and args.mask_rate is None:
         return args.config
     values = json.loads(args.config.read_text()) if args.config else {}
     extra = {"average": "observed"} if args.observed else {}
     if args.variant_mask:
         extra["variant_mask"] = args.variant_mask
     values["model"] = {**values.get("model", {}), **extra}
+    if args.mask_rate is not None:
+        values["training"] = {**values.get("training", {}), "mask_rate": args.mask_rate}
     path = work / "seqcell-config.json"
     path.write_text(json.dumps(values))
     return path
@@ -171,7 +175,9 @@ def run_seqcell(args, work: Path, store: Store, held_out: list[str]) -> Path:
     print(_markdown(table))
     print(f"\nmean over tracks:\n{table.drop(columns='track').mean().to_string()}")
     saved = json.loads((model / "config.json").read_text())["config"]
-    base = f"{saved['average']} average, variant_mask {saved.get('variant_mask', 0)}"
+    rate = json.loads((model / "config.json").read_text())["training_config"]["mask_rate"]
+    base = (f"{saved['average']} average, variant_mask {saved.get('variant_mask', 0)}, "
+            f"mask_rate {rate}")
     print(f"\nseqcell ({base}) training {train_seconds:.0f} s wall ({len(history['epochs'])} epochs, "
           f"stopped: {history['stopped_because']}), imputing {len(predictions)} tracks over "
           f"the window {impute_seconds:.0f} s")
@@ -305,6 +311,9 @@ def main() -> None:
                         help="seqcell with \"average\": \"observed\" on top of --config")
     parser.add_argument("--variant-mask", type=int, default=0,
                         help="seqcell with this \"variant_mask\" on top of --config")
+    parser.add_argument("--mask-rate", type=float,
+                        help="share of training windows with hidden accessibility spans "
+                             "(with --variant-mask; default the training's 0.5)")
     args = parser.parse_args()
     held_out, parts = args.held_out.split(","), args.parts.split(",")
     if not set(parts) <= set(PARTS):
