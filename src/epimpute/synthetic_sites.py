@@ -8,7 +8,7 @@ Two rules (``SequenceSpec.site_rule``), on the same candidates (FIMO matches wit
   the others; equal p-values in random order). A TF's *cutoff* is the p-value of its
   weakest site, and a site's height rises with how far its match is below the cutoff. A
   variant breaks a site when it takes the match above the cutoff and creates one when it
-  takes a match of a TF at or below the cutoff.
+  takes a match of a TF below the cutoff (matches *at* it tie with sites that are not).
 - ``random``: sites drawn at random among the candidates, heights independent of the match;
   a variant breaks a site when the match is gone at ``site_p``, creates one when a
   near-match (``site_p`` to ``5 * site_p``) passes ``site_p``.
@@ -171,7 +171,8 @@ def plant_variants(x: np.ndarray, spec, motifs: dict[str, Motif], sites: pd.Data
 
     ``sites`` in window coordinates; ``loose``: every match up to ``5 * site_p``. A break
     must take its site's match out of the site rule and bring no other match into it; a
-    create must bring a match of its TF into it and of no other TF. Under ``strongest``
+    create must bring a match of its TF into it (under ``strongest``, strictly below the
+    cutoff) and of no other TF. Under ``strongest``
     no other match within ``min_spacing`` may be at or below its TF's cutoff (or, for a
     create, as strong as the new match).
     """
@@ -211,8 +212,9 @@ def plant_variants(x: np.ndarray, spec, motifs: dict[str, Motif], sites: pd.Data
             valid = p["tf"] in ref and p["tf"] not in alt and alt <= ref
             new_p = 0.0
         else:
-            valid = p["tf"] not in ref and alt == ref | {p["tf"]}
             new_p = best.get((2 * k + 1, p["tf"]), 0.0)
+            valid = p["tf"] not in ref and alt == ref | {p["tf"]} and \
+                (not strongest or new_p < cutoffs[p["tf"]])  # below any tie at the cutoff
         if not valid or (strongest and _crowded(strict, cutoffs, p, spec.min_spacing, new_p)):
             continue
         counts[p["kind"]] += 1
