@@ -17,11 +17,16 @@ Two rules (``SequenceSpec.site_rule``), on the same candidates (FIMO matches wit
 from __future__ import annotations
 
 import bisect
+from collections.abc import Callable
+from typing import TYPE_CHECKING
 
 import numpy as np
 import pandas as pd
 
 from epimpute.motifs import Motif, scan
+
+if TYPE_CHECKING:
+    from epimpute.synthetic_sequence import SequenceSpec
 
 ROLES = ("ubiquitous", "lineage", "specific")
 SITE_RULES = ("strongest", "random")
@@ -66,8 +71,9 @@ def even_quotas(capacity: dict[str, int], count: int) -> dict[str, int]:
     return quota
 
 
-def choose_sites(hits: pd.DataFrame, spec, rng: np.random.Generator, blocked: list[int],
-                 n_wanted: int, role) -> tuple[pd.DataFrame, dict[str, float]]:
+def choose_sites(hits: pd.DataFrame, spec: SequenceSpec, rng: np.random.Generator,
+                 blocked: list[int], n_wanted: int, role: Callable[[str], str]
+                 ) -> tuple[pd.DataFrame, dict[str, float]]:
     """Sites (``COLUMNS``) to the shares of ``spec.peak_shares``, as many as ``n_wanted``
     and the candidates allow, and each TF's cutoff (``strongest`` rule; else empty).
     ``role``: TF name to its role."""
@@ -164,9 +170,10 @@ def _crowded(strict: pd.DataFrame, cutoffs: dict[str, float], p: dict, spacing: 
     return bool(((near["p_value"] <= cut) | (near["p_value"] <= new_p)).any())
 
 
-def plant_variants(x: np.ndarray, spec, motifs: dict[str, Motif], sites: pd.DataFrame,
-                   loose: pd.DataFrame, cutoffs: dict[str, float], promoters: list[int],
-                   rng: np.random.Generator, role) -> tuple[list[dict], pd.DataFrame]:
+def plant_variants(x: np.ndarray, spec: SequenceSpec, motifs: dict[str, Motif],
+                   sites: pd.DataFrame, loose: pd.DataFrame, cutoffs: dict[str, float],
+                   promoters: list[int], rng: np.random.Generator, role: Callable[[str], str]
+                   ) -> tuple[list[dict], pd.DataFrame]:
     """Planted substitutions that pass the rescan, and the sites the ``create`` ones make.
 
     ``sites`` in window coordinates; ``loose``: every match up to ``5 * site_p``. A break
