@@ -11,7 +11,8 @@ Parts (``--parts``, default all):
   ``--observed``: the model configuration's ``"average": "observed"`` (the difference added
   to the training cell types' observed mean instead of the average head's prediction).
   ``--variant-mask N``: the model's ``variant_mask`` (training hides spans of accessibility;
-  variant scoring hides it within N model bins of the variant).
+  variant scoring hides it within N model bins of the variant); ``--mask-rate R``: the
+  share of training windows with hidden spans (default 0.5).
 - ``variants`` (needs ``seqcell``): the model's effects of the planted variants
   (``truth/variants.tsv``) in every cell type, ``centred`` and (held-out cell types)
   ``full`` mode, scored with :func:`epimpute.evaluation.variant_effects.variant_accuracy`.
@@ -28,6 +29,7 @@ Prints markdown tables, times and peak memory (ru_maxrss).
 
     PYTHONPATH=src python benchmarks/sequence.py [--parts seqcell,variants] [--max-minutes 5]
         [--config benchmarks/sequence_config.json] [--observed] [--variant-mask 4]
+        [--mask-rate 1.0] [--site-rule strongest|random]
 """
 
 from __future__ import annotations
@@ -141,15 +143,18 @@ def _variant_summary(truth: pd.DataFrame, tables: dict[str, pd.DataFrame], label
 
 
 def _seqcell_config(args, work: Path) -> Path | None:
-    """``--config``, with ``"average": "observed"`` in its model section under ``--observed``
-    and ``"variant_mask"`` under ``--variant-mask``."""
-    if not args.observed and not args.variant_mask:
+    """``--config``, with ``"average": "observed"`` in its model section under ``--observed``,
+    ``"variant_mask"`` under ``--variant-mask`` and the training's ``"mask_rate"`` under
+    ``--mask-rate``."""
+    if not args.observed and not args.variant_mask and args.mask_rate is None:
         return args.config
     values = json.loads(args.config.read_text()) if args.config else {}
     extra = {"average": "observed"} if args.observed else {}
     if args.variant_mask:
         extra["variant_mask"] = args.variant_mask
     values["model"] = {**values.get("model", {}), **extra}
+    if args.mask_rate is not None:
+        values["training"] = {**values.get("training", {}), "mask_rate": args.mask_rate}
     path = work / "seqcell-config.json"
     path.write_text(json.dumps(values))
     return path
@@ -170,7 +175,9 @@ def run_seqcell(args, work: Path, store: Store, held_out: list[str]) -> Path:
     print(_markdown(table))
     print(f"\nmean over tracks:\n{table.drop(columns='track').mean().to_string()}")
     saved = json.loads((model / "config.json").read_text())["config"]
-    base = f"{saved['average']} average, variant_mask {saved.get('variant_mask', 0)}"
+    rate = json.loads((model / "config.json").read_text())["training_config"]["mask_rate"]
+    base = (f"{saved['average']} average, variant_mask {saved.get('variant_mask', 0)}, "
+            f"mask_rate {rate}")
     print(f"\nseqcell ({base}) training {train_seconds:.0f} s wall ({len(history['epochs'])} epochs, "
           f"stopped: {history['stopped_because']}), imputing {len(predictions)} tracks over "
           f"the window {impute_seconds:.0f} s")
@@ -238,9 +245,9 @@ def _strata(store: Store, lo: int, hi: int) -> dict[str, np.ndarray]:
 
 def run_accessibility(args, work: Path) -> None:
     train_store = api.synth_sequence(args.genome, work / "a.zarr", cell_types=6, seed=args.seed,
-                                     start=START, end=SPLIT)
+                                     start=START, end=SPLIT, site_rule=args.site_rule)
     test_store = api.synth_sequence(args.genome, work / "t.zarr", cell_types=6, seed=args.seed,
-                                    start=SPLIT, end=END)
+                                    start=SPLIT, end=END, site_rule=args.site_rule)
     cells = list(train_store.biosamples)
     lo, hi = SPLIT // 25, END // 25
     strata = _strata(test_store, lo, hi)
@@ -297,11 +304,16 @@ def main() -> None:
                         help="budget of each single-task accessibility model")
     parser.add_argument("--stride", type=int, default=16, help="full-mode variant stride")
     parser.add_argument("--seed", type=int, default=0)
+    parser.add_argument("--site-rule", choices=("strongest", "random"), default="strongest",
+                        help="synth-sequence's site rule (random: the earlier grammar)")
     parser.add_argument("--config", type=Path, help="seqcell configuration JSON")
     parser.add_argument("--observed", action="store_true",
                         help="seqcell with \"average\": \"observed\" on top of --config")
     parser.add_argument("--variant-mask", type=int, default=0,
                         help="seqcell with this \"variant_mask\" on top of --config")
+    parser.add_argument("--mask-rate", type=float,
+                        help="share of training windows with hidden accessibility spans "
+                             "(with --variant-mask; default the training's 0.5)")
     args = parser.parse_args()
     held_out, parts = args.held_out.split(","), args.parts.split(",")
     if not set(parts) <= set(PARTS):
@@ -310,7 +322,8 @@ def main() -> None:
         work = Path(folder)
         if {"seqcell", "variants", "edice"} & set(parts):
             store = api.synth_sequence(args.genome, work / "s.zarr", cell_types=6,
-                                       seed=args.seed, start=START, end=END)
+                                       seed=args.seed, start=START, end=END,
+                                       site_rule=args.site_rule)
             if {"seqcell", "variants"} & set(parts):
                 model = run_seqcell(args, work, store, held_out)
             if "variants" in parts:

@@ -8,9 +8,10 @@ import pytest
 from epimpute.cli import main
 from epimpute.errors import InputError
 from epimpute.io.genome import one_hot, open_genome
-from epimpute.motifs import consensus, jaspar_motifs
+from epimpute.motifs import consensus, jaspar_motifs, scan
 from epimpute.store import Store
 from epimpute.synthetic_sequence import SequenceSpec, cpg_islands, generate
+from epimpute.synthetic_sites import even_quotas
 
 SEQUENCE = next((p / "shared" / "data" / "sequence" for p in Path(__file__).resolve().parents[1:4]
                  if (p / "shared" / "data" / "sequence").is_dir()),
@@ -74,11 +75,17 @@ def test_peaks_only_at_matches_of_active_tfs(toy):
         assert not compendium.means[(cell, "H3K4me3")].any()
 
 
-def test_strong_planted_matches_survive_any_single_substitution(toy):
-    # consensus matches (p <= 3.8e-6 here) stay matches with any one base changed, so the
-    # rescan rejects every proposed break
-    compendium, _, _ = toy
-    assert (compendium.variants["KIND"] == "break").sum() == 0
+def test_planted_consensus_sites_break_only_under_the_strongest_rule(toy):
+    # each TF's weakest site here is its consensus match, so any substitution at the
+    # motif's most needed base takes it above the cutoff (a break); under the random rule a
+    # consensus match (p <= 3.8e-6) stays a match at p < 1e-4 with any one base changed,
+    # so the rescan rejects every proposed break
+    compendium, sequence, _ = toy
+    kinds = compendium.variants["KIND"]
+    assert (kinds == "break").sum() == TOY.n_variants // 2
+    legacy = generate(sequence, replace(TOY, site_rule="random"), contig_length=TOY.end)
+    assert (legacy.variants["KIND"] == "break").sum() == 0
+    assert sorted(legacy.sites["tf"]) == sorted(compendium.sites["tf"])  # every match a site
 
 
 def log_odds(motif_name: str, bases: str) -> float:
@@ -111,6 +118,8 @@ def test_settings_are_checked():
         replace(SequenceSpec(), accessibility="MNase").check()
     with pytest.raises(InputError, match="peak_shares"):
         replace(SequenceSpec(), peak_shares=(0.5, 0.5, 0.5)).check()
+    with pytest.raises(InputError, match="site_rule must be one of strongest, random"):
+        replace(SequenceSpec(), site_rule="best").check()
     with pytest.raises(InputError, match="needs 22000 bases"):
         generate("ACGT", TOY, contig_length=TOY.end)
 
@@ -177,6 +186,82 @@ def test_real_slice_accessibility_is_at_sites_and_active_promoters(real):
         assert not atac[((closed["start"] + closed["end"]) // 2 - spec.start) // 25].any()
 
 
+def _matches(sequence: str, spec: SequenceSpec) -> pd.DataFrame:
+    """Every match at p < site_p of the TFs active somewhere, in window coordinates."""
+    names = sorted(set().union(*spec.active()))
+    return scan(jaspar_motifs(names), one_hot(sequence), threshold=spec.site_p)
+
+
+def test_real_slice_sites_are_each_tfs_strongest_matches(real):
+    compendium, sequence, spec = real
+    sites = compendium.sites.assign(start=compendium.sites["start"] - spec.start)
+    sites = sites.assign(centre=(sites["start"] + sites["end"]) // 2)
+    cutoff = sites.groupby("tf")["p_value"].max()
+    # a role's sites are split evenly among its TFs
+    for _, group in sites.groupby("role"):
+        sizes = group["tf"].value_counts()
+        assert sizes.max() - sizes.min() <= 1
+    # every unused match stronger than its TF's weakest site lost to a match at least as
+    # strong within min_spacing, or lies within min_spacing of a promoter
+    matches = _matches(sequence, spec)
+    matches = matches.assign(centre=(matches["start"] + matches["end"]) // 2)
+    islands = cpg_islands(one_hot(sequence))
+    used = set(zip(sites["start"], sites["tf"]))
+    stronger = matches[matches["p_value"] < matches["tf"].map(cutoff)]
+    assert len(stronger) > len(sites)  # the rule has something to choose from
+    for m in stronger.itertuples(index=False):
+        if (m.start, m.tf) in used:
+            continue
+        near = matches[(matches["centre"] - m.centre).abs() < spec.min_spacing]
+        beaten = ((near["p_value"] <= m.p_value) & (near["start"] != m.start)).any()
+        promoter = any(a - spec.min_spacing < m.centre < b + spec.min_spacing
+                       for a, b in islands)
+        assert beaten or promoter, m
+    # heights: 10 (1 + decades below the cutoff, at most 3) times a factor in 0.8-1.25
+    strength = np.clip(np.log10(sites["tf"].map(cutoff) / sites["p_value"]), 0, 3)
+    factor = sites["height"] / (10 * (1 + strength))
+    assert factor.between(0.8, 1.25).all()
+    assert np.corrcoef(strength, sites["height"])[0, 1] > 0.7
+
+
+def test_even_quotas_by_hand():
+    assert even_quotas({"a": 10, "b": 10, "c": 10}, 8) == {"a": 3, "b": 3, "c": 2}
+    assert even_quotas({"a": 1, "b": 10, "c": 10}, 9) == {"a": 1, "b": 4, "c": 4}
+    assert even_quotas({"a": 1, "b": 2}, 9) == {"a": 1, "b": 2}
+
+
+def test_real_slice_variants_cross_the_site_rule(real):
+    # rescan both alleles of each variant's motif window: a break takes its TF's best match
+    # above the TF's cutoff (the weakest site's p-value), a create takes it below
+    compendium, sequence, spec = real
+    cutoff = compendium.sites.groupby("tf")["p_value"].max()
+    motifs = {m.name: m for m in jaspar_motifs(sorted(set(compendium.variants["TF"])))}
+    for v in compendium.variants.itertuples(index=False):
+        lo, hi = v.SITE_START - spec.start, v.SITE_END - spec.start
+        ref = sequence[lo:hi].upper()
+        alt = ref[: v.POS - 1 - v.SITE_START] + v.ALT + ref[v.POS - v.SITE_START:]
+        best = []
+        for allele in (ref, alt):
+            hits = scan([motifs[v.TF]], one_hot(allele), threshold=spec.site_p)
+            best.append(hits["p_value"].min() if len(hits) else 1.0)
+        if v.KIND == "break":
+            assert best[0] <= cutoff[v.TF] < best[1]
+        else:
+            assert best[0] > cutoff[v.TF] > best[1]
+
+
+def test_random_rule_keeps_heights_independent_of_the_match(real):
+    _, sequence, spec = real
+    legacy = generate(sequence, replace(spec, site_rule="random"), contig_length=22_000_000)
+    sites = legacy.sites
+    cutoff = sites.groupby("tf")["p_value"].max()
+    strength = np.log10(sites["tf"].map(cutoff) / sites["p_value"])
+    assert abs(np.corrcoef(strength, sites["height"])[0, 1]) < 0.2
+    assert len(sites) == round(spec.sites_per_mb * (spec.end - spec.start) / 1e6)
+    # drawn at random: some match stronger than a TF's weakest site is left unused
+    assert (sites["p_value"] < sites["tf"].map(cutoff)).sum() < len(sites) - sites["tf"].nunique()
+
+
 def test_real_slice_variants_have_the_planted_sign(real):
     compendium, sequence, spec = real
     variants = compendium.variants
@@ -222,3 +307,16 @@ def test_command_writes_the_store_and_truth(tmp_path):
     assert variants["ID"].tolist() == truth.variants["ID"].tolist()
     np.testing.assert_allclose(variants["cell1:DNase"], truth.variants["cell1:DNase"], rtol=1e-5)
     assert main(["-q", "synth-sequence", "--genome", str(HG19), "--out", str(out)]) == 2
+
+
+def test_command_site_rule_random_is_the_random_grammar(tmp_path):
+    sequence, spec = real_window(17_000_000, 17_250_000)
+    out = tmp_path / "legacy.zarr"
+    assert main(["-q", "synth-sequence", "--genome", str(HG19), "--out", str(out),
+                 "--cell-types", "3", "--start", "17000000", "--end", "17250000",
+                 "--site-rule", "random"]) == 0
+    expected = generate(sequence, replace(spec, n_cell_types=3, seed=0, n_variants=40,
+                                          site_rule="random"), contig_length=22_000_000)
+    sites = pd.read_csv(out / "truth" / "sites.tsv", sep="\t")
+    assert sites["start"].tolist() == expected.sites["start"].tolist()
+    np.testing.assert_allclose(sites["height"], expected.sites["height"], rtol=1e-5)

@@ -8,9 +8,14 @@ effect has a known cause. ``docs/sequence.md`` describes the grammar in full; in
 - Every cell type has a set of active TFs: the ubiquitous ones (all cell types), those of
   its lineage (cell type ``i`` is in lineage ``i % n_lineages``) and one of its own.
 - Candidate sites are the FIMO matches (p below ``site_p``) of TFs active somewhere, at
-  least ``min_spacing`` bp apart (the strongest match wins) and away from promoters. Sites are drawn from them so that
-  the shares of ubiquitous, lineage and cell-type-specific sites are ``peak_shares``. A site
-  is accessible exactly in the cell types where its TF is active.
+  least ``min_spacing`` bp apart (the strongest match wins) and away from promoters. The
+  shares of ubiquitous, lineage and cell-type-specific sites are ``peak_shares``; under the
+  default ``site_rule`` ``"strongest"`` each TF's sites are its strongest candidates (a
+  role's count split evenly among its TFs) and a site's height rises with how far its
+  p-value lies below its TF's cutoff (the weakest site's p-value), so the sequence decides
+  where the peaks are and how high; ``"random"`` draws the sites at random among the
+  candidates, with heights independent of the match (:mod:`epimpute.synthetic_sites`).
+  A site is accessible exactly in the cell types where its TF is active.
 - Promoters are CpG-island-like windows of the sequence (GC >= 55 %, CpG observed/expected
   >= 0.65 over >= 500 bp; no hg19 gene table is used), each the TSS of a gene with a random
   strand and body; genes are constitutive, lineage- or cell-type-specific.
@@ -19,10 +24,10 @@ effect has a known cause. ``docs/sequence.md`` describes the grammar in full; in
   at active promoters and accessible enhancer sites; broader H3K4me1 at those sites;
   H3K36me3 over active gene bodies; H3K27me3 over repressed genes. Insulator sites (CTCF)
   are accessible but carry no enhancer marks.
-- Variants: single-base substitutions that break the motif of a site (the site is gone in
-  the alternative allele) or turn a near-match into a match (a new site), each checked by
-  rescanning both alleles. The true effect per cell type and mark is the change of the
-  noise-free signal (arcsinh scale) at the variant's bin.
+- Variants: single-base substitutions that break the motif of a site (its match falls
+  out of the site rule in the alternative allele) or make a new site (a match of a TF
+  reaches the rule), each checked by rescanning both alleles. The true effect per cell
+  type and mark is the change of the noise-free signal (arcsinh scale) at the variant's bin.
 
 Observed signal is the noise-free mean times gamma noise (shape 4) plus an exponential
 background (mean 0.4), on the ``-log10 p`` scale, as in :mod:`epimpute.synthetic`.
@@ -30,7 +35,6 @@ background (mean 0.4), on the ``-log10 p`` scale, as in :mod:`epimpute.synthetic
 
 from __future__ import annotations
 
-import bisect
 import os
 from dataclasses import dataclass, field
 from pathlib import Path
@@ -41,14 +45,14 @@ import pandas as pd
 from epimpute.errors import InputError
 from epimpute.io.atomic import atomic_file
 from epimpute.io.genome import one_hot
-from epimpute.motifs import Motif, jaspar_motifs, scan
+from epimpute.motifs import jaspar_motifs, scan
 from epimpute.synthetic import _activity, _bump, _plateau
+from epimpute.synthetic_sites import SITE_RULES, choose_sites, plant_variants, site_heights
 
 __all__ = ["HISTONE_MARKS", "SequenceCompendium", "SequenceSpec", "cpg_islands", "generate",
            "write_store"]
 
 HISTONE_MARKS = ("H3K4me3", "H3K27ac", "H3K4me1", "H3K36me3", "H3K27me3")
-ROLES = ("ubiquitous", "lineage", "specific")
 
 
 @dataclass
@@ -71,6 +75,7 @@ class SequenceSpec:
     sites_per_mb: float = 150.0
     peak_shares: tuple[float, float, float] = (0.3, 0.35, 0.35)
     min_spacing: int = 500
+    site_rule: str = "strongest"
     n_variants: int = 40
     seed: int = 0
 
@@ -89,6 +94,9 @@ class SequenceSpec:
             raise InputError(f"peak_shares must be 3 shares summing to 1, got {self.peak_shares}")
         if self.accessibility not in ("ATAC", "DNase"):
             raise InputError(f"accessibility must be 'ATAC' or 'DNase', got {self.accessibility!r}")
+        if self.site_rule not in SITE_RULES:
+            raise InputError(f"site_rule must be one of {', '.join(SITE_RULES)}, got "
+                             f"{self.site_rule!r}")
         if not 0 < self.site_p < 1:
             raise InputError(f"site_p must be in (0, 1), got {self.site_p}")
 
@@ -175,55 +183,14 @@ def cpg_islands(x: np.ndarray, *, window: int = 500, gc: float = 0.55,
     return list(zip(edges[::2].tolist(), edges[1::2].tolist()))
 
 
-def _spaced(order: np.ndarray, centres: np.ndarray, spacing: int, taken: list[int]) -> np.ndarray:
-    """Indices of ``centres`` accepted in the given order, each ``spacing`` from the ones
-    accepted before and from ``taken`` (a sorted list, updated)."""
-    kept = []
-    for i in order:
-        c = int(centres[i])
-        j = bisect.bisect_left(taken, c)
-        if (j < len(taken) and taken[j] - c < spacing) or (j > 0 and c - taken[j - 1] < spacing):
-            continue
-        taken.insert(j, c)
-        kept.append(i)
-    return np.sort(np.array(kept, dtype=np.int64))
-
-
-def _choose_sites(hits: pd.DataFrame, spec: SequenceSpec, rng: np.random.Generator,
-                  blocked: list[int], n_wanted: int) -> pd.DataFrame:
-    """Spaced matches (clear of ``blocked`` positions) drawn to the shares of
-    ``peak_shares``: as many as ``n_wanted`` and the candidates allow."""
-    hits = hits.sort_values("p_value", kind="stable")  # of a palindrome's two strands,
-    hits = hits.drop_duplicates(["start", "end", "tf"], ignore_index=True)  # the better one
-    centres = ((hits["start"] + hits["end"]) // 2).to_numpy()
-    # the strongest match wins where matches crowd (ties in random order)
-    order = np.lexsort((rng.random(len(hits)), hits["p_value"].to_numpy()))
-    candidates = hits.iloc[_spaced(order, centres, spec.min_spacing, list(blocked))]
-    candidates = candidates.reset_index(drop=True)
-    candidates["role"] = [spec.role(tf) for tf in candidates["tf"]]
-    available = {r: int((candidates["role"] == r).sum()) for r in ROLES}
-    shares = dict(zip(ROLES, spec.peak_shares))
-    feasible = min(available[r] / s for r, s in shares.items() if s > 0)
-    total = min(n_wanted, int(np.floor(feasible + 1e-9)))
-    raw = total * np.array(spec.peak_shares)
-    counts = np.floor(raw + 1e-9).astype(int)
-    for k in np.argsort(-(raw - counts), kind="stable")[: total - counts.sum()]:
-        counts[k] += 1  # largest remainders, so the counts add up to the total
-    chosen = []
-    for role, count in zip(ROLES, counts):
-        rows = np.flatnonzero(candidates["role"] == role)
-        chosen.append(rng.choice(rows, size=min(count, rows.size), replace=False))
-    keep = np.sort(np.concatenate(chosen)).astype(np.int64)
-    return candidates.iloc[keep].reset_index(drop=True)
-
-
 def _site_table(kept: pd.DataFrame, spec: SequenceSpec, cells: list[str],
-                rng: np.random.Generator) -> tuple[pd.DataFrame, np.ndarray]:
+                cutoffs: dict[str, float], rng: np.random.Generator
+                ) -> tuple[pd.DataFrame, np.ndarray]:
     active = spec.active()
     on = np.array([[tf in a for a in active] for tf in kept["tf"]], dtype=bool).reshape(-1, len(cells))
     table = kept[["start", "end", "tf", "role", "strand", "p_value"]].copy()
     table[["start", "end"]] += spec.start
-    table["height"] = rng.gamma(3.0, 5.0, len(table))
+    table["height"] = site_heights(table, cutoffs, rng)
     table["cells"] = [",".join(c for c, o in zip(cells, row) if o) for row in on]
     factors = rng.uniform(0.7, 1.3, (len(table), len(cells))) * on
     return table, factors
@@ -280,79 +247,6 @@ def _cell_means(ci: int, spec: SequenceSpec, sites: pd.DataFrame, factors: np.nd
             if gene_on[g].any():
                 _bump(mu["H3K4me3"], tss, 20, 0.25 * height)
     return mu
-
-
-def _oriented(motif: Motif, strand: str) -> np.ndarray:
-    return motif.pwm if strand == "+" else motif.pwm[::-1, ::-1]
-
-
-def _proposal(x: np.ndarray, kind: str, tf: str, strand: str, lo: int, motif: Motif,
-              site: int) -> dict:
-    """The substitution that most lowers (break) or raises (create) the match's score."""
-    pwm = _oriented(motif, strand)
-    cols = np.arange(pwm.shape[1])
-    ref = x[:, lo:lo + pwm.shape[1]].argmax(axis=0)
-    if kind == "break":
-        j = int((pwm[ref, cols] - pwm.min(axis=0)).argmax())
-        alt = int(pwm[:, j].argmin())
-    else:
-        j = int((np.log(pwm.max(axis=0) + 1e-4) - np.log(pwm[ref, cols] + 1e-4)).argmax())
-        alt = int(pwm[:, j].argmax())
-    return {"kind": kind, "tf": tf, "strand": strand, "start": lo, "end": lo + pwm.shape[1],
-            "pos": lo + j, "ref": int(ref[j]), "alt": alt, "site": site}
-
-
-def _variants(x: np.ndarray, spec: SequenceSpec, motifs: dict[str, Motif], sites: pd.DataFrame,
-              near: pd.DataFrame, blocked: list[int], rng: np.random.Generator
-              ) -> tuple[list[dict], pd.DataFrame]:
-    """Planted substitutions that pass the rescan, and the sites the ``create`` ones make.
-
-    A ``break`` must remove its TF's match and add no match of any TF; a ``create`` must
-    add a match of its TF (p below ``site_p``) and of no other TF. Positions in window
-    coordinates.
-    """
-    flank, n_each = 30, spec.n_variants // 2
-    order = rng.permutation(len(sites))[: 3 * n_each]
-    proposals = [_proposal(x, "break", sites["tf"].iat[i], sites["strand"].iat[i],
-                           int(sites["start"].iat[i]) - spec.start, motifs[sites["tf"].iat[i]],
-                           int(i)) for i in order]
-    centres = ((near["start"] + near["end"]) // 2).to_numpy()
-    spaced = _spaced(rng.permutation(len(near)), centres, spec.min_spacing, list(blocked))
-    for i in rng.permutation(spaced)[: 3 * n_each]:
-        proposals.append(_proposal(x, "create", near["tf"].iat[i], near["strand"].iat[i],
-                                   int(near["start"].iat[i]), motifs[near["tf"].iat[i]], -1))
-    columns = ["start", "end", "tf", "role", "strand", "p_value"]
-    if not proposals:
-        return [], pd.DataFrame(columns=columns)
-    width = max(p["end"] - p["start"] for p in proposals) + 2 * flank
-    windows = np.zeros((2 * len(proposals), 4, width), dtype=np.float32)
-    for k, p in enumerate(proposals):
-        a = max(0, p["start"] - flank)
-        piece = x[:, a:a + width]
-        windows[2 * k : 2 * k + 2, :, : piece.shape[1]] = piece
-        windows[2 * k + 1, :, p["pos"] - a] = 0
-        windows[2 * k + 1, p["alt"], p["pos"] - a] = 1
-    hits = scan(list(motifs.values()), windows, threshold=spec.site_p)
-    tfs: dict[int, set[str]] = {}
-    best: dict[tuple[int, str], float] = {}
-    for k, tf, pv in zip(hits["sequence"], hits["tf"], hits["p_value"]):
-        tfs.setdefault(int(k), set()).add(tf)
-        best[(int(k), tf)] = min(pv, best.get((int(k), tf), 1.0))
-    accepted, created, counts = [], [], {"break": 0, "create": 0}
-    for k, p in enumerate(proposals):
-        ref, alt = tfs.get(2 * k, set()), tfs.get(2 * k + 1, set())
-        valid = (p["tf"] in ref and p["tf"] not in alt and alt <= ref) if p["kind"] == "break" \
-            else (p["tf"] not in ref and alt == ref | {p["tf"]})
-        if not valid or x[:, p["pos"]].sum() == 0 or counts[p["kind"]] >= n_each:
-            continue
-        counts[p["kind"]] += 1
-        if p["kind"] == "create":
-            p["site"] = len(created)
-            created.append({"start": p["start"], "end": p["end"], "tf": p["tf"],
-                            "role": spec.role(p["tf"]), "strand": p["strand"],
-                            "p_value": best[(2 * k + 1, p["tf"])]})
-        accepted.append(p)
-    return accepted, pd.DataFrame(created, columns=columns)
 
 
 def _effects(variants: list[dict], spec: SequenceSpec, cells: list[str], sites: pd.DataFrame,
@@ -424,13 +318,12 @@ def generate(sequence: str, spec: SequenceSpec, *, contig_length: int,
     promoters = sorted(int(p) for a, b in islands
                        for p in [*range(a, b, spec.min_spacing), b])  # sites stay clear
     n_wanted = round(spec.sites_per_mb * len(sequence) / 1e6)
-    kept = _choose_sites(strict, spec, rng, promoters, n_wanted)
-    sites, factors = _site_table(kept, spec, cells, rng)
+    kept, cutoffs = choose_sites(strict, spec, rng, promoters, n_wanted, spec.role)
+    sites, factors = _site_table(kept, spec, cells, cutoffs, rng)
     genes, gene_on = _genes(islands, spec, cells, rng)
-    blocked = sorted([*promoters, *((strict["start"] + strict["end"]) // 2).tolist()])
-    near = loose[loose["p_value"] >= spec.site_p].reset_index(drop=True)
-    variants, created = _variants(x, spec, motifs, sites, near, blocked, rng)
-    new_sites, new_factors = _site_table(created, spec, cells, rng)
+    variants, created = plant_variants(x, spec, motifs, kept, loose, cutoffs, promoters, rng,
+                                       spec.role)
+    new_sites, new_factors = _site_table(created, spec, cells, cutoffs, rng)
     n_bins = len(sequence) // spec.bin_size
     assays = [spec.accessibility, *HISTONE_MARKS]
     means, signal = {}, {}

@@ -73,8 +73,8 @@ def synth(
 
 def synth_sequence(genome: Path, out: Path, *, cell_types: int = 6, seed: int = 0,
                    start: int | None = None, end: int | None = None, contig: str = "22",
-                   accessibility: str = "ATAC", overwrite: bool = False,
-                   progress: bool = True) -> Store:
+                   accessibility: str = "ATAC", site_rule: str = "strongest",
+                   overwrite: bool = False, progress: bool = True) -> Store:
     """Generate accessibility and histone tracks with known truth on a real genome's sequence.
 
     See :mod:`epimpute.synthetic_sequence` for the grammar (motif sites of active TFs,
@@ -99,6 +99,9 @@ def synth_sequence(genome: Path, out: Path, *, cell_types: int = 6, seed: int = 
         Contig of the genome to use.
     accessibility
         Name of the accessibility assay, ``ATAC`` or ``DNase``.
+    site_rule
+        ``strongest`` (each TF's sites are its strongest matches, heights rising with the
+        match) or ``random`` (sites drawn among the matches; the earlier grammar).
     overwrite
         Replace ``out`` if it is an epimpute store.
     progress
@@ -122,7 +125,7 @@ def synth_sequence(genome: Path, out: Path, *, cell_types: int = 6, seed: int = 
     genome, out = Path(genome), Path(out)
     defaults = SequenceSpec()
     spec = SequenceSpec(n_cell_types=cell_types, seed=seed, contig=contig,
-                        accessibility=accessibility,
+                        accessibility=accessibility, site_rule=site_rule,
                         start=defaults.start if start is None else start,
                         end=defaults.end if end is None else end)
     spec.check()

@@ -213,6 +213,9 @@ def build_parser() -> argparse.ArgumentParser:
     p.add_argument("--end", type=int, help="window end in bp (default 22,000,000)")
     p.add_argument("--accessibility", choices=("ATAC", "DNase"), default="ATAC",
                    help="name of the accessibility assay (default ATAC)")
+    p.add_argument("--site-rule", choices=("strongest", "random"), default="strongest",
+                   help="sites: each TF's strongest matches (default) or drawn at random "
+                        "among the matches")
     p.add_argument("--overwrite", action="store_true",
                    help="replace an existing store (only an epimpute store)")
     p.set_defaults(run=handlers.synth_sequence)
