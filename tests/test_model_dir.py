@@ -64,3 +64,16 @@ def test_contig_file_names_are_distinct_and_safe():
     assert names[6:] == ["%E1%BD%A00.pt", "%F0%9F%98%80.pt"]
     assert all(not n.startswith(".") and "/" not in n for n in names)
     assert contig_file_name("chr1", ".checkpoint.pt") == "chr1.checkpoint.pt"
+
+
+def test_a_model_claiming_uncertainty_must_say_how_to_impute_it():
+    with pytest.raises(TypeError, match="overrides predicts_uncertainty but not"):
+        class Claims(AverageImputer):  # noqa: F841 - refused when defined
+            @property
+            def predicts_uncertainty(self) -> bool:
+                return True
+    plain = AverageImputer(LAYOUT)
+    with pytest.raises(InputError, match="does not predict uncertainty"):
+        plain.impute_region_spread(np.zeros((len(LAYOUT.tracks), 10), dtype=np.float32),
+                                   np.ones(len(LAYOUT.tracks), dtype=bool), [(0, 0)],
+                                   contig="chr1", start=0)

@@ -31,6 +31,16 @@ class Imputer(ABC):
     False it uses only the region's length, so a caller may pass zeros of the right shape
     instead of reading the input tracks."""
 
+    def __init_subclass__(cls, **kwargs: Any) -> None:
+        """A model that can predict uncertainty must say how: a subclass overriding
+        :attr:`predicts_uncertainty` without :meth:`impute_region_spread` is refused when
+        it is defined, so the base method is only ever reached by models without one."""
+        super().__init_subclass__(**kwargs)
+        if cls.predicts_uncertainty is not Imputer.predicts_uncertainty and \
+                cls.impute_region_spread is Imputer.impute_region_spread:
+            raise TypeError(f"{cls.__name__} overrides predicts_uncertainty but not "
+                            "impute_region_spread")
+
     def __init__(self, layout: Layout) -> None:
         self.layout = layout
 
@@ -100,8 +110,8 @@ class Imputer(ABC):
             If the model predicts no spread (:attr:`predicts_uncertainty` is False).
         """
         self.require_uncertainty()
-        raise NotImplementedError(f"{type(self).__name__} predicts uncertainty but does not "
-                                  "implement impute_region_spread")
+        raise TypeError(f"{type(self).__name__} predicts uncertainty but has no "
+                        "impute_region_spread")  # refused by __init_subclass__ already
 
     def require_uncertainty(self, *, where: str = "") -> None:
         """InputError unless this model predicts uncertainty; ``where`` (the model's folder,
