@@ -267,9 +267,10 @@ def rank_unmeasured(imputer: Imputer, store: Store, *, criterion: str = "simulat
     work = WindowImputer(imputer, store, targets if spread else [], device=device,
                          precision=precision, spread=spread)
     keys = [TrackKey.parse(t.key) for t in targets]
+    outputs = 2 * (len(targets) if spread else len(imputer.layout.assays))  # per window pass
+    windows = sample_windows(store, sample_bins,
+                             window=window_bins(SAMPLE_WINDOW, outputs, len(work.rows)))
     if spread:
-        step = window_bins(SAMPLE_WINDOW, 2 * len(targets), len(work.rows))
-        windows = sample_windows(store, sample_bins, window=step)
         totals = np.zeros(len(targets), dtype=np.float64)
         bins = 0
         for window in tqdm(windows, desc="ranking", unit="window", disable=not progress):
@@ -277,8 +278,6 @@ def rank_unmeasured(imputer: Imputer, store: Store, *, criterion: str = "simulat
             bins += window.hi - window.lo
         scores = totals / max(bins, 1)
     else:
-        step = window_bins(SAMPLE_WINDOW, 2 * len(imputer.layout.assays), len(work.rows))
-        windows = sample_windows(store, sample_bins, window=step)
         simulation = simulate_measurements(work, [t.pair for t in targets], windows,
                                            donors=donors, progress=progress)
         scores = simulated_scores(simulation, [(k.biosample, k.assay) for k in keys])
