@@ -140,8 +140,8 @@ def _proposal(x: np.ndarray, kind: str, tf: str, strand: str, lo: int, motif: Mo
 
 
 def _rescan(x: np.ndarray, proposals: list[dict], motifs: dict[str, Motif], threshold: float,
-            flank: int = 30) -> dict[tuple[int, str], float]:
-    """Best p-value (below ``threshold``) of each TF in window ``2k`` (reference) and
+            flank: int = 30) -> dict[int, dict[str, float]]:
+    """Best p-value (below ``threshold``) of each TF, by window: ``2k`` (reference) and
     ``2k + 1`` (alternative) around proposal ``k``."""
     width = max(p["end"] - p["start"] for p in proposals) + 2 * flank
     windows = np.zeros((2 * len(proposals), 4, width), dtype=np.float32)
@@ -152,9 +152,10 @@ def _rescan(x: np.ndarray, proposals: list[dict], motifs: dict[str, Motif], thre
         windows[2 * k + 1, :, p["pos"] - a] = 0
         windows[2 * k + 1, p["alt"], p["pos"] - a] = 1
     hits = scan(list(motifs.values()), windows, threshold=threshold)
-    best: dict[tuple[int, str], float] = {}
+    best: dict[int, dict[str, float]] = {}
     for k, tf, pv in zip(hits["sequence"], hits["tf"], hits["p_value"]):
-        best[(int(k), tf)] = min(pv, best.get((int(k), tf), 1.0))
+        window = best.setdefault(int(k), {})
+        window[tf] = min(pv, window.get(tf, 1.0))
     return best
 
 
@@ -208,7 +209,7 @@ def plant_variants(x: np.ndarray, spec: SequenceSpec, motifs: dict[str, Motif],
     best = _rescan(x, proposals, motifs, spec.site_p)
 
     def strong(k: int) -> set[str]:
-        return {tf for (w, tf), pv in best.items() if w == k and pv <= cutoffs.get(tf, 1.0)}
+        return {tf for tf, pv in best.get(k, {}).items() if pv <= cutoffs.get(tf, 1.0)}
 
     accepted, created, counts = [], [], {"break": 0, "create": 0}
     for k, p in enumerate(proposals):
@@ -219,7 +220,7 @@ def plant_variants(x: np.ndarray, spec: SequenceSpec, motifs: dict[str, Motif],
             valid = p["tf"] in ref and p["tf"] not in alt and alt <= ref
             new_p = 0.0
         else:
-            new_p = best.get((2 * k + 1, p["tf"]), 0.0)
+            new_p = best.get(2 * k + 1, {}).get(p["tf"], 0.0)
             valid = p["tf"] not in ref and alt == ref | {p["tf"]} and \
                 (not strongest or new_p < cutoffs[p["tf"]])  # below any tie at the cutoff
         if not valid or (strongest and _crowded(strict, cutoffs, p, spec.min_spacing, new_p)):
