@@ -14,6 +14,12 @@ gain, the mean gain of all choices (what a random choice gains on average), and 
 criterion where its top-ranked choice's gain stands and the Spearman correlation of score
 and gain. Models are cached in the output folder, so a rerun only adds what is missing.
 
+``--update finetune``: instead of retraining from scratch, each seed's first model is
+fine-tuned with the measured track added (``epimpute extend --mode finetune --probe-share
+0``, ``--update-minutes`` each, same seed), so every choice starts from the same weights and
+differs from the others only by its track; the extra training is the same for every choice
+(it lowers "after" for all of them alike), so top-versus-random comparisons stay fair.
+
 Usage::
 
     OMP_NUM_THREADS=1 taskset -c 0 python benchmarks/suggest_pilot.py --fold A \
@@ -46,27 +52,25 @@ from roadmap_pilot import (  # noqa: E402 - the sibling benchmark
 
 EPIMPUTE = [sys.executable, "-m", "epimpute", "-q"]
 CRITERIA = ("simulated", "spread")
+UPDATES = ("scratch", "finetune")
 
 
-def train_and_impute(arrays: Path, keys: list[str], hidden: list[str], folder: Path, *,
-                     minutes: float, seed: int, threads: int) -> dict[str, np.ndarray]:
-    """Ingest ``keys``, train eDICE with uncertainty, impute ``hidden``; returns the means."""
+def _ingest(arrays: Path, keys: list[str], folder: Path) -> Path:
+    """The store of ``keys`` in ``folder`` (ingested once)."""
     folder.mkdir(parents=True, exist_ok=True)
-    sheet = folder / "samples.tsv"
+    sheet, store = folder / "samples.tsv", folder / "train.zarr"
     pd.DataFrame([{"cell_type": k.split(":")[0], "assay": k.split(":")[1], "chrom": "pilot",
                    "path": str(arrays / f"{k.replace(':', '.')}.npz")} for k in keys]
                  ).to_csv(sheet, sep="\t", index=False)
-    store, model, imputed = folder / "train.zarr", folder / "model", folder / "imputed"
     if not store.exists():
         run_command(EPIMPUTE + ["ingest", str(sheet), "--out", str(store), "--transformed"],
                     folder / "ingest.log")
-    config = folder / "edice.json"
-    config.write_text(json.dumps({"model": {"uncertainty": True}}))
-    if not (model / "config.json").exists():
-        run_command(EPIMPUTE + ["train", str(store), "--model", "edice", "--out", str(model),
-                                "--config", str(config), "--seed", str(seed), "--max-minutes",
-                                str(minutes), "--device", "cpu", "--resume"],
-                    folder / "train.log", threads=threads)
+    return store
+
+
+def _impute(model: Path, store: Path, hidden: list[str], folder: Path, threads: int
+            ) -> dict[str, np.ndarray]:
+    imputed = folder / "imputed"
     if not (imputed / "imputation.json").exists():
         targets = [arg for key in hidden for arg in ("--target", key)]
         run_command(EPIMPUTE + ["impute", str(model), str(store), "--out", str(imputed),
@@ -75,12 +79,45 @@ def train_and_impute(arrays: Path, keys: list[str], hidden: list[str], folder: P
     return {k: np.load(imputed / f"{k.replace(':', '.')}.npz")["pilot"] for k in hidden}
 
 
+def train_and_impute(arrays: Path, keys: list[str], hidden: list[str], folder: Path, *,
+                     minutes: float, seed: int, threads: int) -> dict[str, np.ndarray]:
+    """Ingest ``keys``, train eDICE with uncertainty, impute ``hidden``; returns the means."""
+    store, model = _ingest(arrays, keys, folder), folder / "model"
+    config = folder / "edice.json"
+    config.write_text(json.dumps({"model": {"uncertainty": True}}))
+    if not (model / "config.json").exists():
+        run_command(EPIMPUTE + ["train", str(store), "--model", "edice", "--out", str(model),
+                                "--config", str(config), "--seed", str(seed), "--max-minutes",
+                                str(minutes), "--device", "cpu", "--resume"],
+                    folder / "train.log", threads=threads)
+    return _impute(model, store, hidden, folder, threads)
+
+
+def finetune_and_impute(arrays: Path, keys: list[str], hidden: list[str], base: Path,
+                        folder: Path, *, minutes: float, seed: int, threads: int
+                        ) -> dict[str, np.ndarray]:
+    """Ingest ``keys`` (the base model's tracks and one more), fine-tune the model in
+    ``base`` on them (``extend --mode finetune --probe-share 0``), impute ``hidden``."""
+    store, model = _ingest(arrays, keys, folder), folder / "model"
+    if not (model / "config.json").exists():
+        run_command(EPIMPUTE + ["extend", str(base), str(store), "--out", str(model),
+                                "--mode", "finetune", "--probe-share", "0", "--seed",
+                                str(seed), "--max-minutes", str(minutes), "--device", "cpu"],
+                    folder / "extend.log", threads=threads)
+    return _impute(model, store, hidden, folder, threads)
+
+
 def main() -> None:
     parser = argparse.ArgumentParser(description=__doc__.split("\n")[0])
     parser.add_argument("--fold", default="A", help="0-4, A or B")
     parser.add_argument("--bins", type=int, default=200_000, help="first bins of the pilot")
     parser.add_argument("--minutes", type=float, default=1.5, help="training budget per model")
     parser.add_argument("--repeats", type=int, default=1, help="seeds per retraining")
+    parser.add_argument("--update", choices=UPDATES, default="scratch",
+                        help="how a measured track enters the model: scratch (retrain from "
+                             "scratch) or finetune (fine-tune the first model, same seed)")
+    parser.add_argument("--update-minutes", type=float, default=0.5,
+                        help="fine-tuning budget per choice (--update finetune)")
     parser.add_argument("--threads", type=int, default=2)
     parser.add_argument("--sparse", metavar="CELL:ASSAY",
                         help="CELL keeps only ASSAY: its other 4 tracks are hidden too")
@@ -134,9 +171,18 @@ def main() -> None:
         before = np.mean([np.mean((truth[k] - base[k]) ** 2) for base in bases for k in rest])
         after = []
         for seed in range(args.repeats):
-            folder = args.out / design / f"with-{measured.replace(':', '.')}-s{seed}"
-            means = train_and_impute(arrays, observed + [measured], rest, folder,
-                                     minutes=args.minutes, seed=seed, threads=args.threads)
+            name = measured.replace(":", ".")
+            if args.update == "scratch":
+                means = train_and_impute(arrays, observed + [measured], rest,
+                                         args.out / design / f"with-{name}-s{seed}",
+                                         minutes=args.minutes, seed=seed, threads=args.threads)
+            else:
+                base = base_dir if seed == 0 else base_dir.with_name(f"base-s{seed}")
+                folder = args.out / design / f"finetune{args.update_minutes:g}-{name}-s{seed}"
+                means = finetune_and_impute(arrays, observed + [measured], rest,
+                                            base / "model", folder,
+                                            minutes=args.update_minutes, seed=seed,
+                                            threads=args.threads)
             after.append(np.mean([np.mean((truth[k] - means[k]) ** 2) for k in rest]))
         row = {"measured": measured}
         for criterion, ranked in rankings.items():
@@ -144,9 +190,11 @@ def main() -> None:
         rows.append(row | {"mse_rest_before": before, "mse_rest_after": float(np.mean(after)),
                            "gain": before - float(np.mean(after))})
     table = pd.DataFrame(rows).sort_values(f"{CRITERIA[0]}_rank")
+    update = ("retraining(s) from scratch" if args.update == "scratch" else
+              f"fine-tuning(s) of the first model ({args.update_minutes} min)")
     print(markdown(table, 4))
     print(f"\n{design}, first {args.bins:,} bins, {args.minutes} min per model, "
-          f"{args.repeats} retraining(s) per choice; mean gain of the {len(table)} choices "
+          f"{args.repeats} {update} per choice; mean gain of the {len(table)} choices "
           f"(a random one's): {table['gain'].mean():.4f}")
     for criterion in CRITERIA:
         top = table.loc[table[f"{criterion}_rank"].idxmin()]
