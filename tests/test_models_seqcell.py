@@ -170,6 +170,7 @@ def test_train_errors_exit_2_with_a_message(synth, tmp_path, capsys):
     for section, key, value, message in (
             ("training", "reverse_complement", 1.5, "reverse_complement must be a share"),
             ("training", "peak_rate", -0.1, "peak_rate must be a share"),
+            ("training", "keep", "first", "keep must be one of best, last"),
             ("model", "stem_activation", "tanh", "stem_activation must be one of")):
         bad = tmp_path / f"{key}.json"
         values = json.loads(config.read_text())
@@ -511,3 +512,23 @@ def test_peak_windows_hold_a_top_accessibility_bin_in_their_crop():
     offsets = np.array([offset for _, offset, _ in uniform])
     assert not (((offsets <= 3) & (3 < offsets + 16)) |
                 ((offsets <= 150) & (150 < offsets + 16))).all()
+
+
+@pytest.mark.slow
+def test_keep_last_saves_the_last_epochs_weights(synth, tmp_path):
+    _, store, config = synth
+    values = json.loads(config.read_text())
+    for keep in ("best", "last"):
+        values["training"] = {**values["training"], "max_epochs": 3, "patience": 3,
+                              "keep": keep}
+        path = tmp_path / f"{keep}.json"
+        path.write_text(json.dumps(values))
+        folder = api.train(store, tmp_path / keep, model="seqcell", config=path,
+                           exclude=["cell3:*"], seed=0, device="cpu", genome=HG19)
+        history = json.loads((folder / "config.json").read_text())["provenance"]["history"]
+        saved = torch.load(folder / "weights.pt", weights_only=True)
+        state = torch.load(folder / "checkpoint.pt", weights_only=False)
+        expected = state["model"] if keep == "last" else state["best_model"]
+        assert all(torch.equal(saved[k], expected[k]) for k in saved)
+        if keep == "last" and history["best_epoch"] != 3:  # they differ unless the last is best
+            assert not all(torch.equal(saved[k], state["best_model"][k]) for k in saved)

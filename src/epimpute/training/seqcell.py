@@ -32,6 +32,7 @@ from epimpute.training.data import genome_blocks, split_blocks, store_layout
 from epimpute.training.loop import History, LoopSpec, RunSettings, fit
 
 log = logging.getLogger(__name__)
+KEEP = ("best", "last")
 
 
 @dataclass
@@ -68,6 +69,10 @@ class SeqcellTrainingConfig:
         where some training cell type's accessibility is in the top 2 % of the training
         blocks' bins (chosen uniformly among the peaks, at a uniform place in the crop);
         the others, and every validation window, are placed uniformly. 0: all uniform.
+    keep
+        The weights kept: ``best``, those of the epoch of least validation loss; ``last``,
+        those at the end of training (the validation loss can rise while the trunk learns
+        motifs: a motif detector first predicts peaks at matches that are not sites).
     """
 
     batch_size: int = 8
@@ -85,6 +90,7 @@ class SeqcellTrainingConfig:
     mask_rate: float = 0.5
     reverse_complement: float = 0.0
     peak_rate: float = 0.0
+    keep: str = "best"
 
 
 @dataclass
@@ -133,6 +139,9 @@ def train_seqcell(
         raise InputError(f"seqcell: variant_mask must be a whole number of model bins >= 0 "
                          f"and mask_rate in [0, 1], got {config.variant_mask!r} and "
                          f"{training.mask_rate!r}")
+    if training.keep not in KEEP:
+        raise InputError(f"seqcell: keep must be one of {', '.join(KEEP)}, got "
+                         f"{training.keep!r}")
     for name in ("reverse_complement", "peak_rate"):
         value = getattr(training, name)
         if isinstance(value, bool) or not isinstance(value, (int, float)) \
@@ -233,7 +242,7 @@ def train_seqcell(
                         random_state=(generator.get_state, generator.set_state))
         history = fit(network, optimizer, spec, max_epochs=training.max_epochs,
                       patience=training.patience, settings=settings, checkpoint=checkpoint,
-                      description="seqcell")
+                      description="seqcell", keep_last=training.keep == "last")
     return SeqcellImputer(layout, network.cpu()), history
 
 
