@@ -15,7 +15,10 @@ Parts (``--parts``, default all):
   share of training windows with hidden spans (default 0.5).
 - ``variants`` (needs ``seqcell``): the model's effects of the planted variants
   (``truth/variants.tsv``) in every cell type, ``centred`` and (held-out cell types)
-  ``full`` mode, scored with :func:`epimpute.evaluation.variant_effects.variant_accuracy`.
+  ``full`` mode, scored with :func:`epimpute.evaluation.variant_effects.variant_accuracy`,
+  next to the GC change of each substitution as the predicted effect (no model).
+  ``--variant-gc any,balanced``: the variants planted each way (synth-sequence's
+  ``--variant-gc``; the tracks, and so the model, are the same), each scored.
 - ``edice`` (on ``seqcell``'s store): eDICE trained on the training cell types,
   extended (``freeze``) to the held-out ones given only their ATAC, scored as seqcell.
 - ``accessibility``: seqcell's accessibility task (ATAC from sequence alone) trained on a
@@ -29,7 +32,7 @@ Prints markdown tables, times and peak memory (ru_maxrss).
 
     PYTHONPATH=src python benchmarks/sequence.py [--parts seqcell,variants] [--max-minutes 5]
         [--config benchmarks/sequence_config.json] [--observed] [--variant-mask 4]
-        [--mask-rate 1.0] [--site-rule strongest|random]
+        [--mask-rate 1.0] [--site-rule strongest|random] [--variant-gc any,balanced]
 """
 
 from __future__ import annotations
@@ -142,6 +145,16 @@ def _variant_summary(truth: pd.DataFrame, tables: dict[str, pd.DataFrame], label
     return table[table["mark"] == "all"].drop(columns="mark").assign(scored=label)
 
 
+def gc_tables(truth: pd.DataFrame, cells: list[str], marks: tuple[str, ...]
+              ) -> dict[str, pd.DataFrame]:
+    """Prediction tables that give every variant the GC change of its substitution as the
+    effect on every mark: +1 A/T to G/C, -1 G/C to A/T, 0 otherwise."""
+    change = [float((alt in "CG") - (ref in "CG")) for ref, alt in zip(truth["REF"], truth["ALT"])]
+    table = truth[["CHROM", "POS", "REF", "ALT"]].assign(
+        status="ok", **{f"{m}:effect": change for m in marks})
+    return dict.fromkeys(cells, table)
+
+
 def _seqcell_config(args, work: Path) -> Path | None:
     """``--config``, with ``"average": "observed"`` in its model section under ``--observed``,
     ``"variant_mask"`` under ``--variant-mask`` and the training's ``"mask_rate"`` under
@@ -184,10 +197,11 @@ def run_seqcell(args, work: Path, store: Store, held_out: list[str]) -> Path:
     return model
 
 
-def run_variants(args, work: Path, store: Store, model: Path, held_out: list[str]) -> None:
+def run_variants(args, work: Path, store: Store, model: Path, held_out: list[str],
+                 variant_gc: str = "any") -> None:
     truth = read_effects(store.path / "truth" / "variants.tsv")
     training = [b for b in store.biosamples if b not in held_out]
-    parts = []
+    parts = [_variant_summary(truth, gc_tables(truth, held_out, MARKS), "held-out, GC change")]
     for mode, cells, label in (("centred", held_out, "held-out, centred"),
                                ("full", held_out, "held-out, full"),
                                ("centred", training, "training, centred")):
@@ -198,7 +212,8 @@ def run_variants(args, work: Path, store: Store, model: Path, held_out: list[str
         print(f"variants {label}: {sum(len(t) for t in tables.values())} variant-cell "
               f"pairs in {seconds:.0f} s")
     table = pd.concat(parts, ignore_index=True)
-    print("\nseqcell variant effects (H3K27ac, H3K4me1: the marks a site touches)\n")
+    print(f"\nseqcell variant effects (H3K27ac, H3K4me1: the marks a site touches), "
+          f"variant_gc {variant_gc}\n")
     print(_markdown(table[["scored", "stratum", "n", "gains", "auroc", "spearman"]]))
 
 
@@ -306,6 +321,9 @@ def main() -> None:
     parser.add_argument("--seed", type=int, default=0)
     parser.add_argument("--site-rule", choices=("strongest", "random"), default="strongest",
                         help="synth-sequence's site rule (random: the earlier grammar)")
+    parser.add_argument("--variant-gc", default="any",
+                        help="planted variants, comma-separated: any (default), balanced "
+                             "(synth-sequence's --variant-gc); each set is scored")
     parser.add_argument("--config", type=Path, help="seqcell configuration JSON")
     parser.add_argument("--observed", action="store_true",
                         help="seqcell with \"average\": \"observed\" on top of --config")
@@ -318,16 +336,24 @@ def main() -> None:
     held_out, parts = args.held_out.split(","), args.parts.split(",")
     if not set(parts) <= set(PARTS):
         parser.error(f"--parts: choose from {', '.join(PARTS)}")
+    variant_gc = args.variant_gc.split(",")
+    if not set(variant_gc) <= {"any", "balanced"}:
+        parser.error("--variant-gc: any, balanced or both")
     with tempfile.TemporaryDirectory() as folder:
         work = Path(folder)
         if {"seqcell", "variants", "edice"} & set(parts):
             store = api.synth_sequence(args.genome, work / "s.zarr", cell_types=6,
                                        seed=args.seed, start=START, end=END,
-                                       site_rule=args.site_rule)
+                                       site_rule=args.site_rule, variant_gc=variant_gc[0])
             if {"seqcell", "variants"} & set(parts):
                 model = run_seqcell(args, work, store, held_out)
             if "variants" in parts:
-                run_variants(args, work, store, model, held_out)
+                for i, name in enumerate(variant_gc):  # the same tracks: one model for all
+                    planted = store if i == 0 else api.synth_sequence(
+                        args.genome, work / f"s-{name}.zarr", cell_types=6, seed=args.seed,
+                        start=START, end=END, site_rule=args.site_rule, variant_gc=name,
+                        progress=False)
+                    run_variants(args, work, planted, model, held_out, name)
             if "edice" in parts:
                 run_edice(args, work, store, held_out)
         if "accessibility" in parts:

@@ -167,6 +167,19 @@ def test_train_errors_exit_2_with_a_message(synth, tmp_path, capsys):
                  str(tmp_path / "m"), "--config", str(config), "--genome", str(short)]) == 2
     assert "has 400 bases, but the store has 22,000,000" in capsys.readouterr().err
     assert not (tmp_path / "m").exists()
+    for section, key, value, message in (
+            ("training", "reverse_complement", 1.5, "reverse_complement must be a share"),
+            ("training", "peak_rate", -0.1, "peak_rate must be a share"),
+            ("training", "keep", "first", "keep must be one of best, last"),
+            ("model", "stem_activation", "tanh", "stem_activation must be one of")):
+        bad = tmp_path / f"{key}.json"
+        values = json.loads(config.read_text())
+        values[section] = {**values[section], key: value}
+        bad.write_text(json.dumps(values))
+        assert main(["-q", "train", str(store.path), "--model", "seqcell", "--out",
+                     str(tmp_path / "m"), "--config", str(bad), "--genome", str(HG19)]) == 2
+        assert message in capsys.readouterr().err
+        assert not (tmp_path / "m").exists()
 
 
 @pytest.mark.slow
@@ -424,3 +437,98 @@ def test_training_hides_spans_of_the_mask_width_in_the_chosen_share_of_windows()
     hide_spans(none, config, SeqcellTrainingConfig(crop=32, mask_rate=0.0),
                torch.Generator().manual_seed(0))
     assert not torch.isnan(none).any()
+
+
+def test_other_strand_reverse_complements_the_sequence_and_reverses_the_bins():
+    from epimpute.io.genome import one_hot
+    from epimpute.training.seqcell import other_strand
+
+    bases = "AACGTTTGCA" * 3  # 30 bp: 6 bins of 5 bp, 2 of them the crop
+    sequence = torch.from_numpy(np.stack([one_hot(bases), one_hot(bases[::-1])]))
+    accessibility = torch.arange(12, dtype=torch.float32).reshape(2, 6)
+    panel = torch.tensor([[1.0, 2.0], [3.0, 4.0]])
+    marks = torch.arange(8, dtype=torch.float32).reshape(2, 2, 2)
+    observed = torch.tensor([[[True, False], [True, True]]] * 2)
+    turned = other_strand((sequence, accessibility, panel, marks, observed, marks.clone()), 1.0,
+                          torch.Generator().manual_seed(0))
+    complement = str.maketrans("ACGT", "TGCA")
+    for i, text in enumerate((bases, bases[::-1])):
+        expected = one_hot(text.translate(complement)[::-1])
+        np.testing.assert_array_equal(turned[0][i].numpy(), expected)
+    np.testing.assert_array_equal(turned[1].numpy(), accessibility.numpy()[:, ::-1])
+    assert torch.equal(turned[2], panel)
+    np.testing.assert_array_equal(turned[3].numpy(), marks.numpy()[:, :, ::-1])
+    np.testing.assert_array_equal(turned[4].numpy(), observed.numpy()[:, :, ::-1])
+    kept = other_strand((sequence, accessibility, panel, marks, observed, marks), 0.0,
+                        torch.Generator().manual_seed(0))
+    assert all(torch.equal(a, b) for a, b in zip(kept, (sequence, accessibility, panel, marks,
+                                                        observed, marks)))
+    # a share of 0.5 turns some windows of a large batch and leaves the others
+    many = torch.zeros(64, 4, 10)
+    many[:, 0, 0] = 1.0  # an A first: reverse-complemented, a T last
+    shares = other_strand((many, torch.zeros(64, 2), torch.zeros(64, 1)), 0.5,
+                          torch.Generator().manual_seed(1))[0]
+    flipped = shares[:, 3, -1] == 1
+    assert 10 < int(flipped.sum()) < 54 and bool((shares[~flipped, 0, 0] == 1).all())
+
+
+def test_stem_activations_and_their_errors():
+    config = SeqcellConfig(stem_channels=8, channels=8, dilations=(1, 2), global_sites=5,
+                           dropout=0.0, task="accessibility")
+    sequence = torch.zeros(1, 4, 30 * 125)
+    sequence[0, torch.randint(4, (30 * 125,)), torch.arange(30 * 125)] = 1.0
+    outputs = {}
+    for name in ("gelu", "relu", "exp"):
+        torch.manual_seed(0)
+        network = Seqcell(replace(config, stem_activation=name), n_marks=2).eval()
+        with torch.no_grad():
+            outputs[name] = network(sequence, torch.zeros(1, 30), torch.zeros(1, 0))[0]
+        assert torch.isfinite(outputs[name]).all()
+    assert not torch.allclose(outputs["gelu"], outputs["exp"])
+    with pytest.raises(InputError, match="stem_activation must be one of gelu, relu, exp"):
+        Seqcell(replace(config, stem_activation="tanh"), n_marks=2)
+
+
+def test_peak_windows_hold_a_top_accessibility_bin_in_their_crop():
+    from epimpute.training.seqcell import SeqcellTrainingConfig, _Block, _draw, peak_bins
+
+    context, n = 4, 200
+    accessibility = np.zeros((2, n + 2 * context), dtype=np.float32)
+    accessibility[1, context + 150] = 5.0  # bins 150 (cell 2) and 3 (cell 1) are the peaks
+    accessibility[0, context + 3] = 4.0
+    block = _Block("22", np.zeros((4, 1), np.int8), accessibility,
+                   np.zeros((2, 1, n), np.float32), np.ones((2, 1), bool),
+                   np.zeros((1, n), np.float32))
+    blocks, bins = peak_bins([block], by_sequence=False, share=0.01)
+    assert blocks.tolist() == [0, 0] and bins.tolist() == [3, 150]  # top 1 % of 200 bins
+    training = SeqcellTrainingConfig(batch_size=400, crop=16, peak_rate=1.0)
+    picks = _draw([block], training, 2, torch.Generator().manual_seed(0), (blocks, bins))
+    offsets = np.array([offset for _, offset, _ in picks])
+    held = ((offsets <= 3) & (3 < offsets + 16)) | ((offsets <= 150) & (150 < offsets + 16))
+    assert held.all() and 0 <= offsets.min() and offsets.max() <= n - 16
+    assert len(set(offsets.tolist())) > 16  # placed anywhere in the crop
+    uniform = _draw([block], replace(training, peak_rate=0.0), 2,
+                    torch.Generator().manual_seed(0), (blocks, bins))
+    offsets = np.array([offset for _, offset, _ in uniform])
+    assert not (((offsets <= 3) & (3 < offsets + 16)) |
+                ((offsets <= 150) & (150 < offsets + 16))).all()
+
+
+@pytest.mark.slow
+def test_keep_last_saves_the_last_epochs_weights(synth, tmp_path):
+    _, store, config = synth
+    values = json.loads(config.read_text())
+    for keep in ("best", "last"):
+        values["training"] = {**values["training"], "max_epochs": 3, "patience": 3,
+                              "keep": keep}
+        path = tmp_path / f"{keep}.json"
+        path.write_text(json.dumps(values))
+        folder = api.train(store, tmp_path / keep, model="seqcell", config=path,
+                           exclude=["cell3:*"], seed=0, device="cpu", genome=HG19)
+        history = json.loads((folder / "config.json").read_text())["provenance"]["history"]
+        saved = torch.load(folder / "weights.pt", weights_only=True)
+        state = torch.load(folder / "checkpoint.pt", weights_only=False)
+        expected = state["model"] if keep == "last" else state["best_model"]
+        assert all(torch.equal(saved[k], expected[k]) for k in saved)
+        if keep == "last" and history["best_epoch"] != 3:  # they differ unless the last is best
+            assert not all(torch.equal(saved[k], state["best_model"][k]) for k in saved)

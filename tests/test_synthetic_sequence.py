@@ -1,3 +1,4 @@
+import hashlib
 from dataclasses import replace
 from pathlib import Path
 
@@ -120,6 +121,8 @@ def test_settings_are_checked():
         replace(SequenceSpec(), peak_shares=(0.5, 0.5, 0.5)).check()
     with pytest.raises(InputError, match="site_rule must be one of strongest, random"):
         replace(SequenceSpec(), site_rule="best").check()
+    with pytest.raises(InputError, match="variant_gc must be one of any, balanced"):
+        replace(SequenceSpec(), variant_gc="neutral").check()
     with pytest.raises(InputError, match="needs 22000 bases"):
         generate("ACGT", TOY, contig_length=TOY.end)
 
@@ -136,6 +139,42 @@ def real_window(start: int = 17_000_000, end: int = 18_000_000) -> tuple[str, Se
 def real():
     sequence, spec = real_window()
     return generate(sequence, spec, contig_length=22_000_000), sequence, spec
+
+
+@pytest.fixture(scope="module")
+def balanced(real):
+    _, sequence, spec = real
+    return generate(sequence, replace(spec, variant_gc="balanced"), contig_length=22_000_000)
+
+
+def track_digest(compendium) -> str:
+    digest = hashlib.sha256()
+    for key in sorted(compendium.signal):
+        digest.update(compendium.signal[key].tobytes() + compendium.means[key].tobytes())
+    return digest.hexdigest()
+
+
+def gc_changes(variants: pd.DataFrame) -> np.ndarray:
+    """+1 A/T to G/C, -1 G/C to A/T, 0 otherwise, from REF and ALT."""
+    return np.array([(alt in "CG") - (ref in "CG") for ref, alt in
+                     zip(variants["REF"], variants["ALT"])])
+
+
+def test_balanced_variants_keep_the_tracks_and_balance_the_gc_change(real, balanced):
+    compendium = real[0]
+    assert track_digest(balanced) == track_digest(compendium)
+    pd.testing.assert_frame_equal(balanced.sites, compendium.sites)
+    pd.testing.assert_frame_equal(balanced.genes, compendium.genes)
+    # the default substitutions change the GC content of most variants; the balanced
+    # ones change it only in pairs of a break and a create
+    default, even = gc_changes(compendium.variants), gc_changes(balanced.variants)
+    even_kinds = balanced.variants["KIND"].to_numpy()
+    assert (default != 0).sum() > len(default) / 2
+    assert set(even_kinds) == {"break", "create"} and len(balanced.variants) >= 8
+    for sign in (-1, 1):  # only in pairs of a break and a create
+        assert (even[even_kinds == "break"] == sign).sum() == \
+            (even[even_kinds == "create"] == sign).sum()
+    assert (even == 0).sum() > len(even) / 2
 
 
 def test_real_slice_is_deterministic_given_the_seed(real):
@@ -230,10 +269,12 @@ def test_even_quotas_by_hand():
     assert even_quotas({"a": 1, "b": 2}, 9) == {"a": 1, "b": 2}
 
 
-def test_real_slice_variants_cross_the_site_rule(real):
+@pytest.mark.parametrize("variant_gc", ["any", "balanced"])
+def test_real_slice_variants_cross_the_site_rule(real, balanced, variant_gc):
     # rescan both alleles of each variant's motif window: a break takes its TF's best match
     # above the TF's cutoff (the weakest site's p-value), a create takes it below
-    compendium, sequence, spec = real
+    _, sequence, spec = real
+    compendium = real[0] if variant_gc == "any" else balanced
     cutoff = compendium.sites.groupby("tf")["p_value"].max()
     motifs = {m.name: m for m in jaspar_motifs(sorted(set(compendium.variants["TF"])))}
     for v in compendium.variants.itertuples(index=False):
@@ -320,3 +361,21 @@ def test_command_site_rule_random_is_the_random_grammar(tmp_path):
     sites = pd.read_csv(out / "truth" / "sites.tsv", sep="\t")
     assert sites["start"].tolist() == expected.sites["start"].tolist()
     np.testing.assert_allclose(sites["height"], expected.sites["height"], rtol=1e-5)
+
+
+def test_command_variant_gc_balanced_changes_only_the_variants(tmp_path):
+    sequence, spec = real_window(17_000_000, 17_250_000)
+    stores = {}
+    for name in ("any", "balanced"):
+        stores[name] = tmp_path / f"{name}.zarr"
+        assert main(["-q", "synth-sequence", "--genome", str(HG19), "--out",
+                     str(stores[name]), "--cell-types", "3", "--start", "17000000", "--end",
+                     "17250000", "--variant-gc", name]) == 0
+    tracks = [Store.open(stores[n]).read("22", 17_000_000 // 25, 17_250_000 // 25)
+              for n in stores]
+    np.testing.assert_array_equal(tracks[0], tracks[1])
+    expected = generate(sequence, replace(spec, n_cell_types=3, seed=0, n_variants=40,
+                                          variant_gc="balanced"), contig_length=22_000_000)
+    written = pd.read_csv(stores["balanced"] / "truth" / "variants.tsv", sep="\t")
+    assert written[["POS", "REF", "ALT", "KIND"]].values.tolist() == \
+        expected.variants[["POS", "REF", "ALT", "KIND"]].values.tolist()

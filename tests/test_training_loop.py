@@ -34,6 +34,15 @@ def test_early_stopping_keeps_the_best_epoch():
     assert history.bins_seen == 4 * 2 * 10
 
 
+def test_keep_last_keeps_the_last_epochs_weights():
+    model = Scalar()
+    opt = torch.optim.SGD(model.parameters(), lr=1.0)
+    history = fit(model, opt, spec_for(model, [5, 3, 4, 4, 9, 9]), max_epochs=10, patience=2,
+                  settings=RunSettings(), keep_last=True)
+    assert history.best_epoch == 2 and len(history.epochs) == 4  # stops as before
+    assert model.w.item() == -8.0  # weights after epoch 4, not the best epoch's -4
+
+
 def test_moving_average_is_validated_and_kept():
     model = Scalar()
     opt = torch.optim.SGD(model.parameters(), lr=1.0)

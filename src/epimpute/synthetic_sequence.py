@@ -47,7 +47,13 @@ from epimpute.io.atomic import atomic_file
 from epimpute.io.genome import one_hot
 from epimpute.motifs import jaspar_motifs, scan
 from epimpute.synthetic import _activity, _bump, _plateau
-from epimpute.synthetic_sites import SITE_RULES, choose_sites, plant_variants, site_heights
+from epimpute.synthetic_sites import (
+    SITE_RULES,
+    VARIANT_GC,
+    choose_sites,
+    plant_variants,
+    site_heights,
+)
 
 __all__ = ["HISTONE_MARKS", "SequenceCompendium", "SequenceSpec", "cpg_islands", "generate",
            "write_store"]
@@ -77,6 +83,11 @@ class SequenceSpec:
     min_spacing: int = 500
     site_rule: str = "strongest"
     n_variants: int = 40
+    variant_gc: str = "any"
+    """``any``: each variant's substitution is the one that most moves its match, whatever
+    its GC change; ``balanced``: one that keeps the GC content where it crosses the site
+    rule, else the ``any`` one only in pairs of a break and a create of the same GC change
+    (:mod:`epimpute.synthetic_sites`). Only the variants differ; the tracks are the same."""
     seed: int = 0
 
     def check(self) -> None:
@@ -97,6 +108,9 @@ class SequenceSpec:
         if self.site_rule not in SITE_RULES:
             raise InputError(f"site_rule must be one of {', '.join(SITE_RULES)}, got "
                              f"{self.site_rule!r}")
+        if self.variant_gc not in VARIANT_GC:
+            raise InputError(f"variant_gc must be one of {', '.join(VARIANT_GC)}, got "
+                             f"{self.variant_gc!r}")
         if not 0 < self.site_p < 1:
             raise InputError(f"site_p must be in (0, 1), got {self.site_p}")
 
@@ -184,15 +198,18 @@ def cpg_islands(x: np.ndarray, *, window: int = 500, gc: float = 0.55,
 
 
 def _site_table(kept: pd.DataFrame, spec: SequenceSpec, cells: list[str],
-                cutoffs: dict[str, float], rng: np.random.Generator
+                cutoffs: dict[str, float], rng: np.random.Generator, draws: int | None = None
                 ) -> tuple[pd.DataFrame, np.ndarray]:
+    """The sites' table and per-cell-type factors; the random values are drawn for
+    ``draws`` sites (default: as many as there are; at least that many), the first used."""
+    n = len(kept) if draws is None else max(draws, len(kept))
     active = spec.active()
     on = np.array([[tf in a for a in active] for tf in kept["tf"]], dtype=bool).reshape(-1, len(cells))
     table = kept[["start", "end", "tf", "role", "strand", "p_value"]].copy()
     table[["start", "end"]] += spec.start
-    table["height"] = site_heights(table, cutoffs, rng)
+    table["height"] = site_heights(table, cutoffs, rng, draws=n)
     table["cells"] = [",".join(c for c, o in zip(cells, row) if o) for row in on]
-    factors = rng.uniform(0.7, 1.3, (len(table), len(cells))) * on
+    factors = rng.uniform(0.7, 1.3, (n, len(cells)))[: len(table)] * on
     return table, factors
 
 
@@ -321,9 +338,9 @@ def generate(sequence: str, spec: SequenceSpec, *, contig_length: int,
     kept, cutoffs = choose_sites(strict, spec, rng, promoters, n_wanted, spec.role)
     sites, factors = _site_table(kept, spec, cells, cutoffs, rng)
     genes, gene_on = _genes(islands, spec, cells, rng)
-    variants, created = plant_variants(x, spec, motifs, kept, loose, cutoffs, promoters, rng,
-                                       spec.role)
-    new_sites, new_factors = _site_table(created, spec, cells, cutoffs, rng)
+    variants, created, reserve = plant_variants(x, spec, motifs, kept, loose, cutoffs,
+                                                promoters, rng, spec.role)
+    new_sites, new_factors = _site_table(created, spec, cells, cutoffs, rng, draws=reserve)
     n_bins = len(sequence) // spec.bin_size
     assays = [spec.accessibility, *HISTONE_MARKS]
     means, signal = {}, {}

@@ -12,6 +12,12 @@ Two rules (``SequenceSpec.site_rule``), on the same candidates (FIMO matches wit
 - ``random``: sites drawn at random among the candidates, heights independent of the match;
   a variant breaks a site when the match is gone at ``site_p``, creates one when a
   near-match (``site_p`` to ``5 * site_p``) passes ``site_p``.
+
+The substitution of a variant (``SequenceSpec.variant_gc``): ``any``, the one that most
+lowers (break) or raises (create) the match; ``balanced``, the one among those that keep
+the GC content (A<->T, C<->G) that does so, and where that one fails the rescan the
+``any`` one only in pairs of a break and a create of the same GC change, so that the GC
+change tells a break from a create no better than chance.
 """
 
 from __future__ import annotations
@@ -30,6 +36,7 @@ if TYPE_CHECKING:
 
 ROLES = ("ubiquitous", "lineage", "specific")
 SITE_RULES = ("strongest", "random")
+VARIANT_GC = ("any", "balanced")
 COLUMNS = ["start", "end", "tf", "role", "strand", "p_value"]
 
 
@@ -107,16 +114,25 @@ def choose_sites(hits: pd.DataFrame, spec: SequenceSpec, rng: np.random.Generato
 
 
 def site_heights(sites: pd.DataFrame, cutoffs: dict[str, float],
-                 rng: np.random.Generator) -> np.ndarray:
+                 rng: np.random.Generator, *, draws: int | None = None) -> np.ndarray:
     """Peak heights: gamma(3, 5) without cutoffs; else ``10 (1 + s) u``, ``s`` the decades
-    the match's p-value lies below its TF's cutoff (at most 3), ``u`` uniform in 0.8-1.25."""
+    the match's p-value lies below its TF's cutoff (at most 3), ``u`` uniform in 0.8-1.25.
+    The random values are drawn for ``draws`` sites (default ``len(sites)``), the first
+    ``len(sites)`` used."""
+    n = len(sites) if draws is None else draws
     if not cutoffs:
-        return rng.gamma(3.0, 5.0, len(sites))
+        return rng.gamma(3.0, 5.0, n)[: len(sites)]
     tiny = np.finfo(np.float64).tiny  # the exact p-value of a long consensus can be 0
     cut = np.maximum([cutoffs[tf] for tf in sites["tf"]], tiny)
     p = np.maximum(sites["p_value"].to_numpy(dtype=np.float64), tiny)
     strength = np.clip(np.log10(cut / p), 0, 3)
-    return 10.0 * (1.0 + strength) * rng.uniform(0.8, 1.25, len(sites))
+    return 10.0 * (1.0 + strength) * rng.uniform(0.8, 1.25, n)[: len(sites)]
+
+
+def gc_change(ref: int, alt: int) -> int:
+    """G/C bases gained by substituting base ``alt`` for ``ref`` (ACGT order): +1 A/T to
+    G/C, -1 G/C to A/T, else 0."""
+    return int(alt in (1, 2)) - int(ref in (1, 2))
 
 
 def _oriented(motif: Motif, strand: str) -> np.ndarray:
@@ -124,37 +140,53 @@ def _oriented(motif: Motif, strand: str) -> np.ndarray:
 
 
 def _proposal(x: np.ndarray, kind: str, tf: str, strand: str, lo: int, motif: Motif,
-              site: int) -> dict:
-    """The substitution that most lowers (break) or raises (create) the match's score."""
+              site: int, *, neutral: bool = False) -> dict:
+    """A break or create at the match of ``tf`` at ``lo``, with its candidate substitutions
+    ``subs``: ``(pos, alt)`` of the one that most lowers (break) or raises (create) the
+    match's score and, with ``neutral`` where that one changes the GC content, of the one
+    keeping it (each base to its complement, A<->T, C<->G) that does so most, where it
+    moves the score that way."""
     pwm = _oriented(motif, strand)
     cols = np.arange(pwm.shape[1])
     ref = x[:, lo:lo + pwm.shape[1]].argmax(axis=0)
+    same_gc = 3 - ref  # ACGT order: the complement keeps G/C as G/C and A/T as A/T
     if kind == "break":
         j = int((pwm[ref, cols] - pwm.min(axis=0)).argmax())
         alt = int(pwm[:, j].argmin())
+        drop = pwm[ref, cols] - pwm[same_gc, cols]
     else:
         j = int((np.log(pwm.max(axis=0) + 1e-4) - np.log(pwm[ref, cols] + 1e-4)).argmax())
         alt = int(pwm[:, j].argmax())
+        drop = np.log(pwm[ref, cols] + 1e-4) - np.log(pwm[same_gc, cols] + 1e-4)
+    subs = [(lo + j, alt)]
+    gain = drop if kind == "break" else -drop
+    best = int(gain.argmax())
+    if neutral and gc_change(int(ref[j]), alt) != 0 and gain[best] > 0:
+        subs.append((lo + best, int(same_gc[best])))
     return {"kind": kind, "tf": tf, "strand": strand, "start": lo, "end": lo + pwm.shape[1],
-            "pos": lo + j, "ref": int(ref[j]), "alt": alt, "site": site}
+            "subs": subs, "site": site}
 
 
 def _rescan(x: np.ndarray, proposals: list[dict], motifs: dict[str, Motif], threshold: float,
-            flank: int = 30) -> dict[int, dict[str, float]]:
-    """Best p-value (below ``threshold``) of each TF, by window: ``2k`` (reference) and
-    ``2k + 1`` (alternative) around proposal ``k``."""
+            flank: int = 30) -> dict[tuple[int, int], dict[str, float]]:
+    """Best p-value (below ``threshold``) of each TF, by window: ``(k, 0)`` the reference
+    around proposal ``k``, ``(k, s)`` its ``s``-th substitution."""
     width = max(p["end"] - p["start"] for p in proposals) + 2 * flank
-    windows = np.zeros((2 * len(proposals), 4, width), dtype=np.float32)
-    for k, p in enumerate(proposals):
+    index = [(k, s) for k, p in enumerate(proposals) for s in range(len(p["subs"]) + 1)]
+    windows = np.zeros((len(index), 4, width), dtype=np.float32)
+    for w, (k, s) in enumerate(index):
+        p = proposals[k]
         a = max(0, p["start"] - flank)
         piece = x[:, a:a + width]
-        windows[2 * k : 2 * k + 2, :, : piece.shape[1]] = piece
-        windows[2 * k + 1, :, p["pos"] - a] = 0
-        windows[2 * k + 1, p["alt"], p["pos"] - a] = 1
+        windows[w, :, : piece.shape[1]] = piece
+        if s:
+            pos, alt = p["subs"][s - 1]
+            windows[w, :, pos - a] = 0
+            windows[w, alt, pos - a] = 1
     hits = scan(list(motifs.values()), windows, threshold=threshold)
-    best: dict[int, dict[str, float]] = {}
-    for k, tf, pv in zip(hits["sequence"], hits["tf"], hits["p_value"]):
-        window = best.setdefault(int(k), {})
+    best: dict[tuple[int, int], dict[str, float]] = {}
+    for w, tf, pv in zip(hits["sequence"], hits["tf"], hits["p_value"]):
+        window = best.setdefault(index[int(w)], {})
         window[tf] = min(pv, window.get(tf, 1.0))
     return best
 
@@ -174,8 +206,10 @@ def _crowded(strict: pd.DataFrame, cutoffs: dict[str, float], p: dict, spacing: 
 def plant_variants(x: np.ndarray, spec: SequenceSpec, motifs: dict[str, Motif],
                    sites: pd.DataFrame, loose: pd.DataFrame, cutoffs: dict[str, float],
                    promoters: list[int], rng: np.random.Generator, role: Callable[[str], str]
-                   ) -> tuple[list[dict], pd.DataFrame]:
-    """Planted substitutions that pass the rescan, and the sites the ``create`` ones make.
+                   ) -> tuple[list[dict], pd.DataFrame, int]:
+    """Planted substitutions that pass the rescan, the sites the ``create`` ones make, and
+    how many sites the ``any`` substitutions would create (what the random draws of the
+    created sites are made for, so that ``variant_gc`` leaves the stream as it is).
 
     ``sites`` in window coordinates; ``loose``: every match up to ``5 * site_p``. A break
     must take its site's match out of the site rule and bring no other match into it; a
@@ -185,6 +219,7 @@ def plant_variants(x: np.ndarray, spec: SequenceSpec, motifs: dict[str, Motif],
     create, as strong as the new match).
     """
     n_each, strongest = spec.n_variants // 2, spec.site_rule == "strongest"
+    balanced = spec.variant_gc == "balanced"
     strict = loose[loose["p_value"] < spec.site_p]
     site_centres = ((sites["start"] + sites["end"]) // 2).tolist()
     if strongest:  # every site is tried (only those near their cutoff can be broken)
@@ -197,38 +232,100 @@ def plant_variants(x: np.ndarray, spec: SequenceSpec, motifs: dict[str, Motif],
         blocked = sorted([*promoters, *((strict["start"] + strict["end"]) // 2).tolist()])
     near = near.reset_index(drop=True)
     proposals = [_proposal(x, "break", sites["tf"].iat[i], sites["strand"].iat[i],
-                           int(sites["start"].iat[i]), motifs[sites["tf"].iat[i]], int(i))
+                           int(sites["start"].iat[i]), motifs[sites["tf"].iat[i]], int(i),
+                           neutral=balanced)
                  for i in order]
     centres = ((near["start"] + near["end"]) // 2).to_numpy()
     chosen = spaced(rng.permutation(len(near)), centres, spec.min_spacing, list(blocked))
     for i in rng.permutation(chosen)[: None if strongest else 3 * n_each]:
         proposals.append(_proposal(x, "create", near["tf"].iat[i], near["strand"].iat[i],
-                                   int(near["start"].iat[i]), motifs[near["tf"].iat[i]], -1))
+                                   int(near["start"].iat[i]), motifs[near["tf"].iat[i]], -1,
+                                   neutral=balanced))
     if not proposals:
-        return [], pd.DataFrame(columns=COLUMNS)
+        return [], pd.DataFrame(columns=COLUMNS), 0
     best = _rescan(x, proposals, motifs, spec.site_p)
 
-    def strong(k: int) -> set[str]:
-        return {tf for tf, pv in best.get(k, {}).items() if pv <= cutoffs.get(tf, 1.0)}
+    def strong(key: tuple[int, int]) -> set[str]:
+        return {tf for tf, pv in best.get(key, {}).items() if pv <= cutoffs.get(tf, 1.0)}
 
-    accepted, created, counts = [], [], {"break": 0, "create": 0}
-    for k, p in enumerate(proposals):
-        if counts[p["kind"]] >= n_each or x[:, p["pos"]].sum() == 0:
-            continue
-        ref, alt = strong(2 * k), strong(2 * k + 1)
+    def crossing(k: int, s: int) -> float | None:
+        """The new match's p-value (0 for a break) when substitution ``s`` of proposal
+        ``k`` crosses the site rule; None when it does not."""
+        p = proposals[k]
+        if x[:, p["subs"][s - 1][0]].sum() == 0:
+            return None
+        ref, alt = strong((k, 0)), strong((k, s))
         if p["kind"] == "break":
             valid = p["tf"] in ref and p["tf"] not in alt and alt <= ref
             new_p = 0.0
         else:
-            new_p = best.get(2 * k + 1, {}).get(p["tf"], 0.0)
+            new_p = best.get((k, s), {}).get(p["tf"], 0.0)
             valid = p["tf"] not in ref and alt == ref | {p["tf"]} and \
                 (not strongest or new_p < cutoffs[p["tf"]])  # below any tie at the cutoff
         if not valid or (strongest and _crowded(strict, cutoffs, p, spec.min_spacing, new_p)):
-            continue
-        counts[p["kind"]] += 1
+            return None
+        return new_p
+
+    def greedy(subs: dict[int, int], limits: dict[str, int]) -> dict[int, tuple[int, float]]:
+        """Proposal -> (substitution, new p-value): in order, up to ``limits`` a kind."""
+        taken, counts = {}, {"break": 0, "create": 0}
+        for k, s in subs.items():
+            kind = proposals[k]["kind"]
+            if counts[kind] < limits[kind] and (new_p := crossing(k, s)) is not None:
+                counts[kind] += 1
+                taken[k] = (s, new_p)
+        return taken
+
+    default = greedy(dict.fromkeys(range(len(proposals)), 1), {"break": n_each, "create": n_each})
+    reserve = sum(proposals[k]["kind"] == "create" for k in default)
+    # no more creates than the default, whose sites' random draws are the ones made
+    limits = {"break": n_each, "create": reserve}
+    picked = _balanced(proposals, greedy, crossing, x, limits) if balanced else default
+    accepted, created = [], []
+    for k in sorted(picked):
+        (s, new_p), p = picked[k], dict(proposals[k])
+        p["pos"], p["alt"] = p.pop("subs")[s - 1]
+        p["ref"] = int(x[:, p["pos"]].argmax())
         if p["kind"] == "create":
             p["site"] = len(created)
             created.append({"start": p["start"], "end": p["end"], "tf": p["tf"],
                             "role": role(p["tf"]), "strand": p["strand"], "p_value": new_p})
         accepted.append(p)
-    return accepted, pd.DataFrame(created, columns=COLUMNS)
+    return accepted, pd.DataFrame(created, columns=COLUMNS), reserve
+
+
+def _balanced(proposals: list[dict], greedy: Callable, crossing: Callable, x: np.ndarray,
+              limits: dict[str, int]) -> dict[int, tuple[int, float]]:
+    """``variant_gc="balanced"``: the GC-keeping substitution of each proposal where it
+    crosses the rule, up to ``limits`` a kind; then, while both kinds have room, pairs of a
+    break and a create (in order) whose first substitutions cross it with the same GC
+    change."""
+    def change(k: int, s: int) -> int:
+        pos, alt = proposals[k]["subs"][s - 1]
+        return gc_change(int(x[:, pos].argmax()), alt)
+
+    keeping = {}
+    for k, p in enumerate(proposals):
+        s = next((s for s in range(1, len(p["subs"]) + 1) if change(k, s) == 0), None)
+        if s is not None:
+            keeping[k] = s
+    picked = greedy(keeping, limits)
+    room = {kind: limits[kind] - sum(proposals[k]["kind"] == kind for k in picked)
+            for kind in limits}
+    for sign in (-1, 1):
+        queues = {kind: [k for k, p in enumerate(proposals) if p["kind"] == kind
+                         and k not in picked and change(k, 1) == sign]
+                  for kind in ("break", "create")}
+        while min(room.values()) > 0:
+            pair = {}
+            for kind, queue in queues.items():
+                while queue and kind not in pair:
+                    k = queue.pop(0)
+                    if (new_p := crossing(k, 1)) is not None:
+                        pair[kind] = (k, new_p)
+            if len(pair) < 2:
+                break
+            for kind, (k, new_p) in pair.items():
+                picked[k] = (1, new_p)
+                room[kind] -= 1
+    return picked

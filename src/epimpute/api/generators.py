@@ -74,7 +74,8 @@ def synth(
 def synth_sequence(genome: Path, out: Path, *, cell_types: int = 6, seed: int = 0,
                    start: int | None = None, end: int | None = None, contig: str = "22",
                    accessibility: str = "ATAC", site_rule: str = "strongest",
-                   overwrite: bool = False, progress: bool = True) -> Store:
+                   variant_gc: str = "any", overwrite: bool = False,
+                   progress: bool = True) -> Store:
     """Generate accessibility and histone tracks with known truth on a real genome's sequence.
 
     See :mod:`epimpute.synthetic_sequence` for the grammar (motif sites of active TFs,
@@ -102,6 +103,10 @@ def synth_sequence(genome: Path, out: Path, *, cell_types: int = 6, seed: int = 
     site_rule
         ``strongest`` (each TF's sites are its strongest matches, heights rising with the
         match) or ``random`` (sites drawn among the matches; the earlier grammar).
+    variant_gc
+        ``any`` (each planted variant's substitution the one that most moves its match) or
+        ``balanced`` (substitutions that keep the GC content where they cross the site
+        rule, else breaks and creates paired by GC change; the tracks stay the same).
     overwrite
         Replace ``out`` if it is an epimpute store.
     progress
@@ -126,6 +131,7 @@ def synth_sequence(genome: Path, out: Path, *, cell_types: int = 6, seed: int = 
     defaults = SequenceSpec()
     spec = SequenceSpec(n_cell_types=cell_types, seed=seed, contig=contig,
                         accessibility=accessibility, site_rule=site_rule,
+                        variant_gc=variant_gc,
                         start=defaults.start if start is None else start,
                         end=defaults.end if end is None else end)
     spec.check()

@@ -202,6 +202,6 @@ def synth_sequence(args: argparse.Namespace) -> None:
     store = synth_sequence(args.genome, args.out, cell_types=args.cell_types, seed=args.seed,
                            start=args.start, end=args.end, contig=args.contig,
                            accessibility=args.accessibility, site_rule=args.site_rule,
-                           overwrite=args.overwrite, progress=not args.quiet)
+                           variant_gc=args.variant_gc, overwrite=args.overwrite, progress=not args.quiet)
     print(f"wrote {store.path}: {len(store.tracks)} tracks of {len(store.biosamples)} cell "
           f"types on {args.contig}; truth in {store.path / 'truth'}")

@@ -216,6 +216,10 @@ def build_parser() -> argparse.ArgumentParser:
     p.add_argument("--site-rule", choices=("strongest", "random"), default="strongest",
                    help="sites: each TF's strongest matches (default) or drawn at random "
                         "among the matches")
+    p.add_argument("--variant-gc", choices=("any", "balanced"), default="any",
+                   help="planted variants: the substitution that most moves the match "
+                        "(default) or, balanced, ones whose GC change does not tell a break "
+                        "from a create (same tracks)")
     p.add_argument("--overwrite", action="store_true",
                    help="replace an existing store (only an epimpute store)")
     p.set_defaults(run=handlers.synth_sequence)

@@ -33,6 +33,7 @@ SequenceSource = Callable[[str, int, int], np.ndarray]
 """``(contig, start_bp, end_bp) -> (4, end - start)`` one-hot float32 (zeros outside)."""
 ACCESSIBILITY_ASSAYS = ("ATAC", "DNase", "ATAC-seq", "DNase-seq")
 TASKS = ("marks", "accessibility")
+STEM_ACTIVATIONS = ("gelu", "relu", "exp")
 AVERAGES = ("sequence", "observed")
 
 
@@ -44,6 +45,10 @@ class SeqcellConfig:
     ----------
     stem_channels, stem_kernel
         First convolution over the one-hot bases (1 bp).
+    stem_activation
+        Activation of the stem's (pooled) output: ``gelu``, ``relu`` or ``exp`` (the
+        exponential, which favours filters that respond to whole motifs, after Koo and
+        Ploenzke 2021; its input is capped at 10). Later layers use GELU.
     channels, conv_kernel
         Width of the network after the stem, and the kernel of the convolution after each
         pool.
@@ -86,6 +91,7 @@ class SeqcellConfig:
 
     stem_channels: int = 32
     stem_kernel: int = 15
+    stem_activation: str = "gelu"
     channels: int = 64
     conv_kernel: int = 5
     pools: tuple[int, ...] = (5, 5, 5)
@@ -146,6 +152,18 @@ class _ChannelNorm(nn.LayerNorm):
         return super().forward(x.transpose(1, 2)).transpose(1, 2)
 
 
+class _Exp(nn.Module):
+    def forward(self, x: torch.Tensor) -> torch.Tensor:
+        return torch.exp(x.clamp(max=10.0))
+
+
+def _activation(name: str) -> nn.Module:
+    if name not in STEM_ACTIVATIONS:
+        raise InputError(f"seqcell stem_activation must be one of "
+                         f"{', '.join(STEM_ACTIVATIONS)}, got {name!r}")
+    return {"gelu": nn.GELU, "relu": nn.ReLU, "exp": _Exp}[name]()
+
+
 class _Residual(nn.Module):
     def __init__(self, channels: int, dilation: int, dropout: float) -> None:
         super().__init__()
@@ -173,8 +191,9 @@ class Seqcell(nn.Module):
         layers: list[nn.Module] = [nn.Conv1d(4, config.stem_channels, config.stem_kernel,
                                              padding=config.stem_kernel // 2)]
         width = config.stem_channels
-        for pool in config.pools:
-            layers += [nn.MaxPool1d(pool), nn.GELU(),
+        for i, pool in enumerate(config.pools):
+            activation = _activation(config.stem_activation) if i == 0 else nn.GELU()
+            layers += [nn.MaxPool1d(pool), activation,
                        nn.Conv1d(width, c, config.conv_kernel, padding=config.conv_kernel // 2)]
             width = c
         layers += [_Residual(c, d, config.dropout) for d in config.dilations]

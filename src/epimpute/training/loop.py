@@ -135,10 +135,12 @@ def fit(
     amp: bool = False,
     ema_decay: float | None = None,
     description: str = "training",
+    keep_last: bool = False,
 ) -> History:
     """Train until ``patience`` epochs without improvement, ``max_epochs`` or the budget.
 
-    On return ``model`` holds the weights of the best validation epoch. With ``ema_decay``
+    On return ``model`` holds the weights of the best validation epoch (``keep_last``: of
+    the last epoch, for when the validation loss is a poor guide). With ``ema_decay``
     the weights validated and kept are an exponential moving average of the trained ones
     (updated after every step), which smooths out step-to-step noise. A checkpoint is
     written after every epoch (model, optimiser, average, history, random state) and read
@@ -177,7 +179,8 @@ def fit(
             spec.random_state[1](trainer_rng)
         log.info("resumed from %s after %d epochs", checkpoint, start_epoch)
         if history.stopped_because in ("early stopping", "max epochs"):
-            model.load_state_dict(best_state)
+            if not keep_last:
+                model.load_state_dict(best_state)
             return history
 
     budget = Budget(settings.max_minutes)
@@ -257,7 +260,8 @@ def fit(
             })
         if stopped:
             break
-    model.load_state_dict(best_state)
+    if not keep_last:
+        model.load_state_dict(best_state)
     return history
 
 

@@ -32,6 +32,7 @@ from epimpute.training.data import genome_blocks, split_blocks, store_layout
 from epimpute.training.loop import History, LoopSpec, RunSettings, fit
 
 log = logging.getLogger(__name__)
+KEEP = ("best", "last")
 
 
 @dataclass
@@ -60,6 +61,18 @@ class SeqcellTrainingConfig:
         Models with ``variant_mask``: share of training windows in which ``crop // 16``
         spans of ``2 x variant_mask + 1`` model bins of accessibility are hidden (the
         network learns to predict there from sequence, the surroundings and the panel).
+    reverse_complement
+        Share of training windows read on the other strand (sequence reverse-complemented,
+        accessibility and targets reversed); 0 keeps every window as it is.
+    peak_rate
+        Share of training windows placed so that their crop holds a *peak*: a model bin
+        where some training cell type's accessibility is in the top 2 % of the training
+        blocks' bins (chosen uniformly among the peaks, at a uniform place in the crop);
+        the others, and every validation window, are placed uniformly. 0: all uniform.
+    keep
+        The weights kept: ``best``, those of the epoch of least validation loss; ``last``,
+        those at the end of training (the validation loss can rise while the trunk learns
+        motifs: a motif detector first predicts peaks at matches that are not sites).
     """
 
     batch_size: int = 8
@@ -75,6 +88,9 @@ class SeqcellTrainingConfig:
     validation_windows: int = 64
     panel_spacing: int = 8
     mask_rate: float = 0.5
+    reverse_complement: float = 0.0
+    peak_rate: float = 0.0
+    keep: str = "best"
 
 
 @dataclass
@@ -123,6 +139,14 @@ def train_seqcell(
         raise InputError(f"seqcell: variant_mask must be a whole number of model bins >= 0 "
                          f"and mask_rate in [0, 1], got {config.variant_mask!r} and "
                          f"{training.mask_rate!r}")
+    if training.keep not in KEEP:
+        raise InputError(f"seqcell: keep must be one of {', '.join(KEEP)}, got "
+                         f"{training.keep!r}")
+    for name in ("reverse_complement", "peak_rate"):
+        value = getattr(training, name)
+        if isinstance(value, bool) or not isinstance(value, (int, float)) \
+                or not 0.0 <= value <= 1.0:
+            raise InputError(f"seqcell: {name} must be a share in [0, 1], got {value!r}")
     observed_base = config.average == "observed"
     if observed_base and config.task != "marks":
         raise InputError("seqcell: average 'observed' applies to the marks task only")
@@ -182,6 +206,7 @@ def train_seqcell(
         return _load_block(store, genome, block, cells, assay, marks, config, step)
     train_data = [load(b) for b in tqdm(train_blocks, desc="loading", disable=not settings.progress)]
     validation_data = [load(b) for b in validation_blocks]
+    peaks = peak_bins(train_data, by_sequence=by_sequence) if training.peak_rate else None
     device = resolve_device(settings.device)
     with torch.random.fork_rng(devices=[]):
         torch.manual_seed(settings.seed)
@@ -192,9 +217,11 @@ def train_seqcell(
 
         def batches(epoch: int) -> Iterator[tuple[tuple[torch.Tensor, ...], int]]:
             for _ in range(training.steps_per_epoch):
-                picks = _draw(train_data, training, n_windows, generator)
+                picks = _draw(train_data, training, n_windows, generator, peaks)
                 batch = _batch(train_data, picks, panels, config.context, training.crop,
                                size, device)
+                if training.reverse_complement:
+                    batch = other_strand(batch, training.reverse_complement, generator)
                 if config.variant_mask:
                     hide_spans(batch[1], config, training, generator)
                 yield batch, training.batch_size * training.crop * step
@@ -215,7 +242,7 @@ def train_seqcell(
                         random_state=(generator.get_state, generator.set_state))
         history = fit(network, optimizer, spec, max_epochs=training.max_epochs,
                       patience=training.patience, settings=settings, checkpoint=checkpoint,
-                      description="seqcell")
+                      description="seqcell", keep_last=training.keep == "last")
     return SeqcellImputer(layout, network.cpu()), history
 
 
@@ -310,15 +337,42 @@ def _sequence_of(genome: Genome, contig: str, first: int, n: int, context: int,
                           (first + n + context) * size).astype(np.int8)
 
 
+def peak_bins(data: list[_Block], *, by_sequence: bool, share: float = 0.02
+              ) -> tuple[torch.Tensor, torch.Tensor]:
+    """``(block, bin)`` of the model bins (of the blocks' predicted bins) where some
+    training cell type's accessibility (``by_sequence``, the accessibility task: the
+    targets) is in the top ``share`` of all of them."""
+    tops = []
+    for b in data:
+        n = b.marks.shape[2]
+        context = (b.accessibility.shape[1] - n) // 2
+        values = b.average if by_sequence else b.accessibility[:, context: context + n]
+        tops.append(values.max(axis=0))
+    cut = np.quantile(np.concatenate(tops), 1.0 - share)
+    where = [(i, j) for i, top in enumerate(tops) for j in np.flatnonzero(top > cut)]
+    if not where:  # a flat signal: every bin ties
+        where = [(i, j) for i, top in enumerate(tops) for j in range(len(top))]
+    blocks, bins = zip(*where)
+    return torch.tensor(blocks), torch.tensor(bins)
+
+
 def _draw(data: list[_Block], training: SeqcellTrainingConfig, n_cells: int,
-          generator: torch.Generator) -> list[tuple[int, int, int]]:
-    """``(block, first model bin, cell)`` of each window of a batch."""
+          generator: torch.Generator,
+          peaks: tuple[torch.Tensor, torch.Tensor] | None = None) -> list[tuple[int, int, int]]:
+    """``(block, first model bin, cell)`` of each window of a batch; with ``peaks``
+    (:func:`peak_bins`), a share ``peak_rate`` of them with a peak in the crop."""
     picks = []
     sizes = torch.tensor([max(b.marks.shape[2] - training.crop, 0) + 1 for b in data],
                          dtype=torch.float64)
     for _ in range(training.batch_size):
-        block = int(torch.multinomial(sizes, 1, generator=generator))
-        offset = int(torch.randint(int(sizes[block]), (1,), generator=generator))
+        if peaks is not None and float(torch.rand(1, generator=generator)) < training.peak_rate:
+            k = int(torch.randint(len(peaks[0]), (1,), generator=generator))
+            block, peak = int(peaks[0][k]), int(peaks[1][k])
+            place = int(torch.randint(training.crop, (1,), generator=generator))
+            offset = min(max(peak - place, 0), int(sizes[block]) - 1)
+        else:
+            block = int(torch.multinomial(sizes, 1, generator=generator))
+            offset = int(torch.randint(int(sizes[block]), (1,), generator=generator))
         cell = int(torch.randint(n_cells, (1,), generator=generator))
         picks.append((block, offset, cell))
     return picks
@@ -336,6 +390,24 @@ def hide_spans(accessibility: torch.Tensor, config: SeqcellConfig,
         for _ in range(max(1, training.crop // 16)):
             centre = context + int(torch.randint(training.crop, (1,), generator=generator))
             accessibility[window, centre - half: centre + half + 1] = float("nan")
+
+
+def other_strand(batch: tuple[torch.Tensor, ...], rate: float,
+                 generator: torch.Generator) -> tuple[torch.Tensor, ...]:
+    """The batch with a share ``rate`` of its windows on the reverse strand: one-hot
+    sequence (ACGT order) reversed and complemented, every per-bin tensor reversed (the
+    window is symmetric about its crop, so the crop stays in place), the panel as it is."""
+    sequence, accessibility, panel, *per_bin = batch
+    flip = torch.rand(sequence.shape[0], generator=generator) < rate
+    if not flip.any():
+        return batch
+    flip = flip.to(sequence.device)
+
+    def turned(t: torch.Tensor, dims: tuple[int, ...]) -> torch.Tensor:
+        shape = (-1,) + (1,) * (t.dim() - 1)
+        return torch.where(flip.view(shape), t.flip(dims), t)
+    return (turned(sequence, (1, 2)), turned(accessibility, (1,)), panel,
+            *(turned(t, (t.dim() - 1,)) for t in per_bin))
 
 
 def _batch(data: list[_Block], picks: list[tuple[int, int, int]], panels: torch.Tensor,
