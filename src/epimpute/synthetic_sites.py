@@ -153,13 +153,12 @@ def _proposal(x: np.ndarray, kind: str, tf: str, strand: str, lo: int, motif: Mo
     if kind == "break":
         j = int((pwm[ref, cols] - pwm.min(axis=0)).argmax())
         alt = int(pwm[:, j].argmin())
-        drop = pwm[ref, cols] - pwm[same_gc, cols]
+        gain = pwm[ref, cols] - pwm[same_gc, cols]  # how much keeping GC lowers the score
     else:
         j = int((np.log(pwm.max(axis=0) + 1e-4) - np.log(pwm[ref, cols] + 1e-4)).argmax())
         alt = int(pwm[:, j].argmax())
-        drop = np.log(pwm[ref, cols] + 1e-4) - np.log(pwm[same_gc, cols] + 1e-4)
+        gain = np.log(pwm[same_gc, cols] + 1e-4) - np.log(pwm[ref, cols] + 1e-4)  # raises
     subs = [(lo + j, alt)]
-    gain = drop if kind == "break" else -drop
     best = int(gain.argmax())
     if neutral and gc_change(int(ref[j]), alt) != 0 and gain[best] > 0:
         subs.append((lo + best, int(same_gc[best])))
