@@ -53,6 +53,7 @@ from epimpute.imputation import input_availability
 from epimpute.model_dir import load_model
 from epimpute.seqcell_inputs import prepare_imputation
 from epimpute.store import Store
+from epimpute.synthetic_sites import gc_change
 from epimpute.variants import Variant, score_variants
 
 DEFAULT = next((p / "shared" / "data" / "sequence" for p in Path(__file__).resolve().parents[1:4]
@@ -149,7 +150,8 @@ def gc_tables(truth: pd.DataFrame, cells: list[str], marks: tuple[str, ...]
               ) -> dict[str, pd.DataFrame]:
     """Prediction tables that give every variant the GC change of its substitution as the
     effect on every mark: +1 A/T to G/C, -1 G/C to A/T, 0 otherwise."""
-    change = [float((alt in "CG") - (ref in "CG")) for ref, alt in zip(truth["REF"], truth["ALT"])]
+    change = [float(gc_change("ACGT".index(ref), "ACGT".index(alt)))
+              for ref, alt in zip(truth["REF"], truth["ALT"])]
     table = truth[["CHROM", "POS", "REF", "ALT"]].assign(
         status="ok", **{f"{m}:effect": change for m in marks})
     return dict.fromkeys(cells, table)
