@@ -174,12 +174,14 @@ def simulate_measurements(work: WindowImputer, candidates: Sequence[tuple[int, i
         for (_, donor, without, assays, rows), total in zip(jobs, errors):
             truth = signal[rows, margin:margin + length]
             pairs = [(donor, a) for a in assays]
-            masks = [without] + [without.copy() for _ in assays]
-            for k, row in enumerate(rows, start=1):
-                masks[k][row] = True
-            for k, mask in enumerate(masks):
-                predicted = work.predict(signal, mask, pairs, window)
-                total[k] += ((predicted - truth) ** 2).sum(axis=1, dtype=np.float64)
+            predicted = work.predict(signal, without, pairs, window)
+            total[0] += ((predicted - truth) ** 2).sum(axis=1, dtype=np.float64)
+            for k, row in enumerate(rows, start=1):  # the measured assay itself is not scored
+                mask, others = without.copy(), [j for j in range(len(rows)) if j != k - 1]
+                mask[row] = True
+                predicted = work.predict(signal, mask, [pairs[j] for j in others], window)
+                total[k, others] += ((predicted - truth[others]) ** 2).sum(
+                    axis=1, dtype=np.float64)
         bins += length
     records = []
     for (cell, donor, _, assays, _), total in zip(jobs, errors):
