@@ -532,3 +532,30 @@ def test_keep_last_saves_the_last_epochs_weights(synth, tmp_path):
         assert all(torch.equal(saved[k], expected[k]) for k in saved)
         if keep == "last" and history["best_epoch"] != 3:  # they differ unless the last is best
             assert not all(torch.equal(saved[k], state["best_model"][k]) for k in saved)
+
+
+def test_training_with_known_motifs_keeps_their_filters_and_reloads(synth, tmp_path):
+    from epimpute.models.motif_stem import motif_filters
+    from epimpute.motifs import jaspar_library
+
+    _, store, config = synth
+    values = json.loads(config.read_text())
+    values["model"] = {**values["model"], "stem_motifs": ["CTCF", "MA0004.1"]}
+    values["training"] = {**values["training"], "max_epochs": 1}
+    path = tmp_path / "motifs.json"
+    path.write_text(json.dumps(values))
+    folder = api.train(store, tmp_path / "model", model="seqcell", config=path,
+                       exclude=["cell3:*"], seed=0, device="cpu", genome=HG19)
+    imputer = load_model(folder)
+    assert imputer.config.stem_motifs == ("CTCF", "MA0004.1")
+    assert imputer.config.motif_width == 15  # CTCF's 15 columns, Arnt's 6
+    weights, biases = motif_filters([m.pwm for m in jaspar_library(["CTCF", "MA0004.1"])], 15)
+    stem = imputer.network.trunk[0]
+    np.testing.assert_array_equal(stem.motifs.weight.numpy(), weights)
+    assert not np.allclose(stem.motifs.bias.detach().numpy(), biases)  # learnt
+    bad = tmp_path / "bad.json"
+    bad.write_text(json.dumps({**values, "model": {**values["model"], "stem_motifs": ["NOPE"]}}))
+    with pytest.raises(InputError, match="no JASPAR motif pinned for 'NOPE'"):
+        api.train(store, tmp_path / "bad", model="seqcell", config=bad, exclude=["cell3:*"],
+                  seed=0, device="cpu", genome=HG19)
+    assert not (tmp_path / "bad").exists()

@@ -9,6 +9,8 @@ compendium does not change when a newer JASPAR release becomes the package's def
 
 from __future__ import annotations
 
+import re
+import warnings
 from collections.abc import Sequence
 from dataclasses import dataclass
 from functools import cache
@@ -18,7 +20,8 @@ import pandas as pd
 
 from epimpute.errors import InputError
 
-__all__ = ["JASPAR_IDS", "JASPAR_RELEASE", "Motif", "consensus", "jaspar_motifs", "scan"]
+__all__ = ["JASPAR_IDS", "JASPAR_RELEASE", "Motif", "consensus", "jaspar_library",
+           "jaspar_motifs", "scan"]
 
 JASPAR_RELEASE = "JASPAR2026"
 # Well-known vertebrate CORE motifs, name -> matrix ID in JASPAR_RELEASE.
@@ -31,6 +34,9 @@ JASPAR_IDS = {
 }
 
 
+_MATRIX_ID = re.compile(r"MA\d{4}\.\d+")
+
+
 @dataclass(frozen=True)
 class Motif:
     """A position probability matrix.
@@ -38,7 +44,8 @@ class Motif:
     Attributes
     ----------
     name
-        Transcription factor, as in :data:`JASPAR_IDS`.
+        Transcription factor: a key of :data:`JASPAR_IDS`, or JASPAR's name for motifs
+        given by matrix ID.
     matrix_id
         JASPAR matrix ID with version.
     pwm
@@ -58,7 +65,9 @@ class Motif:
 def _load(matrix_id: str, release: str) -> tuple[str, np.ndarray]:
     from pyjaspar import jaspardb
 
-    record = jaspardb(release=release).fetch_motif_by_id(matrix_id)
+    with warnings.catch_warnings():  # an unknown ID: pyjaspar warns, the error below says it
+        warnings.simplefilter("ignore")
+        record = jaspardb(release=release).fetch_motif_by_id(matrix_id)
     if record is None:
         raise InputError(f"JASPAR {release} has no matrix {matrix_id}")
     counts = np.array([record.counts[base] for base in "ACGT"], dtype=np.float64)
@@ -82,6 +91,29 @@ def jaspar_motifs(names: Sequence[str], *, release: str = JASPAR_RELEASE) -> lis
                              f"{', '.join(JASPAR_IDS)}")
         _, pwm = _load(JASPAR_IDS[key], release)
         motifs.append(Motif(key, JASPAR_IDS[key], pwm.copy()))
+    return motifs
+
+
+def jaspar_library(entries: Sequence[str], *, release: str = JASPAR_RELEASE) -> list[Motif]:
+    """Motifs given by JASPAR matrix ID with version (``MA0139.2``) or by a name of
+    :data:`JASPAR_IDS`, in the order given.
+
+    Raises
+    ------
+    InputError
+        On an entry that is neither, a matrix ID the release lacks, or a repeated motif.
+    """
+    motifs = []
+    for entry in entries:
+        if _MATRIX_ID.fullmatch(entry):
+            name, pwm = _load(entry, release)
+            motifs.append(Motif(name, entry, pwm.copy()))
+        else:
+            motifs.extend(jaspar_motifs([entry], release=release))
+    ids = [m.matrix_id for m in motifs]
+    repeated = sorted({i for i in ids if ids.count(i) > 1})
+    if repeated:
+        raise InputError(f"motifs given twice: {', '.join(repeated)}")
     return motifs
 
 

@@ -28,6 +28,7 @@ from torch import nn
 from epimpute.errors import InputError
 from epimpute.models.base import Imputer
 from epimpute.models.layout import Layout
+from epimpute.models.motif_stem import MotifStem
 
 SequenceSource = Callable[[str, int, int], np.ndarray]
 """``(contig, start_bp, end_bp) -> (4, end - start)`` one-hot float32 (zeros outside)."""
@@ -45,6 +46,13 @@ class SeqcellConfig:
     ----------
     stem_channels, stem_kernel
         First convolution over the one-hot bases (1 bp).
+    stem_motifs
+        Known motifs read beside the learnt stem filters (JASPAR matrix IDs or the names of
+        :data:`epimpute.motifs.JASPAR_IDS`): two fixed filters each, the motif's log-odds
+        on either strand, with learnt biases (:mod:`epimpute.models.motif_stem`); training
+        loads them. Empty: learnt filters only.
+    motif_width
+        Kernel of the motif filters; set by training (the longest motif, made odd).
     stem_activation
         Activation of the stem's (pooled) output: ``gelu``, ``relu`` or ``exp`` (the
         exponential, which favours filters that respond to whole motifs, after Koo and
@@ -91,6 +99,8 @@ class SeqcellConfig:
 
     stem_channels: int = 32
     stem_kernel: int = 15
+    stem_motifs: tuple[str, ...] = ()
+    motif_width: int = 0
     stem_activation: str = "gelu"
     channels: int = 64
     conv_kernel: int = 5
@@ -125,7 +135,7 @@ def n_outputs(config: SeqcellConfig) -> int:
 
 def receptive_field(config: SeqcellConfig) -> int:
     """Receptive field in bp of one model bin of the DNA trunk, from the layer sizes."""
-    field_bp, jump = config.stem_kernel, 1
+    field_bp, jump = max(config.stem_kernel, config.motif_width), 1
     for pool in config.pools:
         field_bp += (pool - 1) * jump
         jump *= pool
@@ -191,6 +201,10 @@ class Seqcell(nn.Module):
         layers: list[nn.Module] = [nn.Conv1d(4, config.stem_channels, config.stem_kernel,
                                              padding=config.stem_kernel // 2)]
         width = config.stem_channels
+        if config.stem_motifs:
+            layers = [MotifStem(config.stem_channels, config.stem_kernel,
+                                len(config.stem_motifs), config.motif_width)]
+            width += 2 * len(config.stem_motifs)
         for i, pool in enumerate(config.pools):
             activation = _activation(config.stem_activation) if i == 0 else nn.GELU()
             layers += [nn.MaxPool1d(pool), activation,
@@ -415,8 +429,9 @@ class SeqcellImputer(Imputer):
     def from_state(cls, layout: Layout, config: dict[str, Any],
                    state: dict[str, torch.Tensor]) -> SeqcellImputer:
         values = dict(config)
-        for name in ("pools", "dilations", "cell_dilations"):
-            values[name] = tuple(values[name])
+        for name in ("pools", "dilations", "cell_dilations", "stem_motifs"):
+            if name in values:
+                values[name] = tuple(values[name])
         settings = SeqcellConfig(**values)
         network = Seqcell(settings, n_outputs(settings))
         network.load_state_dict(state)

@@ -14,6 +14,7 @@ from tqdm.auto import tqdm
 from epimpute.errors import InputError
 from epimpute.hardware import resolve_device
 from epimpute.io.genome import Genome
+from epimpute.models.motif_stem import motif_width
 from epimpute.models.seqcell import (
     AVERAGES,
     TASKS,
@@ -26,6 +27,7 @@ from epimpute.models.seqcell import (
     n_outputs,
     reach,
 )
+from epimpute.motifs import jaspar_library
 from epimpute.seqcell_inputs import genome_record, panel_values
 from epimpute.store import Store
 from epimpute.training.data import genome_blocks, split_blocks, store_layout
@@ -175,6 +177,9 @@ def train_seqcell(
         raise InputError(f"the model bin ({size} bp) must be a whole number of store bins and "
                          f"block_bins a multiple of them ({store.bin_size}-bp bins)")
     step = size // store.bin_size
+    motifs = jaspar_library(config.stem_motifs) if config.stem_motifs else []
+    if motifs:
+        config = replace(config, motif_width=motif_width([m.length for m in motifs]))
     if config.context < reach(config):
         raise InputError(f"seqcell: context ({config.context} model bins) must be at least "
                          f"the network's reach on each side ({reach(config)})")
@@ -210,7 +215,10 @@ def train_seqcell(
     device = resolve_device(settings.device)
     with torch.random.fork_rng(devices=[]):
         torch.manual_seed(settings.seed)
-        network = Seqcell(config, n_outputs(config)).to(device)
+        network = Seqcell(config, n_outputs(config))
+        if motifs:
+            network.trunk[0].set_motifs([m.pwm for m in motifs])
+        network = network.to(device)
         optimizer = torch.optim.AdamW(network.parameters(), lr=training.learning_rate,
                                       weight_decay=training.weight_decay)
         generator = torch.Generator().manual_seed(settings.seed + 1)
