@@ -12,7 +12,8 @@ Parts (``--parts``, default all):
   to the training cell types' observed mean instead of the average head's prediction).
   ``--variant-mask N``: the model's ``variant_mask`` (training hides spans of accessibility;
   variant scoring hides it within N model bins of the variant); ``--mask-rate R``: the
-  share of training windows with hidden spans (default 0.5).
+  share of training windows with hidden spans (default 0.5). ``--motifs LIBRARY``: known
+  motifs as fixed stem filters (``stem_motifs``; libraries in ``motif_libraries.py``).
 - ``variants`` (needs ``seqcell``): the model's effects of the planted variants
   (``truth/variants.tsv``) in every cell type, ``centred`` and (held-out cell types)
   ``full`` mode, scored with :func:`epimpute.evaluation.variant_effects.variant_accuracy`,
@@ -33,6 +34,7 @@ Prints markdown tables, times and peak memory (ru_maxrss).
     PYTHONPATH=src python benchmarks/sequence.py [--parts seqcell,variants] [--max-minutes 5]
         [--config benchmarks/sequence_config.json] [--observed] [--variant-mask 4]
         [--mask-rate 1.0] [--site-rule strongest|random] [--variant-gc any,balanced]
+        [--motifs generator|decoys|library|versions]
 """
 
 from __future__ import annotations
@@ -46,6 +48,7 @@ from pathlib import Path
 
 import numpy as np
 import pandas as pd
+from motif_libraries import LIBRARIES, stem_motifs
 
 from epimpute import api
 from epimpute.evaluation.variant_effects import read_effects, variant_accuracy
@@ -159,14 +162,16 @@ def gc_tables(truth: pd.DataFrame, cells: list[str], marks: tuple[str, ...]
 
 def _seqcell_config(args, work: Path) -> Path | None:
     """``--config``, with ``"average": "observed"`` in its model section under ``--observed``,
-    ``"variant_mask"`` under ``--variant-mask`` and the training's ``"mask_rate"`` under
-    ``--mask-rate``."""
-    if not args.observed and not args.variant_mask and args.mask_rate is None:
+    ``"variant_mask"`` under ``--variant-mask``, ``"stem_motifs"`` under ``--motifs`` and
+    the training's ``"mask_rate"`` under ``--mask-rate``."""
+    if not (args.observed or args.variant_mask or args.motifs) and args.mask_rate is None:
         return args.config
     values = json.loads(args.config.read_text()) if args.config else {}
     extra = {"average": "observed"} if args.observed else {}
     if args.variant_mask:
         extra["variant_mask"] = args.variant_mask
+    if args.motifs:
+        extra["stem_motifs"] = stem_motifs(args.motifs)
     values["model"] = {**values.get("model", {}), **extra}
     if args.mask_rate is not None:
         values["training"] = {**values.get("training", {}), "mask_rate": args.mask_rate}
@@ -331,6 +336,9 @@ def main() -> None:
                         help="seqcell with \"average\": \"observed\" on top of --config")
     parser.add_argument("--variant-mask", type=int, default=0,
                         help="seqcell with this \"variant_mask\" on top of --config")
+    parser.add_argument("--motifs", choices=LIBRARIES,
+                        help="seqcell with these known motifs in its stem (\"stem_motifs\", "
+                             "see benchmarks/motif_libraries.py) on top of --config")
     parser.add_argument("--mask-rate", type=float,
                         help="share of training windows with hidden accessibility spans "
                              "(with --variant-mask; default the training's 0.5)")
