@@ -198,13 +198,13 @@ class Seqcell(nn.Module):
         super().__init__()
         self.config = config
         c = config.channels
-        layers: list[nn.Module] = [nn.Conv1d(4, config.stem_channels, config.stem_kernel,
-                                             padding=config.stem_kernel // 2)]
-        width = config.stem_channels
-        if config.stem_motifs:
-            layers = [MotifStem(config.stem_channels, config.stem_kernel,
-                                len(config.stem_motifs), config.motif_width)]
-            width += 2 * len(config.stem_motifs)
+        stem: nn.Module = (
+            MotifStem(config.stem_channels, config.stem_kernel, len(config.stem_motifs),
+                      config.motif_width) if config.stem_motifs else
+            nn.Conv1d(4, config.stem_channels, config.stem_kernel,
+                      padding=config.stem_kernel // 2))
+        layers: list[nn.Module] = [stem]
+        width = config.stem_channels + 2 * len(config.stem_motifs)
         for i, pool in enumerate(config.pools):
             activation = _activation(config.stem_activation) if i == 0 else nn.GELU()
             layers += [nn.MaxPool1d(pool), activation,
