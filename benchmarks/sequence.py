@@ -28,6 +28,7 @@ Parts (``--parts``, default all):
   (one model per cell type) and a wider multi-task network. Pearson per cell type, averaged,
   over all bins and over the bins within 12 bins of sites and active promoters accessible
   in exactly k cell types. The multi-task model's variant effects on ATAC are scored too.
+  ``--motifs LIBRARY`` gives these models the known motifs as well.
 
 Prints markdown tables, times and peak memory (ru_maxrss).
 
@@ -276,8 +277,9 @@ def run_accessibility(args, work: Path) -> None:
     rows, seconds = [], {}
     for name, model_config in ACCESS.items():
         config = work / f"{name}.json"
-        config.write_text(json.dumps({"model": {**model_config, "task": "accessibility",
-                                                "context": 132},
+        motifs = {"stem_motifs": stem_motifs(args.motifs)} if args.motifs else {}
+        config.write_text(json.dumps({"model": {**model_config, **motifs,
+                                                "task": "accessibility", "context": 132},
                                       "training": {"max_epochs": 40}}))
         groups = [[c] for c in cells] if name == "single-task" else [cells]
         minutes = args.single_minutes if name == "single-task" else args.access_minutes
