@@ -15,6 +15,7 @@ All from the JASPAR release of :data:`epimpute.motifs.JASPAR_RELEASE` packaged w
 from __future__ import annotations
 
 import warnings
+from functools import cache
 
 import numpy as np
 
@@ -26,6 +27,7 @@ MAX_COLUMNS = 21
 SOX2 = "MA0143.5"
 
 
+@cache
 def _database():
     from pyjaspar import jaspardb
 
@@ -34,14 +36,15 @@ def _database():
         return jaspardb(release=JASPAR_RELEASE)
 
 
-def decoys() -> list[str]:
-    """The 45 decoy matrix IDs (see the module)."""
+@cache
+def decoys() -> tuple[str, ...]:
+    """The 45 decoy matrix IDs (see the module); drawn once per process."""
     taken = {n.upper() for n in JASPAR_IDS} | {p.upper() for n in JASPAR_IDS for p in n.split("::")}
     pool = sorted(m.matrix_id for m in _database().fetch_motifs(collection="CORE",
                                                                 tax_group=["vertebrates"])
                   if m.length <= MAX_COLUMNS and m.name.upper() not in taken
                   and not any(p in taken for p in m.name.upper().split("::")))
-    return sorted(np.random.default_rng(0).choice(pool, N_DECOYS, replace=False).tolist())
+    return tuple(sorted(np.random.default_rng(0).choice(pool, N_DECOYS, replace=False).tolist()))
 
 
 def other_versions() -> list[str]:
@@ -62,9 +65,9 @@ def stem_motifs(library: str) -> list[str]:
     if library == "generator":
         return list(JASPAR_IDS.values())
     if library == "decoys":
-        return decoys()
+        return list(decoys())
     if library == "library":
-        return list(JASPAR_IDS.values()) + decoys()
+        return [*JASPAR_IDS.values(), *decoys()]
     if library == "versions":
-        return other_versions() + decoys()
+        return [*other_versions(), *decoys()]
     raise ValueError(f"unknown motif library {library!r}; choose from {', '.join(LIBRARIES)}")
