@@ -150,10 +150,11 @@ def main() -> None:
             np.savez(arrays / f"{name}.npz", arr_0=values)
     observed = [k for k in everything if k not in hidden]
     base_dir = args.out / design / "base"
-    bases = [train_and_impute(arrays, observed, hidden,
-                              base_dir if seed == 0 else base_dir.with_name(f"base-s{seed}"),
-                              minutes=args.minutes, seed=seed, threads=args.threads)
-             for seed in range(args.repeats)]  # "before" with the seeds of "after"
+    base_dirs = [base_dir] + [base_dir.with_name(f"base-s{seed}")
+                              for seed in range(1, args.repeats)]  # one per seed
+    bases = [train_and_impute(arrays, observed, hidden, folder, minutes=args.minutes,
+                              seed=seed, threads=args.threads)
+             for seed, folder in enumerate(base_dirs)]  # "before" with the seeds of "after"
     rankings = {}
     for criterion in CRITERIA:
         ranking_file = base_dir / f"suggest-{criterion}.tsv"
@@ -177,10 +178,9 @@ def main() -> None:
                                          args.out / design / f"with-{name}-s{seed}",
                                          minutes=args.minutes, seed=seed, threads=args.threads)
             else:
-                base = base_dir if seed == 0 else base_dir.with_name(f"base-s{seed}")
                 folder = args.out / design / f"finetune{args.update_minutes:g}-{name}-s{seed}"
                 means = finetune_and_impute(arrays, observed + [measured], rest,
-                                            base / "model", folder,
+                                            base_dirs[seed] / "model", folder,
                                             minutes=args.update_minutes, seed=seed,
                                             threads=args.threads)
             after.append(np.mean([np.mean((truth[k] - means[k]) ** 2) for k in rest]))
