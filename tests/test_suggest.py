@@ -20,6 +20,7 @@ from epimpute.suggest import (
     simulate_measurements,
     simulated_scores,
 )
+from epimpute.suggest_retraining import retraining_jobs, simulate_retraining
 from epimpute.synthetic import SyntheticSpec
 
 TINY = {"model": {"d_model": 16, "n_heads": 2, "feedforward": 32, "decoder_hidden": [32],
@@ -198,3 +199,77 @@ def test_ranking_by_simulation_scores_only_cell_types_missing_several_tracks(spa
     assert main(["-q", "suggest", str(folder / "model"), str(store.path), "--donors",
                  "0"]) == 2
     assert "--donors must be positive" in capsys.readouterr().err
+
+
+def test_retraining_hides_the_donors_tracks_of_the_assays_the_cell_type_lacks():
+    measured = {0: {0}, 1: {0, 1, 2, 3}, 2: {0, 1, 2}, 3: {1, 2, 3}}
+    tracks = [(b, a) for b in range(4) for a in range(4)]
+    keys = [f"c{b}:a{a}" for b, a in tracks]
+    available = np.array([a in measured[b] for b, a in tracks])
+    candidates = [(b, a) for b, a in tracks if a not in measured[b]]
+    jobs = retraining_jobs(tracks, keys, available, candidates, {0: [1, 2]})
+    assert [(j.cell, j.donor) for j in jobs] == [(0, 1), (0, 2)]
+    # donor 1 keeps only a0 (what cell 0 measures); all three of its other tracks are scored
+    assert jobs[0].hidden == ("c1:a1", "c1:a2", "c1:a3") and jobs[0].assays == (1, 2, 3)
+    assert jobs[0].keys == ("c1:a1", "c1:a2", "c1:a3")
+    # donor 2 does not measure a3: it neither hides nor scores it
+    assert jobs[1].hidden == ("c2:a1", "c2:a2") and jobs[1].assays == (1, 2)
+
+
+def test_retrained_simulation_is_a_model_trained_without_the_donors_other_tracks(sparse):
+    store, _, folder, cells, _ = sparse
+    imputer = load_model(folder / "model")
+    layout = imputer.layout
+    candidates = [(0, a) for a in range(layout.n_assays) if layout.assays[a] != "H3K4me3"]
+    windows = sample_windows(store, 6000, window=1500)
+    retraining = api.imputing._retraining(folder / "model", epochs=1, seed=3, device="cpu",
+                                          precision="fp32")
+    assert retraining.epochs == 1 and retraining.training.batch_size == TINY["training"][
+        "batch_size"]
+    available = np.array([store.track_index(key) is not None for key in layout.keys])
+    plan = donor_plan(layout.tracks, available, candidates, donors=1)
+    simulation = simulate_retraining(imputer, store, candidates, windows, retraining,
+                                     plan=plan)
+    donor = plan[0][0]
+    assert set(simulation["donor"]) == {layout.biosamples[donor]}
+    assert len(simulation) == 3 * 2  # 3 measured assays x the 2 others scored
+    row = simulation.iloc[0]
+    measured, assay = row["measured"], row["assay"]
+    # independently, through the public API: train with the donor's tracks of the assays
+    # cell 0 lacks excluded (then all but the measured one's), impute, score the windows
+    config = folder / "one-epoch.json"
+    config.write_text(json.dumps(dict(TINY, model=dict(TINY["model"], uncertainty=False),
+                                      training=dict(TINY["training"], max_epochs=1))))
+    lacking = [f"{layout.biosamples[donor]}:{a}" for a in layout.assays if a != "H3K4me3"]
+    target = f"{layout.biosamples[donor]}:{assay}"
+    truth = np.concatenate([store.read(w.contig, w.lo, w.hi,
+                                       tracks=[store.track_index(target)])[0] for w in windows])
+    mse = []
+    for name, exclude in (("without", lacking),
+                          ("with", [k for k in lacking if not k.endswith(f":{measured}")])):
+        api.train(store, folder / f"retrained-{name}", model="edice", config=config,
+                  exclude=exclude, seed=3, device="cpu", precision="fp32")
+        api.impute(folder / f"retrained-{name}", store, folder / f"retrained-{name}-imputed",
+                   targets=[target], format="npz", device="cpu", precision="fp32")
+        predicted = np.load(folder / f"retrained-{name}-imputed" / f"{target.replace(':', '.')}"
+                            ".npz")["chrA"]
+        values = np.concatenate([predicted[w.lo:w.hi] for w in windows]).astype(np.float64)
+        mse.append(np.mean((values - truth) ** 2))
+    assert row["mse_without"] == pytest.approx(mse[0], rel=1e-4)
+    assert row["mse_with"] == pytest.approx(mse[1], rel=1e-4)
+    assert abs(mse[0] - mse[1]) > 1e-3 * mse[0]  # retraining with the track changes it
+
+
+def test_ranking_by_retraining_from_the_cli(sparse, capsys):
+    store, _, folder, cells, _ = sparse
+    out = folder / "retrained.tsv"
+    args = ["-q", "suggest", str(folder / "model"), str(store.path), "--criterion",
+            "retrained", "--sample-bins", "2000", "--donors", "1", "--device", "cpu",
+            "--precision", "fp32", "--out", str(out)]
+    assert main(args + ["--retrain-epochs", "1"]) == 0
+    table = pd.read_csv(out, sep="\t")
+    assert table.shape == (3, 4) and set(table["cell_type"]) == {cells[0]}
+    assert np.isfinite(table["score"]).all() and table["score"].is_monotonic_decreasing
+    assert main(args + ["--retrain-epochs", "0", "--overwrite"]) == 2
+    assert "--retrain-epochs must be a positive" in capsys.readouterr().err
+    assert pd.read_csv(out, sep="\t").equals(table)  # the refused run wrote nothing

@@ -18,6 +18,13 @@ genome when it is smaller):
     0; one no donor can stand in for scores NaN (ranked last). The effect of a measurement on
     the same assay in other cell types is not simulated. Needs a model that imputes from the
     observed signal and was trained to do so from any subset of it (eDICE).
+``retrained``
+    The same drop, but each donor's simulated measurement retrains a model from scratch
+    (same kind, configuration, seed) without and with the donor's track of the candidate
+    assay, as the user would after measuring it: the estimate includes what retraining with
+    one more track of a cell type teaches the model about it, which the trained model
+    alone cannot show (:mod:`epimpute.suggest_retraining`). It costs up to ``1 + m``
+    trainings per donor of a cell type with ``m`` candidates (2 donors by default).
 ``spread``
     The candidate's mean predicted sd (models with ``uncertainty``): the expected size of
     its own imputation's error, i.e. where the model is least sure, which is not the same as
@@ -29,6 +36,7 @@ from __future__ import annotations
 import logging
 from collections.abc import Sequence
 from pathlib import Path
+from typing import TYPE_CHECKING
 
 import numpy as np
 import pandas as pd
@@ -41,6 +49,9 @@ from epimpute.io.trackkey import TrackKey
 from epimpute.models.base import Imputer
 from epimpute.store import Store
 
+if TYPE_CHECKING:
+    from epimpute.suggest_retraining import Retraining
+
 __all__ = ["COLUMNS", "CRITERIA", "DONORS", "SAMPLE_BINS", "SAMPLE_WINDOW",
            "SIMULATION_COLUMNS", "donor_plan", "is_suggestion_table", "rank_unmeasured",
            "sample_windows", "simulate_measurements", "simulated_scores", "write_suggestions"]
@@ -50,10 +61,10 @@ log = logging.getLogger(__name__)
 COLUMNS = ["rank", "cell_type", "assay", "score"]
 SAMPLE_WINDOW = 10_000
 """Bins per sampled window."""
-CRITERIA = ("simulated", "spread")
-DONORS = 4
-"""Donor cell types a simulated measurement is averaged over, at most."""
-SAMPLE_BINS = {"simulated": 50_000, "spread": 200_000}
+CRITERIA = ("simulated", "retrained", "spread")
+DONORS = {"simulated": 4, "retrained": 2}
+"""Default donor cell types a simulated measurement is averaged over, at most."""
+SAMPLE_BINS = {"simulated": 50_000, "retrained": 50_000, "spread": 200_000}
 """Default bins per criterion: a simulation runs several imputations per donor."""
 SIMULATION_COLUMNS = ["cell_type", "measured", "donor", "assay", "mse_without", "mse_with"]
 
@@ -85,7 +96,7 @@ def sample_windows(store: Store, sample_bins: int, *, window: int = SAMPLE_WINDO
 
 
 def donor_plan(tracks: Sequence[tuple[int, int]], available: np.ndarray,
-               candidates: Sequence[tuple[int, int]], *, donors: int = DONORS
+               candidates: Sequence[tuple[int, int]], *, donors: int = DONORS["simulated"]
                ) -> dict[int, list[int]]:
     """The donor biosamples of every biosample with two or more candidates.
 
@@ -126,7 +137,7 @@ def donor_plan(tracks: Sequence[tuple[int, int]], available: np.ndarray,
 
 
 def simulate_measurements(work: WindowImputer, candidates: Sequence[tuple[int, int]],
-                          windows: Sequence[Window], *, donors: int = DONORS,
+                          windows: Sequence[Window], *, donors: int = DONORS["simulated"],
                           progress: bool = False) -> pd.DataFrame:
     """The held-out simulation behind the ``simulated`` criterion (see the module).
 
@@ -211,7 +222,8 @@ def simulated_scores(simulation: pd.DataFrame, candidates: Sequence[tuple[str, s
 
 
 def rank_unmeasured(imputer: Imputer, store: Store, *, criterion: str = "simulated",
-                    sample_bins: int | None = None, donors: int = DONORS, device: str = "cpu",
+                    sample_bins: int | None = None, donors: int | None = None,
+                    retraining: Retraining | None = None, device: str = "cpu",
                     precision: str = "fp32", progress: bool = False) -> pd.DataFrame:
     """Rank the pairs of ``imputer`` that ``store`` lacks (see the module for the criteria).
 
@@ -227,7 +239,10 @@ def rank_unmeasured(imputer: Imputer, store: Store, *, criterion: str = "simulat
         Bins the scores are taken over (see :func:`sample_windows`; None:
         :data:`SAMPLE_BINS` of the criterion).
     donors
-        ``simulated``: donor cell types per cell type, at most.
+        ``simulated`` and ``retrained``: donor cell types per cell type, at most (None:
+        :data:`DONORS` of the criterion).
+    retraining
+        ``retrained``: how the models are retrained (required there).
     device, precision
         Where and how the model runs (as for imputation).
     progress
@@ -247,6 +262,7 @@ def rank_unmeasured(imputer: Imputer, store: Store, *, criterion: str = "simulat
     """
     if criterion not in CRITERIA:
         raise InputError(f"--criterion must be one of {', '.join(CRITERIA)}, got {criterion!r}")
+    donors = DONORS.get(criterion, 1) if donors is None else donors
     if donors < 1:
         raise InputError(f"--donors must be positive, got {donors}")
     if criterion == "spread":
@@ -255,6 +271,8 @@ def rank_unmeasured(imputer: Imputer, store: Store, *, criterion: str = "simulat
         raise InputError(f"a {imputer.name} model imputes without reading the observed "
                          "signal, so measuring a track changes none of its imputations; "
                          "rank with --criterion spread or use an eDICE model")
+    if criterion == "retrained" and retraining is None:
+        raise ValueError("the retrained criterion needs its Retraining settings")
     learnt = {a for _, a in imputer.layout.tracks}
     try:
         targets = [t for t in resolve_targets(imputer, store, missing=True)
@@ -280,8 +298,16 @@ def rank_unmeasured(imputer: Imputer, store: Store, *, criterion: str = "simulat
             bins += window.hi - window.lo
         scores = totals / max(bins, 1)
     else:
-        simulation = simulate_measurements(work, [t.pair for t in targets], windows,
-                                           donors=donors, progress=progress)
+        pairs = [t.pair for t in targets]
+        if criterion == "simulated":
+            simulation = simulate_measurements(work, pairs, windows, donors=donors,
+                                               progress=progress)
+        else:
+            from epimpute.suggest_retraining import simulate_retraining
+
+            plan = donor_plan(imputer.layout.tracks, work.available, pairs, donors=donors)
+            simulation = simulate_retraining(imputer, store, pairs, windows, retraining,
+                                             plan=plan, progress=progress)
         scores = simulated_scores(simulation, [(k.biosample, k.assay) for k in keys])
         if np.isnan(scores).any():
             log.warning("no donor cell type measures the assays of %d candidates; they are "

@@ -17,7 +17,7 @@ from epimpute.io.atomic import check_destination, check_not_input
 from epimpute.model_dir import (
     load_model,
 )
-from epimpute.registry import model_spec
+from epimpute.registry import build_config, model_spec
 from epimpute.store import Store
 
 log = logging.getLogger(__name__)
@@ -282,7 +282,9 @@ def suggest(  # noqa: PLR0913 - keyword-only options, one per command-line optio
     out: Path | None = None,
     criterion: str = "simulated",
     sample_bins: int | None = None,
-    donors: int = 4,
+    donors: int | None = None,
+    retrain_epochs: int | None = None,
+    seed: int = 0,
     device: str = "auto",
     precision: str = "auto",
     overwrite: bool = False,
@@ -302,14 +304,20 @@ def suggest(  # noqa: PLR0913 - keyword-only options, one per command-line optio
         Tab-separated file to write (``rank, cell_type, assay, score``); None writes nothing.
     criterion
         ``simulated``: the expected MSE drop of the cell type's other missing tracks if
-        the pair were measured, by held-out simulation on donor cell types; ``spread``:
-        the pair's mean predicted sd (see :mod:`epimpute.suggest`).
+        the pair were measured, by held-out simulation on donor cell types; ``retrained``:
+        the same, retraining a model per simulated measurement; ``spread``: the pair's
+        mean predicted sd (see :mod:`epimpute.suggest`).
     sample_bins
         Bins the scores are taken over: windows of up to 10,000 bins spread evenly over the
         genome (every bin when it is smaller); default 50,000 for ``simulated``, 200,000
         for ``spread``.
     donors
-        ``simulated``: donor cell types per cell type, at most.
+        ``simulated`` / ``retrained``: donor cell types per cell type, at most (default 4 /
+        2).
+    retrain_epochs
+        ``retrained``: epochs per retraining (default: as many as the model trained).
+    seed
+        ``retrained``: seed of every retraining.
     device
         ``auto``, ``cpu``, ``cuda`` or ``cuda:N``.
     precision
@@ -346,11 +354,41 @@ def suggest(  # noqa: PLR0913 - keyword-only options, one per command-line optio
                           overwrite=overwrite, inputs=[model_dir, store.path])
     imputer = load_model(model_dir)
     store.require_model_bins(imputer.layout.bin_size)
+    device = str(resolve_device(device))
+    retraining = (_retraining(model_dir, epochs=retrain_epochs, seed=seed, device=device,
+                              precision=precision) if criterion == "retrained" else None)
     table = rank_unmeasured(imputer, store, criterion=criterion, sample_bins=sample_bins,
-                            donors=donors, device=str(resolve_device(device)),
+                            donors=donors, retraining=retraining, device=device,
                             precision=precision, progress=progress)
     if top is not None:
         table = table.head(top)
     if out is not None:
         write_suggestions(table, Path(out))
     return table
+
+
+def _retraining(model_dir: Path, *, epochs: int | None, seed: int, device: str,
+                precision: str) -> Any:
+    """How the ``retrained`` criterion retrains the model in ``model_dir``."""
+    from epimpute.model_dir import read_model_record
+    from epimpute.suggest_retraining import Retraining
+
+    check_settings(seed=seed)
+    if epochs is not None and (isinstance(epochs, bool) or not isinstance(epochs, int)
+                               or epochs < 1):
+        raise InputError(f"--retrain-epochs must be a positive number of epochs, got {epochs!r}")
+    record = read_model_record(model_dir)
+    spec = model_spec(record["model"])
+    if spec.needs_genome:
+        raise InputError(f"{model_dir}: a {record['model']} model cannot be ranked by "
+                         "retraining; use --criterion simulated")
+    if epochs is None:
+        epochs = len(record.get("provenance", {}).get("history", {}).get("epochs", []))
+        if epochs < 1:
+            raise InputError(f"{model_dir}: no training history to take the epochs from; "
+                             "give --retrain-epochs")
+    config = build_config(spec.model_config, record["config"], where=str(model_dir))
+    training = build_config(spec.training_config, record.get("training_config") or {},
+                            where=str(model_dir))
+    return Retraining(record["model"], config, training, epochs=epochs, seed=seed,
+                      device=device, precision=precision)

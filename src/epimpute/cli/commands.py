@@ -67,8 +67,8 @@ def suggest(args: argparse.Namespace) -> None:
 
     table = suggest(args.model_dir, args.store, top=args.top, out=args.out,
                     criterion=args.criterion, sample_bins=args.sample_bins, donors=args.donors,
-                    device=args.device, precision=args.precision, overwrite=args.overwrite,
-                    progress=not args.quiet)
+                    retrain_epochs=args.retrain_epochs, seed=args.seed, device=args.device,
+                    precision=args.precision, overwrite=args.overwrite, progress=not args.quiet)
     if args.out is None:
         print(table.to_csv(sep="\t", index=False, float_format="%.6g"), end="")
     else:

@@ -126,15 +126,24 @@ def build_parser() -> argparse.ArgumentParser:
     p.add_argument("--top", type=int, metavar="N", help="keep the N highest-ranked tracks")
     p.add_argument("--out", type=Path, metavar="TSV",
                    help="table to write (rank, cell_type, assay, score); default: print it")
-    p.add_argument("--criterion", choices=("simulated", "spread"), default="simulated",
+    p.add_argument("--criterion", choices=("simulated", "retrained", "spread"),
+                   default="simulated",
                    help="simulated: expected MSE drop of the cell type's other missing "
                         "tracks, by held-out simulation on donor cell types (default); "
-                        "spread: the track's mean predicted sd (models with uncertainty)")
+                        "retrained: the same, retraining a model from scratch for every "
+                        "simulated measurement (costly: up to 1 + candidates trainings per "
+                        "donor); spread: the track's mean predicted sd (models with "
+                        "uncertainty)")
     p.add_argument("--sample-bins", type=int, metavar="N",
                    help="bins the scores are taken over, in windows spread evenly over the "
-                        "genome (default 50000 simulated, 200000 spread)")
-    p.add_argument("--donors", type=int, default=4, metavar="N",
-                   help="simulated: donor cell types per cell type, at most (default 4)")
+                        "genome (default 50000 simulated and retrained, 200000 spread)")
+    p.add_argument("--donors", type=int, metavar="N",
+                   help="simulated / retrained: donor cell types per cell type, at most "
+                        "(default 4 / 2)")
+    p.add_argument("--retrain-epochs", type=int, metavar="N",
+                   help="retrained: epochs per retraining (default: as many as the model "
+                        "trained)")
+    p.add_argument("--seed", type=int, default=0, help="retrained: seed of every retraining")
     p.add_argument("--device", default="auto")
     _precision_option(p)
     p.add_argument("--overwrite", action="store_true", help="replace an existing table")
