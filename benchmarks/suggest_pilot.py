@@ -5,7 +5,8 @@ hides 5 tracks (one per cell type and assay); with ``--sparse CELL:ASSAY`` the c
 CELL keeps only ASSAY, so its 4 other tracks are hidden instead of its one (8 hidden in
 all): the situation of a cell type profiled with one assay. An eDICE model with
 ``uncertainty`` is trained on the observed tracks and ``epimpute suggest`` ranks the hidden
-ones with each criterion (``simulated``, ``spread``; seed 0's model). Then, for every
+ones with each criterion (``simulated``, ``retrained`` with ``--retrain-epochs`` epochs per
+retraining and seed ``--retrain-seed``, ``spread``; seed 0's model). Then, for every
 hidden track ``h`` in turn, ``h`` is "measured" (added to the training tracks), a model is
 retrained from scratch with the same seed and budget, and the other hidden tracks are
 imputed again: the gain of measuring ``h`` is the drop of their mean MSE from the first
@@ -121,6 +122,8 @@ def main() -> None:
     parser.add_argument("--retrain-epochs", type=int, default=2,
                         help="epochs per retraining of the retrained criterion (2: about what "
                              "--minutes 1.5 trains on 200,000 bins)")
+    parser.add_argument("--retrain-seed", type=int, default=0,
+                        help="seed of the retrained criterion's retrainings")
     parser.add_argument("--threads", type=int, default=2)
     parser.add_argument("--sparse", metavar="CELL:ASSAY",
                         help="CELL keeps only ASSAY: its other 4 tracks are hidden too")
@@ -162,9 +165,10 @@ def main() -> None:
     for criterion in CRITERIA:
         options, name = [], criterion
         if criterion == "retrained":  # costly: cached per number of epochs
-            options = ["--retrain-epochs", str(args.retrain_epochs), "--sample-bins",
-                       str(args.bins)]
-            name += f"-e{args.retrain_epochs}"
+            options = ["--retrain-epochs", str(args.retrain_epochs), "--seed",
+                       str(args.retrain_seed), "--sample-bins", str(args.bins)]
+            name += f"-e{args.retrain_epochs}" + (f"-s{args.retrain_seed}"
+                                                  if args.retrain_seed else "")
         ranking_file = base_dir / f"suggest-{name}.tsv"
         if criterion != "retrained" or not ranking_file.exists():
             seconds, peak = run_command(
@@ -177,10 +181,10 @@ def main() -> None:
         keys = [f"{c}:{a}" for c, a in zip(ranking["cell_type"], ranking["assay"])]
         rankings[criterion] = {k: (rank, score) for k, rank, score
                                in zip(keys, ranking["rank"], ranking["score"])}
-    rows = []
+    rows, seed_gains = [], {}
     for measured in hidden:
         rest = [k for k in hidden if k != measured]
-        before = np.mean([np.mean((truth[k] - base[k]) ** 2) for base in bases for k in rest])
+        before = [np.mean([np.mean((truth[k] - base[k]) ** 2) for k in rest]) for base in bases]
         after = []
         for seed in range(args.repeats):
             name = measured.replace(":", ".")
@@ -198,9 +202,12 @@ def main() -> None:
         row = {"measured": measured}
         for criterion, ranked in rankings.items():
             row[f"{criterion}_rank"], row[f"{criterion}_score"] = ranked[measured]
-        rows.append(row | {"mse_rest_before": before, "mse_rest_after": float(np.mean(after)),
-                           "gain": before - float(np.mean(after))})
+        seed_gains[measured] = np.subtract(before, after)  # same seed before and after
+        rows.append(row | {"mse_rest_before": float(np.mean(before)),
+                           "mse_rest_after": float(np.mean(after)),
+                           "gain": float(np.mean(seed_gains[measured]))})
     table = pd.DataFrame(rows).sort_values(f"{CRITERIA[0]}_rank")
+    random_gain = np.mean(list(seed_gains.values()), axis=0)  # per seed
     update = ("retraining(s) from scratch" if args.update == "scratch" else
               f"fine-tuning(s) of the first model ({args.update_minutes} min)")
     print(markdown(table, 4))
@@ -211,9 +218,11 @@ def main() -> None:
         top = table.loc[table[f"{criterion}_rank"].idxmin()]
         place = int((table["gain"] > top["gain"]).sum()) + 1
         spearman = table[f"{criterion}_score"].rank().corr(table["gain"].rank())
+        margins = ", ".join(f"{m:+.4f}" for m in seed_gains[top["measured"]] - random_gain)
         print(f"{criterion}: the top-ranked track {top['measured']} gains {top['gain']:.4f} "
               f"MSE on the other hidden tracks, place {place} of {len(table)}; "
-              f"Spearman(score, gain) {spearman:.2f}")
+              f"Spearman(score, gain) {spearman:.2f}; its gain minus a random one's, "
+              f"seed by seed: {margins}")
 
 if __name__ == "__main__":
     main()
