@@ -229,7 +229,7 @@ def test_retrained_simulation_is_a_model_trained_without_the_donors_other_tracks
     available = np.array([store.track_index(key) is not None for key in layout.keys])
     plan = donor_plan(layout.tracks, available, candidates, donors=1)
     simulation = simulate_retraining(imputer, store, candidates, windows, retraining,
-                                     plan=plan)
+                                     donors=1)
     donor = plan[0][0]
     assert set(simulation["donor"]) == {layout.biosamples[donor]}
     assert len(simulation) == 3 * 2  # 3 measured assays x the 2 others scored

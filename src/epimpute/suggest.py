@@ -305,9 +305,8 @@ def rank_unmeasured(imputer: Imputer, store: Store, *, criterion: str = "simulat
         else:
             from epimpute.suggest_retraining import simulate_retraining
 
-            plan = donor_plan(imputer.layout.tracks, work.available, pairs, donors=donors)
             simulation = simulate_retraining(imputer, store, pairs, windows, retraining,
-                                             plan=plan, progress=progress)
+                                             donors=donors, progress=progress)
         scores = simulated_scores(simulation, [(k.biosample, k.assay) for k in keys])
         if np.isnan(scores).any():
             log.warning("no donor cell type measures the assays of %d candidates; they are "

@@ -32,6 +32,7 @@ from tqdm.auto import tqdm
 from epimpute.imputation import Window, WindowImputer, input_availability, resolve_targets
 from epimpute.models.base import Imputer
 from epimpute.store import Store
+from epimpute.suggest import DONORS, SIMULATION_COLUMNS, donor_plan
 from epimpute.training.loop import RunSettings
 
 __all__ = ["DonorJob", "Retraining", "retraining_jobs", "simulate_retraining"]
@@ -137,7 +138,8 @@ def _squared_errors(imputer: Imputer, store: Store, keys: Sequence[str],
 
 def simulate_retraining(imputer: Imputer, store: Store, candidates: Sequence[tuple[int, int]],
                         windows: Sequence[Window], retraining: Retraining, *,
-                        plan: dict[int, list[int]], progress: bool = False) -> pd.DataFrame:
+                        donors: int = DONORS["retrained"], progress: bool = False
+                        ) -> pd.DataFrame:
     """The held-out simulation behind the ``retrained`` criterion (see the module).
 
     Parameters
@@ -152,8 +154,8 @@ def simulate_retraining(imputer: Imputer, store: Store, candidates: Sequence[tup
         Where the MSEs are taken.
     retraining
         How the models are retrained.
-    plan
-        Donors per cell type (:func:`~epimpute.suggest.donor_plan`).
+    donors
+        Donors per cell type, at most (see :func:`~epimpute.suggest.donor_plan`).
     progress
         Show a progress bar over the trainings.
 
@@ -164,17 +166,16 @@ def simulate_retraining(imputer: Imputer, store: Store, candidates: Sequence[tup
         assay, donor and other scored assay: the donor's MSE of that assay imputed by the
         model retrained without and with the donor's track of the measured assay.
     """
-    from epimpute.suggest import SIMULATION_COLUMNS
-
     layout = imputer.layout
     _, available = input_availability(imputer, store)
     inputs = {key for key, present in zip(layout.keys, available) if present}
     unused = [t.key for t in store.tracks if t.key not in inputs]  # not the model's inputs
+    plan = donor_plan(layout.tracks, available, candidates, donors=donors)
     jobs = retraining_jobs(layout.tracks, layout.keys, available, candidates, plan)
+    trainings = sum(1 + len(job.assays) for job in jobs)
     bins = sum(w.hi - w.lo for w in windows)
     records = []
-    with tqdm(total=sum(1 + len(job.assays) for job in jobs), desc="retraining",
-              unit="model", disable=not progress) as bar:
+    with tqdm(total=trainings, desc="retraining", unit="model", disable=not progress) as bar:
         for job in jobs:
             base = _retrain(store, [*unused, *job.hidden], retraining)
             without = _squared_errors(base, store, job.keys, windows, retraining) / max(bins, 1)
@@ -189,6 +190,5 @@ def simulate_retraining(imputer: Imputer, store: Store, candidates: Sequence[tup
                              layout.biosamples[job.donor], layout.assays[job.assays[j]],
                              without[j], error) for j, error in zip(others, with_it)]
                 bar.update()
-    log.info("retrained %d models for %d donors over %d bins",
-             sum(1 + len(job.assays) for job in jobs), len(jobs), bins)
+    log.info("retrained %d models for %d donors over %d bins", trainings, len(jobs), bins)
     return pd.DataFrame.from_records(records, columns=SIMULATION_COLUMNS)

@@ -309,8 +309,8 @@ def suggest(  # noqa: PLR0913 - keyword-only options, one per command-line optio
         mean predicted sd (see :mod:`epimpute.suggest`).
     sample_bins
         Bins the scores are taken over: windows of up to 10,000 bins spread evenly over the
-        genome (every bin when it is smaller); default 50,000 for ``simulated``, 200,000
-        for ``spread``.
+        genome (every bin when it is smaller); default 50,000 for ``simulated`` and
+        ``retrained``, 200,000 for ``spread``.
     donors
         ``simulated`` / ``retrained``: donor cell types per cell type, at most (default 4 /
         2).
